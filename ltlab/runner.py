@@ -1,0 +1,239 @@
+"""Run notebooks, record and read their results, and the ``ltlab`` command line.
+
+Inside a notebook, ``ltlab.record("balanced_accuracy_la", 0.71)`` shows a display output of
+the custom MIME type ``application/x-ltlab-result+json``: front-ends that do not know it
+show nothing, so students never see it, but the value stays in the executed notebook.
+`read_results` collects those outputs; `run_notebook` executes a notebook with papermill
+(after checking the parameter names and types against its ``parameters`` cell) and returns
+them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+__all__ = [
+    "RESULT_MIME",
+    "record",
+    "read_results",
+    "notebook_parameters",
+    "run_notebook",
+    "main",
+]
+
+RESULT_MIME = "application/x-ltlab-result+json"
+STATIC_RENDERER = "plotly_mimetype+notebook_connected"
+
+
+def _jsonable(value: Any) -> Any:
+    """Tensors, arrays and numpy scalars as plain JSON values (NaN/inf as strings)."""
+    try:
+        import torch
+
+        if torch.is_tensor(value):
+            value = value.detach().cpu().tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    raise TypeError(f"record() takes numbers, strings, lists and dicts (got {type(value)}).")
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value
+
+
+def record(name: str, value: Any) -> Any:
+    """Record a named result in the running notebook (invisible to students); returns it."""
+    from IPython.display import display
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string (got {name!r}).")
+    display({RESULT_MIME: {"name": name, "value": _jsonable(value)}}, raw=True)
+    return value
+
+
+def read_results(notebook: str | os.PathLike | nbformat.NotebookNode) -> dict[str, Any]:
+    """All values recorded with `record` in an executed notebook (the last one wins)."""
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(
+        str(notebook), as_version=4)
+    out: dict[str, Any] = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            if RESULT_MIME in data:
+                payload = data[RESULT_MIME]
+                if isinstance(payload, str):
+                    payload = json.loads(payload)
+                out[payload["name"]] = _restore(payload["value"])
+    return out
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """The names and default values of a notebook's ``parameters`` cell."""
+    import ast
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            params = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    try:
+                        params[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        params[node.targets[0].id] = None
+            return params
+    raise ValueError(f"{path} has no cell tagged 'parameters'; papermill cannot drive it.")
+
+
+def check_parameters(path: str | os.PathLike, parameters: dict[str, Any]) -> None:
+    """Reject unknown names and values whose type differs from the default's."""
+    known = notebook_parameters(path)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for {Path(path).name}; it accepts "
+            f"{sorted(known)}. Check the spelling (papermill would silently ignore them)."
+        )
+    for name, value in parameters.items():
+        default = known[name]
+        if default is None or value is None:
+            continue
+        ok = isinstance(value, type(default)) or (
+            isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool))
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise TypeError(
+                f"parameter {name!r} of {Path(path).name} expects {type(default).__name__} "
+                f"(default {default!r}) but got {value!r} ({type(value).__name__})."
+            )
+
+
+def run_notebook(
+    path: str | os.PathLike,
+    parameters: dict[str, Any] | None = None,
+    output_path: str | os.PathLike | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+    kernel_name: str = "python3",
+) -> dict[str, Any]:
+    """Execute a notebook with papermill and return its recorded results.
+
+    Unknown parameter names (and values of the wrong type) raise before anything runs.
+    ``interactive`` defaults to False here (static figures, no widgets), widget state is not
+    stored, and plotly figures render as ``plotly_mimetype+notebook_connected``.
+    """
+    import papermill as pm
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"notebook {str(path)!r} does not exist.")
+    params = {"interactive": False, **(parameters or {})}
+    if "interactive" not in notebook_parameters(path):
+        params.pop("interactive")
+    check_parameters(path, params)
+    os.environ.setdefault("PLOTLY_RENDERER", STATIC_RENDERER)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    nb = pm.execute_notebook(
+        str(path), str(output_path) if output_path else None, parameters=params,
+        progress_bar=progress, store_widget_state=False, cwd=str(path.parent),
+        execution_timeout=timeout, kernel_name=kernel_name,
+    )
+    return read_results(nb)
+
+
+# ----------------------------------------------------------------------------- CLI
+def _format_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_format_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_format_value(x) for x in v) + "]"
+    return str(v)
+
+
+def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.PathLike = "runs",
+            quick: bool = True, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Execute every notebook in quick mode, write them to ``out_dir`` and print a table.
+    A failing notebook is reported and the others still run."""
+    from tqdm.auto import tqdm
+
+    nbs = sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not nbs:
+        raise FileNotFoundError(
+            f"no notebooks found in {str(notebooks_dir)!r}; run `ltlab run` from the "
+            "repository root or pass --notebooks DIR."
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    failed = []
+    for nb in tqdm(nbs, desc="notebooks", unit="nb"):
+        t0 = time.perf_counter()
+        try:
+            res = run_notebook(nb, {"quick": quick, "seed": seed}, out / nb.name)
+            results[nb.stem] = res
+            status = f"ok in {time.perf_counter() - t0:.0f}s"
+        except Exception as err:  # keep going: one failed notebook must not lose the others
+            results[nb.stem] = {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+            failed.append(nb.name)
+            status = "FAILED"
+        tqdm.write(f"{nb.name}: {status}")
+    print(f"\nExecuted notebooks are in {out}/\n")
+    width = max(len(k) for r in results.values() for k in r) if results else 10
+    for name, res in results.items():
+        print(f"== {name}")
+        for k, v in res.items():
+            print(f"   {k:<{width}}  {_format_value(v)}")
+    if failed:
+        print(f"\n{len(failed)} notebook(s) failed: {failed}", file=sys.stderr)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ltlab", description="The long-tailed recognition lab.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute every notebook in quick mode into runs/")
+    p_run.add_argument("--notebooks", default="notebooks")
+    p_run.add_argument("--out", default="runs")
+    p_run.add_argument("--full", action="store_true", help="quick=False (GPU-sized runs)")
+    p_run.add_argument("--seed", type=int, default=0)
+    p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
+    p_lab.add_argument("--notebooks", default="notebooks")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        results = run_all(args.notebooks, args.out, quick=not args.full, seed=args.seed)
+        return 1 if any("error" in r for r in results.values()) else 0
+    if args.command == "lab":
+        os.execvp(sys.executable, [sys.executable, "-m", "jupyterlab", args.notebooks])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Shared test fixtures.
+
+`executed` runs a notebook once per test session (quick mode, ``interactive=False``) with
+papermill and hands every test the same recorded results; the executed copy is written
+under ``test-output/notebooks/`` for inspection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook_connected")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+OUTPUT = ROOT / "test-output"
+
+_cache: dict[tuple, dict] = {}
+
+
+def run_cached(name: str, **parameters) -> dict:
+    """Execute ``notebooks/<name>.ipynb`` (once per session and parameter set)."""
+    from ltlab.runner import run_notebook
+
+    key = (name, tuple(sorted(parameters.items())))
+    if key not in _cache:
+        out = OUTPUT / "notebooks"
+        out.mkdir(parents=True, exist_ok=True)
+        suffix = "".join(f"-{k}={v}" for k, v in sorted(parameters.items()))
+        _cache[key] = run_notebook(NOTEBOOKS / f"{name}.ipynb", {"quick": True, **parameters},
+                                   out / f"{name}{suffix}.ipynb")
+    return _cache[key]
+
+
+@pytest.fixture(scope="session")
+def executed():
+    """``executed("00_tour", seed=1)`` -> recorded results of that notebook run."""
+    return run_cached
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (run on a GPU machine: pytest -m gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
