@@ -16,6 +16,7 @@ be repeated exactly; ``LTData.save_indices(path)`` writes them as JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -251,6 +252,19 @@ def _lt_from_pool(
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _mnist1d_pool(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Generate (and cache) the MNIST-1D pool: offline, a few seconds."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    args.seed = seed
+    pool = make_dataset(args)
+    return (np.asarray(pool["x"], dtype=np.float32), np.asarray(pool["y"], dtype=np.int64),
+            np.asarray(pool["x_test"], dtype=np.float32), np.asarray(pool["y_test"], dtype=np.int64))
+
+
 def mnist1d_lt(
     imbalance_ratio: float = 100,
     max_count: int = 400,
@@ -265,19 +279,20 @@ def mnist1d_lt(
     default split puts 80% in train and 20% in test. ``num_samples`` defaults to enough
     for ``max_count`` images of the head class and ``test_per_class`` per class in test.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
-
     need = max(max_count / 0.8, (test_per_class or 100) / 0.2) * 10 * 1.2
-    args = get_dataset_args()
-    args.num_samples = int(num_samples or math.ceil(need / 100) * 100)
-    args.seed = 42 + seed
-    pool = make_dataset(args)
-    x, y = np.asarray(pool["x"]), np.asarray(pool["y"])
-    xt, yt = np.asarray(pool["x_test"]), np.asarray(pool["y_test"])
-    return _lt_from_pool(
-        x, y, xt, yt, 10, max_count, imbalance_ratio, test_per_class, seed,
-        f"mnist1d-lt(ir={imbalance_ratio})", [str(i) for i in range(10)], profile,
-    )
+    size = int(num_samples or math.ceil(need / 100) * 100)
+    for attempt in range(4):
+        x, y, xt, yt = _mnist1d_pool(size, 42 + seed)
+        try:
+            return _lt_from_pool(
+                x, y, xt, yt, 10, max_count, imbalance_ratio, test_per_class, seed,
+                f"mnist1d-lt(ir={imbalance_ratio})", [str(i) for i in range(10)], profile,
+            )
+        except ValueError:
+            if num_samples is not None or attempt == 3:
+                raise
+            size = int(size * 1.5)  # a class fell short of its count: generate a larger pool
+    raise AssertionError("unreachable")
 
 
 def digits_lt(
@@ -313,6 +328,7 @@ def cifar_lt(
     imbalance_ratio: float = 100,
     download: bool = False,
     seed: int = 0,
+    verify: bool = True,
 ) -> LTData:
     """CIFAR-10-LT / CIFAR-100-LT (LDAM-DRW protocol) from torchvision's files.
 
@@ -320,16 +336,28 @@ def cifar_lt(
     each class's indices are shuffled with ``np.random.RandomState(seed)`` and the first
     n_i kept. Images are returned as float tensors [N, 3, 32, 32], normalised with the
     CIFAR mean and std; the test set is the full balanced one.
+
+    ``verify=False`` skips torchvision's MD5 check of the files (their format is still
+    read as is): files in the CIFAR format with other contents, such as the random-pixel
+    ones of `ltlab.recipes.write_fake_cifar`, then load.
     """
+    import pickle
+
     from torchvision import datasets
 
     if num_classes not in (10, 100):
         raise ValueError(f"num_classes must be 10 or 100 (got {num_classes!r}).")
     cls = datasets.CIFAR10 if num_classes == 10 else datasets.CIFAR100
+    if not verify:  # same loader, no checksums: an MD5 of None only checks the file exists
+        cls = type(cls.__name__, (cls,), {
+            "train_list": [[f, None] for f, _ in cls.train_list],
+            "test_list": [[f, None] for f, _ in cls.test_list],
+            "meta": {**cls.meta, "md5": None},
+        })
     try:
         train = cls(str(root), train=True, download=download)
         test = cls(str(root), train=False, download=download)
-    except RuntimeError as err:
+    except (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as err:
         raise FileNotFoundError(
             f"CIFAR-{num_classes} files not found (or corrupt) under root={str(root)!r} "
             f"with download={download}. Pass download=True on a machine with internet, or "

@@ -153,7 +153,7 @@ def shot_accuracy(
 def _bin_index(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
     # bucketize(right=False) gives i with edges[i-1] < x <= edges[i]: (lo, hi] bins.
     edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)[1:-1]
-    return torch.bucketize(conf, edges, right=False)
+    return torch.bucketize(conf.contiguous(), edges, right=False)
 
 
 def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15) -> dict:
@@ -164,7 +164,6 @@ def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 1
     conf, pred = probs.max(1)
     correct = (pred == targets).double()
     b = _bin_index(conf, n_bins)
-    count = torch.bincount(b, minlength=n_bins).double()
     acc_sum = torch.bincount(b, weights=correct, minlength=n_bins)
     conf_sum = torch.bincount(b, weights=conf, minlength=n_bins)
     nan = torch.full_like(count, math.nan)
@@ -269,4 +268,5 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int =
         return loss
 
     opt.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
+from .calibration import *  # noqa: E402,F401,F403

@@ -17,9 +17,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:  # nbformat is imported where it is used: a notebook that only calls
+    import nbformat  # record() then skips jsonschema's slow import (seconds per kernel)
 
 __all__ = [
     "RESULT_MIME",
@@ -36,13 +37,9 @@ STATIC_RENDERER = "plotly_mimetype+notebook_connected"
 
 def _jsonable(value: Any) -> Any:
     """Tensors, arrays and numpy scalars as plain JSON values (NaN/inf as strings)."""
-    try:
-        import torch
-
-        if torch.is_tensor(value):
-            value = value.detach().cpu().tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    torch = sys.modules.get("torch")  # a tensor implies torch is loaded; never import it here
+    if torch is not None and torch.is_tensor(value):
+        value = value.detach().cpu().tolist()
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         value = value.tolist()
     if isinstance(value, dict):
@@ -78,6 +75,8 @@ def record(name: str, value: Any) -> Any:
 
 def read_results(notebook: str | os.PathLike | nbformat.NotebookNode) -> dict[str, Any]:
     """All values recorded with `record` in an executed notebook (the last one wins)."""
+    import nbformat
+
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(
         str(notebook), as_version=4)
     out: dict[str, Any] = {}
@@ -95,6 +94,8 @@ def read_results(notebook: str | os.PathLike | nbformat.NotebookNode) -> dict[st
 def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
     """The names and default values of a notebook's ``parameters`` cell."""
     import ast
+
+    import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     for cell in nb.cells:
@@ -226,7 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--seed", type=int, default=0)
     p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
     p_lab.add_argument("--notebooks", default="notebooks")
+    from .sweep import add_sweep_command, sweep_command
+
+    add_sweep_command(sub)
+    from .recipes import add_train_parser, train_command
+
+    add_train_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return train_command(args)
+    if args.command == "sweep":
+        return sweep_command(args)
     if args.command == "run":
         results = run_all(args.notebooks, args.out, quick=not args.full, seed=args.seed)
         return 1 if any("error" in r for r in results.values()) else 0
@@ -237,3 +248,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+from .sweep import sweep  # noqa: E402,F401

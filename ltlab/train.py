@@ -206,6 +206,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     amp: bool = False,
     compile: bool = False,
+    channels_last: bool | None = None,
 ) -> History:
     """Train ``model`` with ``method`` on ``data`` and return a `History`.
 
@@ -215,6 +216,8 @@ def fit(
     every step. ``optimizer`` is ``"sgd"`` (momentum, Nesterov) or ``"adam"``.
     ``checkpoint``: a path written atomically after every epoch; if it exists, training
     resumes from it. ``amp``: bf16 autocast on CUDA. ``compile``: ``torch.compile`` the model.
+    ``channels_last``: NHWC memory format for the model and image batches (None: on CUDA
+    for 4-D inputs, where cuDNN's convolutions are faster in it; results agree to rounding).
     The same ``seed`` on the same machine gives the same numbers.
     """
     if (epochs is None) == (steps is None):
@@ -238,6 +241,11 @@ def fit(
     if isinstance(method, nn.Module):
         method.to(dev)
     x_train, y_train = data.x_train.to(dev), data.y_train.to(dev)
+    if channels_last is None:
+        channels_last = dev.type == "cuda" and x_train.dim() == 4
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
     x_unl = data.x_unlabeled.to(dev) if unlabeled_ratio else None
     n = x_train.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
@@ -273,6 +281,10 @@ def fit(
         sched.load_state_dict(state["scheduler"])
         history = History.from_dict(state["history"])
         start_epoch, step = state["epoch"] + 1, state["step"]
+        if "rng" in state:  # methods that draw from the global generator resume exactly too
+            torch.set_rng_state(state["rng"].cpu())
+            if dev.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
 
     use_amp = amp and dev.type == "cuda"
     bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="training",
@@ -295,6 +307,8 @@ def fit(
             x = x_train[idx]
             if augment is not None:
                 x = augment(x, g_dev)
+            if channels_last:  # a no-op when the augmentation kept the format
+                x = x.contiguous(memory_format=torch.channels_last)
             batch = Batch(x=x, y=y_train[idx], index=idx, generator=g_dev)
             if mixup_alpha > 0:
                 lam = float(np.random.default_rng([seed, step]).beta(mixup_alpha, mixup_alpha))
@@ -312,7 +326,7 @@ def fit(
                 bad = {k: float(_to_float(v)) for k, v in terms.items()}
                 culprits = [k for k, v in bad.items() if not math.isfinite(v)]
                 raise FloatingPointError(
-                    f"the loss became {float(loss)} at step {step} (epoch {epoch}); "
+                    f"the loss became {float(loss.detach())} at step {step} (epoch {epoch}); "
                     f"non-finite terms: {culprits or 'none logged'}; terms: {bad}. "
                     "Lower the learning rate, check the inputs for NaN, or check log(prior) "
                     "for empty classes."
@@ -353,6 +367,9 @@ def fit(
             }
             if isinstance(method, nn.Module):
                 state["method"] = method.state_dict()
+            state["rng"] = torch.get_rng_state()
+            if dev.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(dev)
             _save_atomic(state, ckpt)
     bar.close()
     model.eval()

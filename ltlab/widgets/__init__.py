@@ -88,3 +88,4 @@ class LivePanel:
 
     def _ipython_display_(self) -> None:
         self.show()
+from .calibration import *  # noqa: F401,F403
