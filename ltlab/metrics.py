@@ -164,6 +164,7 @@ def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 1
     conf, pred = probs.max(1)
     correct = (pred == targets).double()
     b = _bin_index(conf, n_bins)
+    count = torch.bincount(b, minlength=n_bins).double()
     acc_sum = torch.bincount(b, weights=correct, minlength=n_bins)
     conf_sum = torch.bincount(b, weights=conf, minlength=n_bins)
     nan = torch.full_like(count, math.nan)
@@ -213,7 +214,6 @@ def classwise_calibration_error(
         p = probs[:, c]
         hit = (targets == c).double()
         b = _bin_index(p, n_bins)
-        count = torch.bincount(b, minlength=n_bins).double()
         gap = (torch.bincount(b, weights=hit, minlength=n_bins)
                - torch.bincount(b, weights=p, minlength=n_bins)).abs()
         total += float(gap.sum() / n)

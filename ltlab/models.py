@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["CosineClassifier", "ExpertHeads", "MLP", "CNN1D", "ResNet32", "LTModel"]
+__all__ = ["CosineClassifier", "ExpertHeads", "MLP", "CNN1D", "PooledCNN1D", "ResNet32", "LTModel"]
 
 
 class CosineClassifier(nn.Module):
@@ -125,6 +125,33 @@ class CNN1D(LTModel):
         if x.shape[-1] != self.length:
             raise ValueError(f"CNN1D expects signals of length {self.length} (got {x.shape[-1]}).")
         return self.fc(self.conv(x))
+
+
+class PooledCNN1D(LTModel):
+    """Three 1-D convolutions with circular padding and a global max pool, for MNIST-1D
+    signals ``[N, L]``. MNIST-1D places each digit at a random circular offset; circular
+    convolutions followed by a max over positions make the features (nearly) invariant to
+    that shift, so self-supervised learning can spend its effort on the digit's shape
+    (notebook 06). Features: ``[N, feature_dim]``."""
+
+    def __init__(
+        self, num_classes: int = 10, channels: int = 16, feature_dim: int = 32,
+        num_experts: int = 1, cosine: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(1, channels, 5, padding=2, padding_mode="circular"), nn.ReLU(),
+            nn.Conv1d(channels, channels, 5, stride=2, padding=2, padding_mode="circular"),
+            nn.ReLU(),
+            nn.Conv1d(channels, feature_dim, 5, padding=2, padding_mode="circular"), nn.ReLU(),
+        )
+        self.num_classes, self.num_experts, self.feature_dim = num_classes, num_experts, feature_dim
+        self.classifier = ExpertHeads(feature_dim, num_classes, num_experts, cosine)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        return self.conv(x).amax(dim=-1)
 
 
 class _ShortcutA(nn.Module):

@@ -102,3 +102,9 @@ def training_curves(histories: Mapping[str, object], metric: str = "balanced_acc
     fig.update_layout(title=title or metric.replace("_", " "), xaxis_title="epoch",
                       yaxis_title=metric, height=350)
     return fig
+from .sweep import *  # noqa: F401,F403
+from .calibration import *  # noqa: F401,F403
+from .lda import *  # noqa: F401,F403
+from .logit_adjustment import *  # noqa: F401,F403
+from .balpoe import *  # noqa: F401,F403
+from .gh import *  # noqa: F401,F403

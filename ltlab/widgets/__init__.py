@@ -89,3 +89,7 @@ class LivePanel:
     def _ipython_display_(self) -> None:
         self.show()
 from .calibration import *  # noqa: F401,F403
+from .lda import *  # noqa: F401,F403
+from .logit_adjustment import *  # noqa: F401,F403
+from .balpoe import *  # noqa: F401,F403
+from .gh import *  # noqa: F401,F403

@@ -1,0 +1,292 @@
+r"""Label shift: estimating an unknown target class prior, and re-weighting posteriors to it.
+
+Under *label shift* the class-conditionals stay fixed, p_t(x | y) = p_s(x | y), and only the
+class prior moves from the source prior pi_s (training) to an unknown target prior pi_t. Bayes'
+rule then ties the two posteriors together:
+
+.. math::
+
+    p_t(y \mid x) = \frac{p_s(y \mid x)\, \pi_t(y) / \pi_s(y)}
+                         {\sum_k p_s(k \mid x)\, \pi_t(k) / \pi_s(k)} .
+
+`reweight_posteriors` applies this formula. Two classic estimators of pi_t from unlabeled
+target data:
+
+* `em_prior`: the EM algorithm of Saerens, Latinne & Decaestecker (Neural Computation 14,
+  2002, eqs. 2.9-2.10), also called MLLS (maximum-likelihood label shift). E-step: adapt
+  every posterior to the current estimate with the formula above; M-step: the new estimate is
+  the mean adapted posterior. Each step raises the likelihood of the target inputs; it needs
+  *calibrated* source posteriors (Alexandari et al., ICML 2020, recommend bias-corrected
+  temperature scaling first).
+* `fit_bias_corrected_temperature` / `calibrated_probs`: bias-corrected temperature scaling
+  (BCTS; Alexandari, Kundaje & Shrikumar, ICML 2020, Sec. 4): softmax(z / T + b) with T and
+  the class biases b fitted by maximum likelihood on labeled held-out *source* data. EM on
+  BCTS-calibrated posteriors was the most accurate estimator in their study; the source prior
+  for EM is then the class prior of that held-out set.
+* `bbse_prior`: Black Box Shift Estimation (Lipton, Wang & Smola, ICML 2018, eq. 3). With the
+  joint confusion matrix C[i, j] = P_s(yhat = i, y = j) of any fixed classifier, measured on
+  labeled source data, and the target's distribution of predictions mu[i] = P_t(yhat = i),
+  the weights w = pi_t / pi_s solve C w = mu; then pi_t = w * pi_s. It does not need
+  calibration, only an invertible confusion matrix.
+
+Everything works on torch tensors; the estimates are float32 priors (1-D, non-negative, sum 1).
+
+>>> import torch
+>>> probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+>>> prior, adapted = em_prior(probs, torch.tensor([0.5, 0.5]))
+>>> [round(v, 3) for v in prior.tolist()]
+[0.701, 0.299]
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .priors import check_prior
+
+__all__ = [
+    "check_probs",
+    "reweight_posteriors",
+    "em_prior",
+    "bbse_prior",
+    "confusion_matrix",
+    "fit_bias_corrected_temperature",
+    "calibrated_probs",
+]
+
+PROB_TOLERANCE = 1e-3
+
+
+def check_probs(probs, name: str = "probs") -> torch.Tensor:
+    """Validate a matrix of class probabilities ``[N, C]`` (rows sum to 1) and return it
+    as float64. Raises ValueError naming what is wrong and what to pass instead."""
+    p = torch.as_tensor(probs)
+    if p.dim() != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        raise ValueError(
+            f"{name} must be a non-empty matrix [N, C] with C >= 2 (got shape {tuple(p.shape)})."
+        )
+    if not p.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor of probabilities (got {p.dtype}).")
+    p = p.detach().double()
+    if not torch.isfinite(p).all():
+        raise ValueError(f"{name} contains NaN or inf; check the model's outputs.")
+    if (p < 0).any():
+        raise ValueError(
+            f"{name} has negative entries (min {p.min().item():.4g}); pass softmax(logits), "
+            "not logits."
+        )
+    sums = p.sum(1)
+    worst = (sums - 1).abs().argmax()
+    if (sums[worst] - 1).abs() > PROB_TOLERANCE:
+        raise ValueError(
+            f"each row of {name} must sum to 1 (row {int(worst)} sums to "
+            f"{sums[worst].item():.6g}); pass softmax(logits, dim=1)."
+        )
+    return p / sums[:, None]
+
+
+def _check_same_classes(p: torch.Tensor, prior: torch.Tensor, name: str) -> None:
+    if prior.numel() != p.shape[1]:
+        raise ValueError(
+            f"{name} has {prior.numel()} entries but the probabilities have {p.shape[1]} "
+            "classes; they must match."
+        )
+
+
+def _positive_prior(prior, name: str) -> torch.Tensor:
+    q = check_prior(prior, name).double()
+    if (q <= 0).any():
+        empty = torch.nonzero(q <= 0).flatten().tolist()
+        raise ValueError(
+            f"{name} has zero entries at classes {empty}; the ratio pi_t / {name} is undefined "
+            "there. Smooth it (e.g. (counts + 1) / (N + C)) or drop those classes."
+        )
+    return q
+
+
+def reweight_posteriors(probs, source_prior, target_prior) -> torch.Tensor:
+    r"""Posteriors adapted to a new class prior (Saerens et al., 2002, eq. 2.4):
+
+    p_t(y|x) = p_s(y|x) pi_t(y) / pi_s(y) / sum_k p_s(k|x) pi_t(k) / pi_s(k).
+
+    ``probs``: ``[N, C]`` source posteriors; returns ``[N, C]`` (float32).
+
+    >>> reweight_posteriors(torch.tensor([[0.5, 0.5]]), [0.5, 0.5], [0.8, 0.2]).tolist()
+    [[0.800000011920929, 0.20000000298023224]]
+    """
+    p = check_probs(probs)
+    ps = _positive_prior(source_prior, "source_prior")
+    pt = check_prior(target_prior, "target_prior").double()
+    _check_same_classes(p, ps, "source_prior")
+    _check_same_classes(p, pt, "target_prior")
+    return _reweight(p, pt / ps).float()
+
+
+def _reweight(p: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    q = p * w[None, :]
+    s = q.sum(1, keepdim=True)
+    zero = s == 0
+    if bool(zero.any()):  # a row with mass only on classes of weight 0 keeps its posterior
+        return torch.where(zero, p, q / s.clamp_min(1e-300))
+    return q / s
+
+
+def em_prior(
+    probs,
+    train_prior,
+    init=None,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Saerens-Latinne-Decaestecker EM estimate of the target prior (MLLS).
+
+    ``probs``: ``[N, C]`` posteriors p_s(y|x) of a classifier trained under ``train_prior``
+    (pi_s), evaluated on unlabeled target inputs. Starting from pi^(0) = ``init`` (default
+    pi_s), iterate (Saerens et al., 2002, eqs. 2.9-2.10):
+
+    * E-step: p^(k)(y|x_n) = p_s(y|x_n) (pi^(k)(y) / pi_s(y)), normalised over y;
+    * M-step: pi^(k+1)(y) = (1/N) sum_n p^(k)(y|x_n),
+
+    until max_y |pi^(k+1) - pi^(k)| < ``tol`` or ``max_iter`` iterations. Returns
+    ``(prior, adapted_probs)``: the estimate (float32 ``[C]``) and the posteriors adapted
+    to it (float32 ``[N, C]``).
+
+    >>> probs = torch.tensor([[0.8, 0.2], [0.8, 0.2], [0.2, 0.8]])
+    >>> prior, _ = em_prior(probs, torch.tensor([0.5, 0.5]))
+    >>> [round(v, 2) for v in prior.tolist()]
+    [0.78, 0.22]
+    """
+    p = check_probs(probs)
+    ps = _positive_prior(train_prior, "train_prior")
+    _check_same_classes(p, ps, "train_prior")
+    if not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be an int >= 1 (got {max_iter!r}).")
+    if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a positive number (got {tol!r}).")
+    prior = ps.clone() if init is None else check_prior(init, "init").double()
+    _check_same_classes(p, prior, "init")
+    adapted = _reweight(p, prior / ps)
+    for _ in range(max_iter):
+        new = adapted.mean(0)  # M-step
+        adapted = _reweight(p, new / ps)  # E-step with the new prior
+        done = (new - prior).abs().max() < tol
+        prior = new
+        if done:
+            break
+    return prior.float(), adapted.float()
+
+
+def confusion_matrix(predictions, targets, num_classes: int) -> torch.Tensor:
+    """Joint confusion matrix C[i, j] = P(yhat = i, y = j) (float64 ``[C, C]``, sums to 1).
+
+    ``predictions``: hard labels ``[N]`` or probabilities ``[N, C]``; probabilities give the
+    *soft* confusion matrix C[i, j] = (1/N) sum_n p(i | x_n) 1[y_n = j]."""
+    targets = torch.as_tensor(targets)
+    if targets.dim() != 1 or targets.is_floating_point():
+        raise ValueError(f"targets must be 1-D integer labels (got {tuple(targets.shape)}, "
+                         f"{targets.dtype}).")
+    if targets.numel() == 0:
+        raise ValueError("targets is empty; BBSE needs labeled source samples.")
+    if targets.min() < 0 or targets.max() >= num_classes:
+        raise ValueError(f"targets must lie in [0, {num_classes - 1}] "
+                         f"(got {int(targets.min())}..{int(targets.max())}).")
+    onehot_y = torch.nn.functional.one_hot(targets.long(), num_classes).double()
+    pred = _prediction_matrix(predictions, num_classes, "predictions")
+    if pred.shape[0] != targets.numel():
+        raise ValueError(f"got {pred.shape[0]} predictions but {targets.numel()} targets.")
+    return pred.T @ onehot_y / targets.numel()
+
+
+def _prediction_matrix(predictions, num_classes: int, name: str) -> torch.Tensor:
+    t = torch.as_tensor(predictions)
+    if t.dim() == 1 and not t.is_floating_point():
+        if t.numel() and (t.min() < 0 or t.max() >= num_classes):
+            raise ValueError(f"{name} labels must lie in [0, {num_classes - 1}].")
+        return torch.nn.functional.one_hot(t.long(), num_classes).double()
+    p = check_probs(t, name)
+    if p.shape[1] != num_classes:
+        raise ValueError(f"{name} has {p.shape[1]} classes, expected {num_classes}.")
+    return p
+
+
+def bbse_prior(
+    source_probs,
+    source_targets,
+    target_probs,
+    soft: bool = False,
+) -> torch.Tensor:
+    r"""Black Box Shift Estimation (Lipton et al., ICML 2018) of the target prior.
+
+    ``source_probs``: ``[M, C]`` predictions on *labeled* held-out source data with labels
+    ``source_targets``; ``target_probs``: ``[N, C]`` predictions on unlabeled target data.
+    With hard predictions (``soft=False``, the paper's choice) yhat = argmax; with
+    ``soft=True`` the probabilities themselves (the soft confusion matrix).
+
+    * C[i, j] = P_s(yhat = i, y = j), mu[i] = P_t(yhat = i), pi_s(j) = sum_i C[i, j];
+    * w solves C w = mu (eq. 3; least squares if C is singular), clipped at 0;
+    * pi_t = w * pi_s, normalised.
+
+    Returns the estimate as a float32 prior ``[C]``.
+    """
+    sp = check_probs(source_probs, "source_probs")
+    tp = check_probs(target_probs, "target_probs")
+    num_classes = sp.shape[1]
+    if tp.shape[1] != num_classes:
+        raise ValueError(f"target_probs has {tp.shape[1]} classes but source_probs has "
+                         f"{num_classes}; they must match.")
+    src = sp if soft else sp.argmax(1)
+    tgt = tp if soft else tp.argmax(1)
+    cm = confusion_matrix(src, source_targets, num_classes)
+    mu = _prediction_matrix(tgt, num_classes, "target_probs").mean(0)
+    pi_s = cm.sum(0)
+    w = torch.linalg.lstsq(cm, mu[:, None]).solution.flatten().clamp_min(0.0)
+    q = w * pi_s
+    if q.sum() <= 0:
+        raise ValueError("BBSE found no positive weight; the classifier's confusion matrix is "
+                         "degenerate. Use more source samples or a better classifier.")
+    return (q / q.sum()).float()
+
+
+def fit_bias_corrected_temperature(logits, targets, max_iter: int = 200) -> tuple[float, torch.Tensor]:
+    """BCTS (Alexandari et al., ICML 2020): the temperature T > 0 and class biases b ``[C]``
+    minimising the NLL of softmax(z / T + b) on labeled held-out logits ``[N, C]``.
+    Returns ``(T, b)``; apply them with `calibrated_probs`."""
+    z = torch.as_tensor(logits)
+    if z.dim() != 2 or z.shape[0] == 0:
+        raise ValueError(f"logits must be a non-empty matrix [N, C] (got shape {tuple(z.shape)}).")
+    z = z.detach().double()
+    if not torch.isfinite(z).all():
+        raise ValueError("logits contains NaN or inf.")
+    y = torch.as_tensor(targets)
+    if y.dim() != 1 or y.numel() != z.shape[0] or y.is_floating_point():
+        raise ValueError(f"targets must be {z.shape[0]} integer labels (got {tuple(y.shape)}, "
+                         f"{y.dtype}).")
+    if y.min() < 0 or y.max() >= z.shape[1]:
+        raise ValueError(f"targets must lie in [0, {z.shape[1] - 1}].")
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, bias], lr=0.5, max_iter=max_iter,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp() + bias, y.long())
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    b = bias.detach()
+    return float(log_t.detach().exp()), (b - b.mean()).float()
+
+
+def calibrated_probs(logits, temperature: float, bias=None) -> torch.Tensor:
+    """softmax(z / T + b) (float32 ``[N, C]``); ``bias`` None means no bias (plain TS)."""
+    z = torch.as_tensor(logits).detach().double()
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number (got {temperature!r}).")
+    out = z / temperature
+    if bias is not None:
+        out = out + torch.as_tensor(bias, dtype=torch.float64)
+    return torch.softmax(out, dim=1).float()

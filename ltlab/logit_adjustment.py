@@ -1,0 +1,451 @@
+r"""The experiments of notebook 01 (logit adjustment), as functions tests can call per seed.
+
+The losses themselves live in `ltlab.losses`; this module trains and measures models with
+them (it sits below `ltlab.train` in the layers).
+
+**2-D mixture** (`mixture_study`). On `ltlab.data.GaussianMixtureLT` (10 classes on a
+circle, shared isotropic covariance) the class-conditional log-densities are linear in x up
+to a shared term, so a *linear* softmax model can represent the Bayes classifier for any
+prior. We train that model with plain CE (then adjust post hoc) and with the LA loss, and
+compare their balanced errors with the Bayes balanced error of
+:math:`\arg\max_y p(x|y)` (the balanced-error floor, which does not depend on the training
+prior).
+
+**MNIST-1D-LT** (`compare_losses`). One recipe (`mnist_recipe`) trains CE, LA, balanced
+softmax, focal, class-balanced and LDAM-DRW models; post-hoc LA reuses the CE model. The
+shared helpers `build_method`, `train_method` and `evaluate` also serve notebook 02
+(`ltlab.balpoe`) and any notebook that needs "the CE / LA / BalPoE model of this data".
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .data import GaussianMixtureLT, LTData, mnist1d_lt
+from .experts import BalPoEMethod
+from .losses import (
+    LDAMDRW,
+    BalancedSoftmax,
+    ClassBalancedLoss,
+    CrossEntropyPostHoc,
+    FocalLoss,
+    LogitAdjustedLoss,
+    adjust_logits,
+    log_prior_from_counts,
+)
+from .metrics import (
+    accuracy,
+    balanced_accuracy,
+    expected_calibration_error,
+    per_class_accuracy,
+    shot_accuracy,
+)
+from .models import CNN1D, MLP
+from .train import CrossEntropy, History, fit, predict_logits, resolve_device, seed_everything
+
+__all__ = [
+    "METHODS",
+    "METHOD_LABELS",
+    "LOSS_TABLE",
+    "mnist_recipe",
+    "mnist_data",
+    "build_method",
+    "Trained",
+    "train_method",
+    "evaluate",
+    "compare_losses",
+    "MixtureStudy",
+    "mixture_setup",
+    "train_mixture_model",
+    "mixture_study",
+    "mixture_errors",
+    "TAU_GRID",
+    "check_balanced_rule",
+    "check_la_loss",
+]
+
+METHOD_LABELS = {
+    "ce": "CE",
+    "posthoc": "CE + post-hoc LA",
+    "la": "LA loss",
+    "balanced_softmax": "balanced softmax",
+    "focal": "focal",
+    "class_balanced": "class-balanced",
+    "ldam_drw": "LDAM-DRW",
+    "ce_mixup": "CE + mixup",
+    "la_mixup": "LA loss + mixup",
+    "balpoe": "BalPoE",
+    "balpoe_mixup": "BalPoE + mixup",
+}
+METHODS = tuple(METHOD_LABELS)
+LOSS_TABLE = ("ce", "posthoc", "la", "balanced_softmax", "focal", "class_balanced", "ldam_drw")
+
+
+# ----------------------------------------------------------------------------- MNIST-1D-LT
+def mnist_recipe(quick: bool = True) -> dict[str, Any]:
+    """`ltlab.train.fit` arguments shared by every MNIST-1D-LT model of notebooks 01 and 02.
+
+    Quick (CPU, a few seconds a model): Adam, lr 0.01, batch 128, 100 epochs, cosine
+    schedule, weight decay 2e-3. Chosen by sweeps on seeds 0-5 over optimiser (SGD / Adam),
+    learning rate, batch size, length, weight decay and augmentation: the cheapest setting
+    in which LA beats CE by at least 2 points *and* BalPoE with mixup beats LA by at least 2
+    points on every seed (measured gaps 2.7-7.6 and 3.6-11.6 points). Less weight decay or
+    more epochs let CE and LA memorise the tail and LA's gain over CE vanishes; more weight
+    decay or fewer epochs leave mixup under-trained; SGD at lr >= 0.2 diverged for CE and
+    LA. Full (GPU): the same with 150 epochs on the larger data of `mnist_data`.
+    """
+    base = dict(batch_size=128, lr=0.01, optimizer="adam", weight_decay=2e-3, schedule="cosine")
+    return dict(base, epochs=100) if quick else dict(base, epochs=150)
+
+
+def mnist_data(quick: bool = True, seed: int = 0, imbalance_ratio: float = 100) -> LTData:
+    """MNIST-1D-LT for notebooks 01 and 02. Quick: head 400, tail 4 at ratio 100 (988
+    signals), 100 test signals per class from a pool of 7,000 (enough test signals in every
+    class for every seed we tried). Full: head 2,000, 500 test signals per class."""
+    if quick:
+        return mnist1d_lt(imbalance_ratio, max_count=400, test_per_class=100,
+                          num_samples=7000, seed=seed)
+    return mnist1d_lt(imbalance_ratio, max_count=2000, test_per_class=500,
+                      num_samples=36000, seed=seed)
+
+
+def build_method(name: str, num_classes: int = 10, *, tau: float = 1.0,
+                 lambdas: Sequence[float] = (1.0, 0.0, -1.0), cosine: bool | None = None,
+                 model: nn.Module | None = None) -> tuple[nn.Module, Any, float]:
+    """``(model, method, mixup_alpha)`` for one of `METHODS` on MNIST-1D (a `CNN1D`).
+
+    ``*_mixup`` names use mixup with alpha 0.4 (BalPoE's CIFAR-100 value). ``cosine``
+    defaults to a cosine head only for LDAM-DRW (whose margins are in cosine units).
+    ``model`` replaces the default CNN1D (it must have ``num_experts = len(lambdas)`` for
+    BalPoE).
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {METHODS}.")
+    alpha = 0.4 if name.endswith("_mixup") else 0.0
+    base = name.removesuffix("_mixup")
+    experts = len(lambdas) if base == "balpoe" else 1
+    cos = (base == "ldam_drw") if cosine is None else cosine
+    net = model if model is not None else CNN1D(num_classes, num_experts=experts, cosine=cos)
+    method: Any
+    if base == "ce":
+        method = CrossEntropy()
+    elif base == "posthoc":
+        method = CrossEntropyPostHoc(tau=tau)
+    elif base == "la":
+        method = LogitAdjustedLoss(tau=tau)
+    elif base == "balanced_softmax":
+        method = BalancedSoftmax()
+    elif base == "focal":
+        method = FocalLoss(gamma=2.0)
+    elif base == "class_balanced":
+        method = ClassBalancedLoss(beta=0.9999)
+    elif base == "ldam_drw":
+        method = LDAMDRW()
+    else:
+        method = BalPoEMethod(lambdas)
+    return net, method, alpha
+
+
+@dataclass
+class Trained:
+    """A trained model with its method (``method.predict`` gives its test-time logits)."""
+
+    name: str
+    model: nn.Module
+    method: Any
+    history: History
+    seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def logits(self, x: torch.Tensor, device: str = "auto") -> torch.Tensor:
+        return predict_logits(self.model, self.method, x, device)
+
+
+def train_method(name: str, data: LTData, *, quick: bool = True, seed: int = 0,
+                 device: str = "auto", progress: bool = False, tau: float = 1.0,
+                 lambdas: Sequence[float] = (1.0, 0.0, -1.0), mixup_alpha: float | None = None,
+                 cosine: bool | None = None, **fit_overrides: Any) -> Trained:
+    """Train one of `METHODS` on ``data`` with `mnist_recipe` (``fit_overrides`` replace its
+    entries, e.g. ``epochs=30``) and return a `Trained`."""
+    recipe = dict(mnist_recipe(quick), **fit_overrides)
+    seed_everything(seed)
+    model, method, alpha = build_method(name, data.num_classes, tau=tau, lambdas=lambdas,
+                                        cosine=cosine)
+    alpha = alpha if mixup_alpha is None else mixup_alpha
+    t0 = time.perf_counter()
+    history = fit(model, method, data, mixup_alpha=alpha, eval_every=10**9, device=device,
+                  seed=seed, progress=progress, **recipe)
+    settings = dict(recipe, mixup_alpha=alpha, tau=tau, lambdas=tuple(lambdas))
+    return Trained(name, model, method, history, time.perf_counter() - t0, settings)
+
+
+def evaluate(logits: torch.Tensor, data: LTData) -> dict[str, float]:
+    """Balanced accuracy, accuracy, many / medium / few and ECE of test logits."""
+    y = data.y_test
+    shots = shot_accuracy(logits, y, data.train_counts)
+    return {
+        "balanced_accuracy": balanced_accuracy(logits, y, data.num_classes),
+        "accuracy": accuracy(logits, y),
+        "many": shots["many"], "medium": shots["medium"], "few": shots["few"],
+        "ece": expected_calibration_error(torch.softmax(logits.double(), 1), y),
+    }
+
+
+def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bool = True,
+                   seed: int = 0, tau: float = 1.0, device: str = "auto",
+                   progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Train and evaluate the loss table of notebook 01: name -> `evaluate` metrics plus
+    ``seconds`` and ``trained`` (the `Trained`).
+
+    ``posthoc`` reuses the CE model (adjusted by ``tau``); ``balanced_softmax`` reuses the LA
+    model when ``tau = 1``, since the two losses are then the same function.
+    """
+    bad = [n for n in names if n not in METHODS]
+    if bad:
+        raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}.")
+    dev = resolve_device(device)
+    lp = log_prior_from_counts(data.train_counts)
+    trained: dict[str, Trained] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    order = sorted(names, key=lambda n: {"posthoc": 1, "balanced_softmax": 1}.get(n, 0))
+    for name in order:
+        if name == "posthoc":
+            base = trained.get("ce") or train_method("ce", data, quick=quick, seed=seed,
+                                                     device=dev, progress=progress)
+            trained.setdefault("ce", base)
+            z = adjust_logits(base.logits(data.x_test, dev), lp, tau)
+            rows[name] = dict(evaluate(z, data), seconds=0.0, trained=base, reused="ce")
+            continue
+        if name == "balanced_softmax" and tau == 1.0 and "la" in trained:
+            base = trained["la"]
+            rows[name] = dict(rows["la"], seconds=0.0, reused="la")
+            continue
+        t = train_method(name, data, quick=quick, seed=seed, device=dev, progress=progress,
+                         tau=tau)
+        trained[name] = t
+        rows[name] = dict(evaluate(t.logits(data.x_test, dev), data), seconds=t.seconds,
+                          trained=t, reused=None)
+    return {n: rows[n] for n in names}
+
+
+# ----------------------------------------------------------------------------- 2-D mixture
+TAU_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
+_MIXTURE_MAX_COUNT = 1000
+_MIXTURE_TEST_PER_CLASS = 2000
+
+
+@functools.lru_cache(maxsize=16)
+def mixture_setup(imbalance_ratio: float = 100, seed: int = 0) -> tuple[GaussianMixtureLT, LTData, float]:
+    """(mixture, data, Bayes balanced error): 10 classes in 2-D, head 1,000 training points
+    (tail 10 at ratio 100), a balanced test set of 2,000 points per class.
+
+    The Bayes balanced error (of argmax_y p(x|y)) depends on the means and the covariance
+    only, not on the prior or the seed, so it is computed once (Monte Carlo, 200,000 points).
+    """
+    mixture = GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=float(imbalance_ratio),
+                                max_count=_MIXTURE_MAX_COUNT, seed=seed)
+    data = mixture.dataset(test_per_class=_MIXTURE_TEST_PER_CLASS, seed=seed)
+    return mixture, data, _bayes_balanced_error()
+
+
+@functools.lru_cache(maxsize=1)
+def _bayes_balanced_error() -> float:
+    return GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=1,
+                             max_count=_MIXTURE_MAX_COUNT).bayes_balanced_error()
+
+
+def train_mixture_model(imbalance_ratio: float = 100, mode: str = "la", tau: float = 1.0,
+                        seed: int = 0) -> tuple[nn.Module, Any]:
+    """A linear softmax model on the 2-D mixture, trained full-batch (Adam, 100 steps,
+    lr 0.2, no weight decay) with plain CE (``mode="ce"``; tau is ignored) or the LA loss
+    at ``tau`` (``mode="la"``; tau = 0 is CE). Cached: the panel asks for the same models
+    again."""
+    if mode not in ("ce", "la"):
+        raise ValueError(f"mode must be 'ce' or 'la' (got {mode!r}).")
+    if mode == "ce" or float(tau) == 0.0:
+        return _train_mixture_model(float(imbalance_ratio), "ce", 0.0, int(seed))
+    return _train_mixture_model(float(imbalance_ratio), "la", float(tau), int(seed))
+
+
+@functools.lru_cache(maxsize=64)
+def _train_mixture_model(imbalance_ratio: float, mode: str, tau: float,
+                         seed: int) -> tuple[nn.Module, Any]:
+    _, data, _ = mixture_setup(imbalance_ratio, seed)
+    seed_everything(seed)
+    model = MLP(2, data.num_classes, hidden=())
+    method = CrossEntropy() if mode == "ce" else LogitAdjustedLoss(tau=tau)
+    fit(model, method, data, steps=100, batch_size=data.x_train.shape[0], lr=0.2,
+        optimizer="adam", weight_decay=0.0, eval_every=10**9, device="cpu", seed=seed,
+        progress=False)
+    return model, method
+
+
+@dataclass
+class MixtureStudy:
+    """Everything notebook 01's 2-D panel draws, for one imbalance ratio, tau and mode.
+
+    ``errors``: balanced errors (``bayes``, ``ce``, ``posthoc`` at tau, ``la`` at tau);
+    ``recall``: per-class recall of the shown model and of the Bayes classifier;
+    ``tau_curve``: ``{"post-hoc": (taus, errors), "LA loss": (taus, errors)}``;
+    ``grid``: (xs, ys, model labels [H, W], Bayes labels [H, W]) for the decision regions.
+    """
+
+    imbalance_ratio: float
+    tau: float
+    mode: str
+    errors: dict[str, float]
+    recall: dict[str, list[float]]
+    tau_curve: dict[str, tuple[list[float], list[float]]]
+    grid: tuple[list[float], list[float], list[list[int]], list[list[int]]]
+    train_points: tuple[list[float], list[float], list[int]]
+    train_counts: list[int]
+
+
+def _balanced_error(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return 1.0 - balanced_accuracy(logits, y, int(y.max()) + 1)
+
+
+def mixture_errors(imbalance_ratio: float = 100, tau: float = 1.0, seed: int = 0) -> dict[str, float]:
+    """The recorded 2-D numbers: ``balanced_error_bayes``, ``balanced_error_ce``,
+    ``balanced_error_posthoc`` (CE adjusted by tau) and ``balanced_error_la`` (LA loss)."""
+    _, data, bayes = mixture_setup(imbalance_ratio, seed)
+    lp = log_prior_from_counts(data.train_counts)
+    ce_model, ce_method = train_mixture_model(imbalance_ratio, "ce", 1.0, seed)
+    la_model, la_method = train_mixture_model(imbalance_ratio, "la", tau, seed)
+    z_ce = predict_logits(ce_model, ce_method, data.x_test, "cpu")
+    z_la = predict_logits(la_model, la_method, data.x_test, "cpu")
+    return {
+        "balanced_error_bayes": bayes,
+        "balanced_error_ce": _balanced_error(z_ce, data.y_test),
+        "balanced_error_posthoc": _balanced_error(adjust_logits(z_ce, lp, tau), data.y_test),
+        "balanced_error_la": _balanced_error(z_la, data.y_test),
+    }
+
+
+def mixture_study(imbalance_ratio: float = 100, tau: float = 1.0, mode: str = "loss",
+                  seed: int = 0, taus: Sequence[float] = TAU_GRID,
+                  resolution: int = 90) -> MixtureStudy:
+    """Train (or fetch from the cache) the 2-D models and measure what the panel shows.
+
+    ``mode``: ``"loss"`` shows the LA-loss model at ``tau``, ``"posthoc"`` the CE model
+    adjusted by ``tau``. The post-hoc curve sweeps tau on one CE model (41 points); the
+    LA-loss curve trains one model per entry of ``taus`` and at ``tau`` (tau = 0 is CE).
+    """
+    if mode not in ("loss", "posthoc"):
+        raise ValueError(f"mode must be 'loss' or 'posthoc' (got {mode!r}).")
+    mixture, data, bayes = mixture_setup(imbalance_ratio, seed)
+    lp = log_prior_from_counts(data.train_counts)
+    y = data.y_test
+    ce_model, ce_method = train_mixture_model(imbalance_ratio, "ce", 1.0, seed)
+    z_ce = predict_logits(ce_model, ce_method, data.x_test, "cpu")
+    fine = [i / 20 for i in range(41)]
+    posthoc_curve = [_balanced_error(adjust_logits(z_ce, lp, t), y) for t in fine]
+    taus = sorted({float(t) for t in taus} | {float(tau)})
+    loss_curve = []
+    for t in taus:
+        m, meth = train_mixture_model(imbalance_ratio, "la", float(t), seed)
+        loss_curve.append(_balanced_error(predict_logits(m, meth, data.x_test, "cpu"), y))
+    la_model, la_method = train_mixture_model(imbalance_ratio, "la", float(tau), seed)
+    z_la = predict_logits(la_model, la_method, data.x_test, "cpu")
+    z_post = adjust_logits(z_ce, lp, tau)
+    shown = z_la if mode == "loss" else z_post
+    bayes_pred = mixture.log_likelihood(data.x_test).argmax(1)
+
+    lim = float(mixture.means.abs().max()) + 3.0
+    axis = torch.linspace(-lim, lim, resolution)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+    pts = torch.stack([gx.flatten(), gy.flatten()], 1)
+    with torch.no_grad():
+        if mode == "loss":
+            grid_logits = predict_logits(la_model, la_method, pts, "cpu")
+        else:
+            grid_logits = adjust_logits(predict_logits(ce_model, ce_method, pts, "cpu"), lp, tau)
+    model_labels = grid_logits.argmax(1).reshape(resolution, resolution)
+    bayes_labels = mixture.log_likelihood(pts).argmax(1).reshape(resolution, resolution)
+    return MixtureStudy(
+        imbalance_ratio=imbalance_ratio, tau=tau, mode=mode,
+        errors={"bayes": bayes, "ce": _balanced_error(z_ce, y),
+                "posthoc": _balanced_error(z_post, y), "la": _balanced_error(z_la, y)},
+        recall={"model": per_class_accuracy(shown, y, 10).tolist(),
+                "Bayes": per_class_accuracy(bayes_pred, y, 10).tolist()},
+        tau_curve={"post-hoc": (fine, posthoc_curve), "LA loss": ([float(t) for t in taus], loss_curve)},
+        grid=(axis.tolist(), axis.tolist(), model_labels.tolist(), bayes_labels.tolist()),
+        train_points=(data.x_train[:, 0].tolist(), data.x_train[:, 1].tolist(),
+                      data.y_train.tolist()),
+        train_counts=data.train_counts.tolist(),
+    )
+
+
+# ----------------------------------------------------------------------------- exercises
+def _not_answered(answer: Any) -> bool:
+    if answer is None:
+        print("Not answered yet: replace None with your answer and run the cell again.")
+        return True
+    return False
+
+
+def check_balanced_rule(answer: Any) -> bool:
+    """Exercise checker: ``answer(posterior, prior) -> labels`` must implement the Bayes rule
+    for the balanced error, argmax_y p_train(y|x) / pi_y, for posteriors [N, C] and a prior
+    [C]. Prints feedback; returns True when right."""
+    if _not_answered(answer):
+        return False
+    g = torch.Generator().manual_seed(0)
+    post = torch.softmax(3 * torch.randn(200, 6, generator=g), 1)
+    prior = torch.softmax(2 * torch.randn(6, generator=g), 0)
+    want = (post / prior).argmax(1)
+    try:
+        got = torch.as_tensor(answer(post.clone(), prior.clone())).long().flatten()
+    except Exception as err:  # the student's code failed: say how
+        print(f"Your function raised {type(err).__name__}: {err}")
+        return False
+    if got.shape != want.shape:
+        print(f"Return one label per row: expected shape {tuple(want.shape)}, got {tuple(got.shape)}.")
+        return False
+    wrong = int((got != want).sum())
+    if wrong == 0:
+        print("Correct: dividing by the prior is the balanced-error Bayes rule.")
+        return True
+    if bool((got == post.argmax(1)).all()):
+        print("That is argmax p_train(y|x), the rule for the *training* distribution. "
+              "Divide by the prior first.")
+    elif bool((got == (post * prior).argmax(1)).all()):
+        print("You multiplied by the prior; the balanced rule divides by it.")
+    else:
+        print(f"{wrong} of {want.numel()} labels differ from argmax p(y|x) / pi_y.")
+    return False
+
+
+def check_la_loss(answer: Any) -> bool:
+    """Exercise checker: ``answer(logits, targets, log_prior, tau) -> loss`` must equal the
+    logit-adjusted cross-entropy (batch mean) on random inputs."""
+    from .losses import logit_adjusted_cross_entropy
+
+    if _not_answered(answer):
+        return False
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(32, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (32,), generator=g)
+    lp = torch.log_softmax(torch.randn(5, generator=g, dtype=torch.float64), 0)
+    for tau in (1.0, 0.5, 2.0):
+        want = float(logit_adjusted_cross_entropy(z, y, lp, tau))
+        try:
+            got = float(answer(z.clone(), y.clone(), lp.clone(), tau))
+        except Exception as err:
+            print(f"Your function raised {type(err).__name__}: {err}")
+            return False
+        if abs(got - want) > 1e-6:
+            flipped = float(logit_adjusted_cross_entropy(z, y, -lp, tau))
+            hint = (" You subtracted the bias: the loss *adds* tau * log_prior (post-hoc "
+                    "adjustment is the one that subtracts)." if abs(got - flipped) < 1e-6 else "")
+            print(f"Not quite at tau = {tau}: got {got:.6f}, expected {want:.6f}.{hint}")
+            return False
+    print("Correct: cross-entropy of logits + tau * log_prior.")
+    return True

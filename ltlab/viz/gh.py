@@ -1,0 +1,153 @@
+"""Figures for Geometric Harmonization (notebook 06): pure builders, data in, go.Figure out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from . import GROUP_COLORS
+
+__all__ = [
+    "structure_figure",
+    "allocation_figure",
+    "probe_accuracy_figure",
+    "feature_projection_figure",
+    "class_similarity_figure",
+]
+
+_METHOD_NAMES = {"simclr": "SimCLR", "simclr_gh": "SimCLR + GH"}
+_METHOD_COLORS = {"simclr": "#7f7f7f", "simclr_gh": "#2ca02c"}
+
+
+def _label(name: str) -> str:
+    return _METHOD_NAMES.get(name, name)
+
+
+def structure_figure(structure, title: str | None = None) -> go.Figure:
+    """The anchors of a geometric uniform structure ``[K, d]`` as arrows from the origin,
+    drawn in their first two principal directions (exact for K = 3, d = 2), beside the Gram
+    matrix M M^T (1 on the diagonal, -1/(K-1) elsewhere)."""
+    m = torch.as_tensor(structure).double()
+    k = m.shape[0]
+    _, _, vh = torch.linalg.svd(m, full_matrices=False)
+    xy = (m @ vh[:2].T).tolist() if m.shape[1] >= 2 else [[r[0], 0.0] for r in m.tolist()]
+    gram = (m @ m.T).tolist()
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55],
+                        subplot_titles=("anchors (first two principal directions)", "M M^T"))
+    for i, (x, y) in enumerate(xy):
+        fig.add_scatter(x=[0, x], y=[0, y], mode="lines+markers+text", text=["", f"M{i + 1}"],
+                        textposition="top center", showlegend=False, line=dict(width=2),
+                        row=1, col=1)
+    fig.add_heatmap(z=gram, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+                    x=[f"M{i + 1}" for i in range(k)], y=[f"M{i + 1}" for i in range(k)],
+                    row=1, col=2)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=2)
+    fig.update_layout(title=title or f"Simplex ETF with K = {k}: every pair at inner product "
+                      f"-1/(K-1) = {-1 / (k - 1):.3f}", height=380)
+    return fig
+
+
+def allocation_figure(
+    scores, allocation, labels, prior, title: str = "Surrogate label allocation"
+) -> go.Figure:
+    """Left: the allocation Q_hat ``[N, K]`` as a heatmap (samples grouped by their true
+    cluster). Right: per anchor, the mass the allocation gives (column means), the target
+    marginal ``prior`` and the share each anchor would get from argmax of the raw scores."""
+    s = torch.as_tensor(scores).float()
+    q = torch.as_tensor(allocation).float()
+    y = torch.as_tensor(labels).long()
+    p = torch.as_tensor(prior).float()
+    n, k = q.shape
+    order = torch.argsort(y, stable=True)
+    anchors = [f"anchor {i}" for i in range(k)]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.12,
+                        subplot_titles=("allocation Q̂ (rows: samples, by true cluster)",
+                                        "mass per anchor"))
+    fig.add_heatmap(z=q[order].tolist(), x=anchors, y=[f"{int(y[i])}·{j}" for j, i in
+                                                       enumerate(order.tolist())],
+                    zmin=0, zmax=1, colorscale="Viridis", colorbar=dict(x=0.44, len=0.9),
+                    row=1, col=1)
+    argmax_share = torch.bincount(s.argmax(1), minlength=k).float() / n
+    fig.add_bar(x=anchors, y=argmax_share.tolist(), name="argmax of scores (no constraint)",
+                marker_color="#c7c7c7", row=1, col=2)
+    fig.add_bar(x=anchors, y=q.mean(0).tolist(), name="allocation: column means",
+                marker_color="#2ca02c", row=1, col=2)
+    fig.add_scatter(x=anchors, y=p.tolist(), mode="markers", name="target marginal π",
+                    marker=dict(symbol="line-ew-open", size=28, line=dict(width=3),
+                                color="#d62728"), row=1, col=2)
+    col_err = float((q.double().mean(0) - p.double()).abs().max())
+    row_err = float((q.double().sum(1) - 1).abs().max())
+    fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=1)
+    fig.update_yaxes(title_text="share of the batch", range=[0, 1], row=1, col=2)
+    fig.update_layout(
+        title=f"{title}: max |row sum − 1| = {row_err:.1e}, max |column mean − π| = {col_err:.1e}",
+        barmode="group", height=420, legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def probe_accuracy_figure(
+    probe_accuracy: Mapping[str, Mapping[str, float]],
+    title: str = "Balanced linear probe: accuracy per frequency third",
+) -> go.Figure:
+    """Grouped bars: many / medium / few / all, one series per pre-training method."""
+    groups = ["many", "medium", "few", "all"]
+    fig = go.Figure()
+    for name, acc in probe_accuracy.items():
+        vals = [float(acc[g]) for g in groups]
+        fig.add_bar(x=groups, y=vals, name=_label(name), text=[f"{100 * v:.1f}" for v in vals],
+                    textposition="outside", marker_color=_METHOD_COLORS.get(name))
+    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy", yaxis_range=[0, 1],
+                      xaxis_title="classes (thirds by training frequency)", height=380)
+    return fig
+
+
+def feature_projection_figure(
+    coords: Mapping[str, torch.Tensor], labels, groups: Mapping[str, Sequence[int]],
+    title: str = "Backbone features of the test set (PCA of the normalised features)",
+) -> go.Figure:
+    """One scatter per method of 2-D coordinates ``[N, 2]``, coloured by frequency group
+    (many / medium / few); hovering shows the class."""
+    y = torch.as_tensor(labels).long()
+    group_of = {int(c): g for g, idx in groups.items() for c in torch.as_tensor(idx).tolist()}
+    names = list(coords)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[_label(n) for n in names])
+    for col, name in enumerate(names, start=1):
+        xy = torch.as_tensor(coords[name]).float()
+        for g in ("many", "medium", "few"):
+            mask = torch.tensor([group_of.get(int(c)) == g for c in y.tolist()])
+            if not mask.any():
+                continue
+            fig.add_scatter(
+                x=xy[mask, 0].tolist(), y=xy[mask, 1].tolist(), mode="markers", name=g,
+                legendgroup=g, showlegend=col == 1, marker=dict(size=4, opacity=0.6,
+                                                                color=GROUP_COLORS[g]),
+                text=[f"class {int(c)}" for c in y[mask].tolist()], hoverinfo="text",
+                row=1, col=col)
+    fig.update_layout(title=title, height=420)
+    return fig
+
+
+def class_similarity_figure(
+    cosines: Mapping[str, torch.Tensor],
+    title: str = "Cosine similarity between class means (classes head → tail)",
+) -> go.Figure:
+    """Heatmaps of class-mean cosine similarities, one per method; the mean off-diagonal
+    value is in each subtitle (a simplex would give -1/(C-1))."""
+    names = list(cosines)
+    subtitles = []
+    for n in names:
+        c = torch.as_tensor(cosines[n]).float()
+        off = c[~torch.eye(c.shape[0], dtype=torch.bool)]
+        subtitles.append(f"{_label(n)}: mean off-diagonal {float(off.mean()):.2f}")
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=subtitles)
+    for col, n in enumerate(names, start=1):
+        c = torch.as_tensor(cosines[n]).float()
+        fig.add_heatmap(z=c.tolist(), zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+                        showscale=col == len(names), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+    fig.update_layout(title=title, height=380)
+    return fig

@@ -1,0 +1,126 @@
+"""Figures of notebook 05 (LDA): balance-factor dynamics, head accuracies, classifier weight
+norms, intra/inter distance ratios and the comparison table. Pure: data in, figure out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "balance_dynamics_figure",
+    "distance_ratio_figure",
+    "head_accuracy_figure",
+    "lda_comparison_table",
+    "weight_norm_figure",
+]
+
+_HEAD_COLORS = {"unbalanced": "#ff7f0e", "balanced": "#1f77b4"}
+
+
+def _step_terms(history_or_terms: Any) -> Mapping[str, Sequence[float]]:
+    terms = getattr(history_or_terms, "step_terms", history_or_terms)
+    missing = {"alpha", "risk_unbalanced", "risk_balanced"} - set(terms)
+    if missing:
+        raise ValueError(f"step terms {sorted(missing)} are missing; pass the History of an "
+                         f"`ltlab.lda.LDA` run (got terms {sorted(terms)}).")
+    return terms
+
+
+def balance_dynamics_figure(history: Any, title: str = "Balance factor and the two risks"
+                            ) -> go.Figure:
+    """The paper's Figure 6b: the balance factor alpha (top) and the empirical risks of the
+    unbalanced head h' and the balanced head h (bottom) against the training step.
+
+    ``history``: an `ltlab.train.History` of an LDA run, or its ``step_terms`` dict."""
+    st = _step_terms(history)
+    steps = list(range(1, len(st["alpha"]) + 1))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("balance factor α (Eq. 6)", "empirical risks"))
+    fig.add_scatter(x=steps, y=list(st["alpha"]), name="α", mode="lines",
+                    line=dict(color="#2ca02c"), row=1, col=1)
+    fig.add_scatter(x=steps, y=list(st["risk_unbalanced"]), name="unbalanced risk of h′",
+                    mode="lines", line=dict(color=_HEAD_COLORS["unbalanced"]), row=2, col=1)
+    fig.add_scatter(x=steps, y=list(st["risk_balanced"]), name="balanced risk of h",
+                    mode="lines", line=dict(color=_HEAD_COLORS["balanced"]), row=2, col=1)
+    fig.update_yaxes(title_text="α", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="cross-entropy", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="training step", row=2, col=1)
+    fig.update_layout(title=title, height=480, legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def head_accuracy_figure(history: Any, window: int, count_empty_slots: bool = True,
+                         title: str = "Training-batch accuracy of the two heads") -> go.Figure:
+    """Per-batch training accuracy of h' and h (dots) and their window means (lines): the
+    gap between the two lines, raised to gamma, is the balance factor."""
+    from ..lda import window_means
+
+    st = getattr(history, "step_terms", history)
+    fig = go.Figure()
+    for key, label in (("unbalanced", "h′ (unbalanced)"), ("balanced", "h (balanced)")):
+        acc = list(st[f"accuracy_{key}"])
+        steps = list(range(1, len(acc) + 1))
+        color = _HEAD_COLORS[key]
+        fig.add_scatter(x=steps, y=acc, mode="markers", name=f"{label}, batch",
+                        marker=dict(size=3, color=color, opacity=0.35))
+        fig.add_scatter(x=steps, y=window_means(acc, window, count_empty_slots).tolist(),
+                        mode="lines", name=f"{label}, window mean", line=dict(color=color))
+    fig.update_layout(title=f"{title} (window {window})", xaxis_title="training step",
+                      yaxis_title="accuracy", height=380)
+    return fig
+
+
+def weight_norm_figure(norms: Mapping[str, Any], counts=None,
+                       title: str = "Classifier weight norm per class") -> go.Figure:
+    """The paper's Figure 4a: the L2 norm of each class's classifier weights, one series per
+    classifier, classes ordered head to tail; max/min ratios in the legend."""
+    fig = go.Figure()
+    for name, n in norms.items():
+        n = torch.as_tensor(n, dtype=torch.float64)
+        ratio = float(n.max() / n.min())
+        fig.add_bar(name=f"{name} (max/min {ratio:.2f})", x=[str(i) for i in range(n.numel())],
+                    y=n.tolist())
+    fig.update_layout(title=title, barmode="group", xaxis_title="class (head → tail)",
+                      yaxis_title="‖w_c‖", height=350)
+    if counts is not None:
+        c = torch.as_tensor(counts).tolist()
+        fig.update_xaxes(tickvals=[str(i) for i in range(len(c))],
+                         ticktext=[f"{i}<br>n={int(v)}" for i, v in enumerate(c)])
+    return fig
+
+
+def distance_ratio_figure(ratios: Mapping[str, float],
+                          title: str = "Intra-class / inter-class distance (test features)"
+                          ) -> go.Figure:
+    """The paper's Figure 4c: the ratio of the mean intra-class distance to the mean
+    inter-class distance of the features on the test set, one bar per model (lower is
+    better)."""
+    names = list(ratios)
+    values = [float(ratios[k]) for k in names]
+    fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.3f}" for v in values],
+                           textposition="outside", marker_color="#9467bd"))
+    fig.update_layout(title=title, yaxis_title="intra / inter", height=340,
+                      yaxis_range=[0, 1.2 * max(values)] if values else None)
+    return fig
+
+
+def lda_comparison_table(rows: Sequence[Mapping[str, Any]], title: str = "Balanced test set"
+                         ) -> go.Figure:
+    """A table of methods with balanced and many / medium / few accuracy (in percent).
+    ``rows``: dicts with ``method``, ``balanced``, ``many``, ``medium``, ``few`` (fractions),
+    e.g. `ltlab.lda.LDAComparison.rows()`."""
+    cols = ["method", "balanced", "many", "medium", "few"]
+
+    def fmt(v: Any) -> str:
+        return v if isinstance(v, str) else f"{100 * float(v):.1f}"
+
+    cells = [[fmt(r.get(c, float("nan"))) for r in rows] for c in cols]
+    fig = go.Figure(go.Table(header=dict(values=[c if c == "method" else f"{c} (%)"
+                                                 for c in cols], align="left"),
+                             cells=dict(values=cells, align="left")))
+    fig.update_layout(title=title, height=90 + 30 * len(rows), margin=dict(t=40, b=10))
+    return fig

@@ -1,0 +1,315 @@
+"""Recipes (the papers' standard configurations), CIFAR-format files, and the trainer
+guarantees the recipes rely on: same seed, same numbers; a resumed run ends where an
+uninterrupted one does.
+
+End-to-end runs use CIFAR files written in the real python-pickle format with random
+pixels (`write_fake_cifar`), so `ltlab.data.cifar_lt`, the recipe and `ltlab.train.fit`
+all run as they would on the real data, for one or two small steps.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ltlab import recipes
+from ltlab.augment import image_standard, signal_weak
+from ltlab.data import LTData, cifar_lt, digits_lt
+from ltlab.models import MLP, ResNet32
+from ltlab.priors import long_tailed_counts
+from ltlab.recipes import RECIPES, get_recipe, run_recipe, write_fake_cifar
+from ltlab.runner import main
+from ltlab.train import CrossEntropy, _lr_factor, fit, seed_everything
+
+C100_TRAIN = long_tailed_counts(100, 500, 1).tolist()  # full CIFAR-100 (the SSL pool)
+C10_TRAIN = long_tailed_counts(10, 5000, 100).tolist()  # just what CIFAR-10-LT IR100 keeps
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory):
+    """One folder with CIFAR-10 and CIFAR-100 files in the official format, random pixels:
+    CIFAR-100's train split is full size (the FlexDA recipe draws from all of it), the
+    test splits are tiny (evaluating ResNet-32 on the CPU dominates otherwise)."""
+    root = tmp_path_factory.mktemp("cifar")
+    write_fake_cifar(root, 100, C100_TRAIN, test_per_class=1, seed=1)
+    write_fake_cifar(root, 10, C10_TRAIN, test_per_class=5, seed=2)
+    return root
+
+
+# ----------------------------------------------------------------------------- recipe data
+def test_balpoe_recipes_hold_the_reference_configuration():
+    for name, alpha in (("balpoe-cifar100-lt-ir100", 0.4), ("balpoe-cifar10-lt-ir100", 0.8)):
+        r = get_recipe(name)
+        assert r.model == dict(name="ResNet32", num_experts=3, cosine=True, scale=30.0)
+        assert r.method == "ltlab.experts:BalPoEMethod"
+        assert tuple(r.method_args["lambdas"]) == (1.0, 0.0, -1.0)  # tau_list 0, 1, 2
+        t = r.train
+        assert (t["epochs"], t["batch_size"], t["lr"], t["momentum"], t["nesterov"],
+                t["weight_decay"]) == (200, 128, 0.1, 0.9, True, 5e-4)
+        assert t["mixup_alpha"] == alpha
+        assert r.augment == "image_standard"
+        assert r.dataset["imbalance_ratio"] == 100
+
+
+def test_balpoe_schedule_matches_the_reference_custom_lr():
+    """After warmup, ltlab's per-step factor equals the reference's per-epoch CustomLR
+    (x0.1 from epoch 160, x0.01 from 180); during warmup both rise to 1 over 5 epochs."""
+    t = get_recipe("balpoe-cifar100-lt-ir100").train
+    spe = 85  # ceil(10,847 / 128)
+    total, warmup = t["epochs"] * spe, t["warmup_epochs"] * spe
+
+    def reference(epoch):  # BalPoE utils/util.py learning_rate_scheduler, CustomLR
+        lr = 0.01 if epoch >= 180 else 0.1 if epoch >= 160 else 1.0
+        return lr * (1 + epoch) / 5 if epoch < 5 else lr
+
+    for epoch in range(200):
+        ours = [_lr_factor(epoch * spe + b, total, warmup, t["schedule"], spe,
+                           t["milestones"], t["gamma"]) for b in range(spe)]
+        if epoch >= 5:
+            assert ours == pytest.approx([reference(epoch)] * spe)
+        else:  # linear per step; the epoch's last step reaches the reference's value
+            assert ours[-1] == pytest.approx(reference(epoch))
+            assert all(a < b for a, b in zip(ours, ours[1:]))
+
+
+def test_other_recipes_hold_their_papers_settings():
+    la = get_recipe("la-loss-cifar100-lt-ir100")
+    assert la.method == "ltlab.losses:LogitAdjustedLoss" and la.method_args == {"tau": 1.0}
+    assert la.train["epochs"] == 1419 and la.train["milestones"] == (691, 1059, 1290)
+    assert la.train["weight_decay"] == 2e-4 and la.reference["value"] == pytest.approx(0.4406)
+    lda = get_recipe("lda-cifar100-lt-ir50")
+    assert lda.dataset["imbalance_ratio"] == 50 and lda.train["gamma"] == 0.01
+    assert lda.method_args["window"] == 100 and lda.method_args["gamma"] == 2.0
+    assert lda.reference["value"] == pytest.approx(0.481)
+    flex = get_recipe("flexda-cifar100-lt-n150-m300-ir10")
+    assert flex.dataset["ssl"]["labeled_max"] == 150 and flex.dataset["ssl"]["unlabeled_max"] == 300
+    assert flex.train["schedule"] == "constant" and flex.train["lr"] == 0.03
+    assert flex.train["unlabeled_ratio"] == 2 and flex.train["steps"] == 262_144
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_builds_its_model_and_method(name):
+    r = get_recipe(name)
+    model = recipes.build_model(r, r.dataset["num_classes"])
+    assert model.num_experts == r.model.get("num_experts", 1)
+    method = recipes.build_method(r)
+    assert callable(method.loss) and callable(method.predict)
+    assert r.reference["source"] and isinstance(r.deviations, tuple)
+    assert name in recipes.RecipeResult(name, {}, r.reference, None).recipe
+    assert name.split("-")[0] in r.describe().lower()
+
+
+def test_unknown_recipe_is_a_clear_error_listing_them(capsys):
+    with pytest.raises(ValueError, match="unknown recipe 'balpoe'.*balpoe-cifar100-lt-ir100"):
+        get_recipe("balpoe")
+    assert main(["train", "no-such-recipe"]) == 2
+    err = capsys.readouterr().err
+    assert all(name in err for name in RECIPES)
+
+
+def test_train_list_prints_every_recipe_with_its_paper_number(capsys):
+    assert main(["train", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in RECIPES)
+    assert "52.0%" in out and "48.1%" in out and "44.1%" in out
+
+
+def test_shortened_run_keeps_the_schedule_shape():
+    t = recipes._scaled_schedule(get_recipe("balpoe-cifar100-lt-ir100").train, 20)
+    assert t["epochs"] == 20 and t["milestones"] == (16, 18)
+    assert t["warmup_epochs"] == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- CIFAR files
+def test_fake_cifar_files_have_the_official_layout(cifar_root):
+    for folder, names in (("cifar-100-python", ["train", "test", "meta"]),
+                          ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)]
+                           + ["test_batch", "batches.meta"])):
+        for name in names:
+            assert (cifar_root / folder / name).is_file(), (folder, name)
+    with open(cifar_root / "cifar-100-python" / "train", "rb") as f:
+        d = pickle.load(f, encoding="latin1")
+    assert d["data"].dtype == np.uint8 and d["data"].shape == (sum(C100_TRAIN), 3072)
+    assert np.bincount(d["fine_labels"]).tolist() == C100_TRAIN
+    assert len(d["coarse_labels"]) == len(d["filenames"]) == sum(C100_TRAIN)
+    with open(cifar_root / "cifar-10-batches-py" / "batches.meta", "rb") as f:
+        assert len(pickle.load(f, encoding="latin1")["label_names"]) == 10
+    labels = []
+    for i in range(1, 6):
+        with open(cifar_root / "cifar-10-batches-py" / f"data_batch_{i}", "rb") as f:
+            labels += pickle.load(f, encoding="latin1")["labels"]
+    assert np.bincount(labels).tolist() == C10_TRAIN
+
+
+def test_cifar_lt_loads_the_files_with_the_ldam_counts(cifar_root):
+    data = cifar_lt(cifar_root, 10, 100, verify=False)
+    assert data.train_counts.tolist() == C10_TRAIN and data.x_train.shape == (12406, 3, 32, 32)
+    assert torch.bincount(data.y_train).tolist() == C10_TRAIN
+    assert data.x_test.shape == (50, 3, 32, 32)
+    # torchvision's own reader agrees pixel for pixel (channel-major rows -> HWC -> CHW)
+    with open(cifar_root / "cifar-10-batches-py" / "test_batch", "rb") as f:
+        raw = pickle.load(f, encoding="latin1")["data"].reshape(-1, 3, 32, 32)
+    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(3, 1, 1)
+    std = torch.tensor([0.2023, 0.1994, 0.2010]).view(3, 1, 1)
+    assert torch.allclose(data.x_test[0], (torch.as_tensor(raw[0]).float() / 255 - mean) / std,
+                          atol=1e-5)
+
+
+def test_cifar_files_missing_or_corrupt_are_clear_errors(cifar_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found .or corrupt.*download=True"):
+        cifar_lt(tmp_path / "empty", 100)
+    with pytest.raises(FileNotFoundError, match="corrupt"):  # MD5 differs from the real files
+        cifar_lt(cifar_root, 10)
+    broken = tmp_path / "broken"
+    write_fake_cifar(broken, 10, 10, test_per_class=1)
+    path = broken / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by an interrupted copy
+    with pytest.raises(FileNotFoundError, match="corrupt"):
+        cifar_lt(broken, 10, verify=False)
+    with pytest.raises(ValueError, match="train_counts"):
+        write_fake_cifar(tmp_path / "x", 10, [5] * 9)
+    with pytest.raises(ValueError, match="num_classes"):
+        write_fake_cifar(tmp_path / "x", 20)
+
+
+# ----------------------------------------------------------------------------- end to end
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_trains_end_to_end_on_cifar_format_files(name, cifar_root):
+    result = run_recipe(name, cifar_root, verify=False, device="cpu", steps=2, batch_size=8,
+                        progress=False)
+    assert result.history.total_steps == 2 and len(result.history.loss) == 1
+    assert np.isfinite(result.history.loss[0])
+    r = get_recipe(name)
+    assert result.settings["train_size"] == (
+        sum(long_tailed_counts(100, 150, 10).tolist()) if "ssl" in r.dataset
+        else sum(long_tailed_counts(r.dataset["num_classes"],
+                                    500 if r.dataset["num_classes"] == 100 else 5000,
+                                    r.dataset["imbalance_ratio"]).tolist()))
+    m = result.metrics
+    assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["ece"] <= 1.0
+    assert result.reference == r.reference
+    assert name in result.summary()
+
+
+def test_ltlab_train_command_runs_a_recipe_and_writes_json(cifar_root, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    rc = main(["train", "la-loss-cifar10-lt-ir100", "--root", str(cifar_root), "--no-verify",
+               "--steps", "1", "--batch-size", "8", "--device", "cpu", "--json", str(out)])
+    assert rc == 0
+    saved = json.loads(out.read_text())
+    assert saved["recipe"] == "la-loss-cifar10-lt-ir100" and saved["settings"]["steps"] == 1
+    assert "paper: 77.9%" in capsys.readouterr().out
+
+
+def test_train_command_reports_missing_files_and_missing_cuda(tmp_path, capsys):
+    assert main(["train", "lda-cifar100-lt-ir50", "--root", str(tmp_path), "--device", "cpu",
+                 "--steps", "1"]) == 1
+    assert "not found" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            run_recipe("balpoe-cifar10-lt-ir100", tmp_path, device="cuda")
+
+
+# ----------------------------------------------------------------------------- trainer
+class _NoisyCrossEntropy(CrossEntropy):
+    """CE on logits plus noise from the *global* generator: a method whose numbers depend
+    on torch's global RNG state, which a resumed run must restore."""
+
+    def loss(self, model, batch, step):
+        logits = model(batch.x)
+        logits = logits + 0.1 * torch.randn(logits.shape)
+        return batch.mix_loss(lambda y: F.cross_entropy(logits, y))
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _StopAt(_NoisyCrossEntropy):
+    def __init__(self, stop_step):
+        self.stop_step = stop_step
+
+    def loss(self, model, batch, step):
+        if step == self.stop_step:
+            raise _Interrupted
+        return super().loss(model, batch, step)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_lt(imbalance_ratio=10, max_count=120)
+
+
+def _digits_run(data, method, seed=0, init_seed=0, **kw):
+    seed_everything(init_seed)
+    model = MLP(64, 10, hidden=(32,))
+    kw = {"epochs": 4, "batch_size": 32, "lr": 0.05, "mixup_alpha": 0.4,
+          "augment": signal_weak, "warmup_epochs": 1, "schedule": "cosine", **kw}
+    history = fit(model, method, data, seed=seed, device="cpu", progress=False, **kw)
+    return model, history
+
+
+def test_same_seed_same_device_gives_the_same_numbers(digits):
+    m1, h1 = _digits_run(digits, _NoisyCrossEntropy())
+    m2, h2 = _digits_run(digits, _NoisyCrossEntropy())
+    assert h1.loss == h2.loss and h1.metrics == h2.metrics
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
+                                                 m2.state_dict().values()))
+    _, h3 = _digits_run(digits, _NoisyCrossEntropy(), seed=1)  # the check can fail
+    assert h3.loss != h1.loss
+
+
+def test_same_seed_same_numbers_for_images_and_channels_last_changes_nothing():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, 8, 8, generator=g)
+    y = torch.arange(48) % 4
+    data = LTData(x, y, x[:8], y[:8], torch.bincount(y), ["a", "b", "c", "d"])
+    runs = []
+    for cl in (False, False, True):
+        seed_everything(0)
+        model = ResNet32(4, num_experts=2, cosine=True)
+        h = fit(model, CrossEntropyExperts(), data, steps=3, batch_size=16, lr=0.05,
+                mixup_alpha=0.4, augment=image_standard, device="cpu", progress=False,
+                channels_last=cl)
+        runs.append((h, [p.detach().clone() for p in model.parameters()]))
+    (h1, p1), (h2, p2), (h3, p3) = runs
+    assert h1.loss == h2.loss and all(torch.equal(a, b) for a, b in zip(p1, p2))
+    assert h3.loss == pytest.approx(h1.loss, rel=1e-4)  # NHWC: same maths, other kernels
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(p1, p3))
+
+
+class CrossEntropyExperts(CrossEntropy):
+    """Mean CE over the experts of an [E, N, C] model (a minimal multi-expert method)."""
+
+    def loss(self, model, batch, step):
+        z = model(batch.x)
+        return batch.mix_loss(lambda yy: sum(F.cross_entropy(e, yy) for e in z) / len(z))
+
+    def predict(self, model, x):
+        return model(x).mean(0)
+
+
+def test_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(digits, tmp_path):
+    full_model, full = _digits_run(digits, _NoisyCrossEntropy())
+    steps_per_epoch = full.total_steps // 4
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(_Interrupted):  # dies in the middle of the third epoch
+        _digits_run(digits, _StopAt(2 * steps_per_epoch + 3), checkpoint=ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 1 and state["step"] == 2 * steps_per_epoch
+    # restart with a differently initialised model: everything comes from the checkpoint
+    model, resumed = _digits_run(digits, _NoisyCrossEntropy(), init_seed=123, checkpoint=ckpt)
+    assert resumed.epoch == full.epoch and resumed.loss == full.loss
+    assert resumed.metrics == full.metrics
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 full_model.state_dict().values()))
+    # a finished run's checkpoint resumes to the same end without training again
+    again_model, again = _digits_run(digits, _NoisyCrossEntropy(), init_seed=7, checkpoint=ckpt)
+    assert again.loss == full.loss
+    assert all(torch.equal(a, b) for a, b in zip(again_model.state_dict().values(),
+                                                 full_model.state_dict().values()))

@@ -1,0 +1,181 @@
+"""ltlab.semi_supervised: FixMatch / FlexDA / ADELLO methods inside `ltlab.train.fit`."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ltlab.data import GaussianMixtureLT, ssl_split
+from ltlab.flexda import imbalance_temperature, smoothed_prior
+from ltlab.models import MLP
+from ltlab.semi_supervised import (
+    ADELLO,
+    FixMatch,
+    FlexDA,
+    image_strong,
+    true_unlabeled_prior,
+)
+from ltlab.train import Batch, CrossEntropy, fit
+
+
+def _identity(x, g):
+    return x
+
+
+@pytest.fixture(scope="module")
+def ssl_data():
+    pool = GaussianMixtureLT(num_classes=4, dim=2, imbalance_ratio=1, max_count=400,
+                             radius=4.0).dataset(test_per_class=100)
+    return ssl_split(pool, 100, 150, 10, "reversed", include_labeled_in_unlabeled=True)
+
+
+def _batch(data, n=12, m=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(0, data.x_train.shape[0], (n,), generator=g)
+    u = torch.randint(0, data.x_unlabeled.shape[0], (m,), generator=g)
+    return Batch(x=data.x_train[i], y=data.y_train[i], index=i, x_unlabeled=data.x_unlabeled[u],
+                 index_unlabeled=u, generator=torch.Generator().manual_seed(seed))
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return MLP(2, 4, hidden=(16,))
+
+
+def test_fixmatch_loss_against_direct_computation(ssl_data):
+    method = FixMatch(threshold=0.6, weak=_identity, strong=lambda x, g: 0.5 * x)
+    method.setup(None, ssl_data, 100, "cpu")
+    model, batch = _model(), _batch(ssl_data)
+    loss, terms = method.loss(model, batch, 0)
+    z_l, z_w, z_s = model(batch.x), model(batch.x_unlabeled), model(0.5 * batch.x_unlabeled)
+    p = torch.softmax(z_w, 1)
+    mask = (p.max(1).values >= 0.6).float()
+    expect = F.cross_entropy(z_l, batch.y) + (
+        F.cross_entropy(z_s, p.argmax(1), reduction="none") * mask).sum() / batch.x_unlabeled.shape[0]
+    assert torch.allclose(loss, expect, atol=1e-5)
+    assert math.isclose(float(terms["mask_rate"]), float(mask.mean()), abs_tol=1e-6)
+
+
+def test_flexda_at_step_zero_is_logit_adjustment_plus_fixmatch(ssl_data):
+    """Q̂ starts uniform and alpha_0 = 1: L_s = CE(z + log P_L), L_u = FixMatch's."""
+    flex = FlexDA(threshold=0.6, weak=_identity, strong=lambda x, g: 0.5 * x)
+    flex.setup(None, ssl_data, 100, "cpu")
+    fm = FixMatch(threshold=0.6, weak=_identity, strong=lambda x, g: 0.5 * x)
+    fm.setup(None, ssl_data, 100, "cpu")
+    model, batch = _model(), _batch(ssl_data)
+    loss, terms = flex.loss(model, batch, 0)
+    la = F.cross_entropy(model(batch.x) + torch.log(ssl_data.train_prior), batch.y)
+    _, fm_terms = fm.loss(model, batch, 0)
+    assert torch.allclose(terms["supervised"], la, atol=1e-5)
+    assert torch.allclose(terms["consistency"], fm_terms["consistency"], atol=1e-6)
+    assert torch.allclose(loss, la + fm_terms["consistency"], atol=1e-5)
+
+
+def test_flexda_losses_use_the_previous_estimate_then_update_it(ssl_data):
+    flex = FlexDA(threshold=0.6, momentum=0.9, weak=_identity, strong=_identity)
+    flex.setup(None, ssl_data, 10, "cpu")
+    model = _model()
+    q_before = flex.q_hat.clone()
+    batch = _batch(ssl_data, seed=1)
+    flex.loss(model, batch, 0)
+    probs = torch.softmax(model(batch.x_unlabeled), 1).double()
+    assert torch.allclose(flex.q_hat, 0.9 * q_before + 0.1 * probs.mean(0), atol=1e-6)
+    # step 5 of 10: alpha = 1 - 0.9 * 0.25; the supervised loss uses Q̂ as it stood
+    q_prev = flex.q_hat.clone()
+    batch = _batch(ssl_data, seed=2)
+    _, terms = flex.loss(model, batch, 5)
+    qa = smoothed_prior(q_prev, 1 - 0.9 * 0.25)
+    adj = torch.log((ssl_data.train_prior.double() + 1e-9) / (qa + 1e-9)).float()
+    assert torch.allclose(terms["supervised"], F.cross_entropy(model(batch.x) + adj, batch.y),
+                          atol=1e-5)
+    assert math.isclose(terms["alpha"], 1 - 0.9 * 0.25)
+
+
+def test_labeled_copies_can_be_left_out_of_the_estimate(ssl_data):
+    # include_labeled_in_unlabeled=True put the labeled samples first in the unlabeled stream
+    n_lab = ssl_data.x_train.shape[0]
+    flex = FlexDA(momentum=0.5, mask_labeled_copies=True, weak=_identity, strong=_identity)
+    flex.setup(None, ssl_data, 10, "cpu")
+    assert flex.is_copy is not None and int(flex.is_copy.sum()) == n_lab
+    model = _model()
+    batch = _batch(ssl_data)
+    batch.index_unlabeled = torch.arange(4)  # only labeled copies: nothing changes
+    batch.x_unlabeled = ssl_data.x_unlabeled[:4]
+    before = flex.q_hat.clone()
+    flex.loss(model, batch, 0)
+    assert torch.equal(flex.q_hat, before)
+
+
+def test_adello_temperature_paths(ssl_data):
+    model = _model()
+    paper = ADELLO(distill_start=0.5, momentum=0.5, weak=_identity, strong=_identity)
+    paper.setup(None, ssl_data, 10, "cpu")
+    for step in range(5):
+        _, terms = paper.loss(model, _batch(ssl_data, seed=step), step)
+        assert "distillation" not in terms
+    q_at_start = paper.q_hat.clone()
+    _, terms = paper.loss(model, _batch(ssl_data, seed=5), 5)
+    assert "distillation" in terms
+    assert math.isclose(float(paper.distill_temperature), imbalance_temperature(q_at_start))
+    frozen = float(paper.distill_temperature)
+    paper.loss(model, _batch(ssl_data, seed=6), 6)
+    assert float(paper.distill_temperature) == frozen  # computed once, then frozen
+    released = ADELLO(distill_start=0.0, temperature="released", weak=_identity, strong=_identity)
+    released.setup(None, ssl_data, 10, "cpu")
+    assert released._temperature(paper.q_hat) == 1.0
+
+
+def test_fixed_prior_mode_never_moves(ssl_data):
+    q = true_unlabeled_prior(ssl_data)
+    oracle = FlexDA(unlabeled_prior=q, weak=_identity, strong=_identity)
+    oracle.setup(None, ssl_data, 10, "cpu")
+    oracle.loss(_model(), _batch(ssl_data), 0)
+    assert torch.allclose(oracle.q_hat.float(), q, atol=1e-6)
+
+
+def test_methods_train_inside_fit_and_keep_state(ssl_data, tmp_path):
+    model = _model()
+    method = FlexDA(momentum=0.9, trace_every=5, weak=_identity, strong=_identity)
+    hist = fit(model, method, ssl_data, steps=20, batch_size=32, lr=0.05, unlabeled_ratio=2,
+               device="cpu", progress=False, checkpoint=tmp_path / "ck.pt")
+    assert len(hist.step_terms["consistency"]) == 20
+    assert method.trace["step"][-1] == 20 and len(method.trace["em"]) == len(method.trace["step"])
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
+    assert torch.allclose(state["method"]["estimator.prior"], method.q_hat)
+
+
+def test_bad_use_raises_clear_errors(ssl_data):
+    method = FixMatch()
+    with pytest.raises(ValueError, match="unlabeled"):
+        method.setup(None, ssl_data.__class__(ssl_data.x_train, ssl_data.y_train, ssl_data.x_test,
+                                              ssl_data.y_test, ssl_data.train_counts,
+                                              ssl_data.classes), 10, "cpu")
+    with pytest.raises(ValueError, match="unlabeled_ratio"):
+        method.loss(_model(), Batch(x=ssl_data.x_train[:4], y=ssl_data.y_train[:4],
+                                    index=torch.arange(4)), 0)
+    with pytest.raises(ValueError, match="threshold"):
+        FixMatch(threshold=1.5)
+    with pytest.raises(ValueError, match="alpha_min"):
+        FlexDA(alpha_min=2.0)
+    with pytest.raises(ValueError, match="temperature"):
+        ADELLO(temperature=-1.0)
+
+
+def test_image_strong_view_keeps_shape_and_cuts_a_hole():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, 32, 32, generator=g) + 3.0
+    y = image_strong(x, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape
+    assert ((y == 0).flatten(1).sum(1) >= 3 * 8 * 8).all()  # the cutout is at least 8x8
+
+
+def test_crossentropy_is_untouched_by_ssl_batches(ssl_data):
+    # a plain method ignores x_unlabeled: fit with unlabeled_ratio still trains it
+    model = nn.Sequential(nn.Linear(2, 4))
+    hist = fit(model, CrossEntropy(), ssl_data, steps=5, batch_size=16, unlabeled_ratio=1,
+               device="cpu", progress=False)
+    assert hist.total_steps == 5
