@@ -13,11 +13,11 @@
 #   gpu_tests.xml          junit report of `pytest -m gpu tests/test_gpu.py`
 #   executed_notebooks.tar.gz   the notebooks as papermill executed them at full size
 #
-# BUDGET (seconds, default 450) bounds the whole script; each stage gets a slice and the
+# BUDGET (seconds, default 470) bounds the whole script; each stage gets a slice and the
 # GPU tests get what is left.
 set -u
 START=$(date +%s)
-BUDGET=${BUDGET:-450}
+BUDGET=${BUDGET:-470}
 OUT=${OUT:-/tmp/ltlab-device-out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/device_log.txt") 2>&1
@@ -49,27 +49,27 @@ stage "fake CIFAR-100 files (full size, random pixels)"
 python3 -c "from ltlab.recipes import write_fake_cifar; write_fake_cifar('/tmp/cifar', 100, test_per_class=100)"
 
 stage "benchmark 1: trainer overhead (fit vs bare loop vs DataLoader+PIL)"
-timeout 210 python3 benchmarks/trainer_overhead.py --device cuda --data /tmp/cifar \
-    --batches 85 --warmup 15 --workers 1 --timeout 100 --json "$OUT/bench_overhead.json"
+timeout 170 python3 benchmarks/trainer_overhead.py --device cuda --data /tmp/cifar \
+    --batches 85 --warmup 15 --workers 1 --timeout 60 --json "$OUT/bench_overhead.json"
 
 stage "benchmark 2: side by side with the reference BalPoE code"
 if [ -d .reference/BalPoE-CalibratedLT ]; then
     # shellcheck disable=SC2086
-    timeout 100 python3 benchmarks/reference_balpoe.py --reference .reference/BalPoE-CalibratedLT \
-        $REF_EXTRA --device cuda --data /tmp/cifar --batches 85 --warmup 15 --timeout 80 \
+    timeout 95 python3 benchmarks/reference_balpoe.py --reference .reference/BalPoE-CalibratedLT \
+        $REF_EXTRA --device cuda --data /tmp/cifar --batches 85 --warmup 15 --timeout 45 \
         --json "$OUT/bench_reference.json"
 else
     echo "no .reference/BalPoE-CalibratedLT carried: skipped"
 fi
 
 stage "recipe smoke test on CUDA: ltlab train balpoe-cifar100-lt-ir100 --epochs 3 --amp"
-timeout 60 python3 -m ltlab.runner train balpoe-cifar100-lt-ir100 --root /tmp/cifar --no-verify \
+timeout 40 python3 -m ltlab.runner train balpoe-cifar100-lt-ir100 --root /tmp/cifar --no-verify \
     --epochs 3 --device cuda --amp --json "$OUT/recipe_smoke.json" 2>&1 | grep -v "^training"
 
 T=$(( $(left) - 25 ))
-stage "gpu tests (pytest -m gpu, 8 at a time, ${T}s per test at most)"
+stage "gpu tests (pytest -m gpu, 10 at a time, ${T}s per test at most)"
 if [ "$T" -gt 30 ]; then
-    timeout $(( T + 15 )) python3 -m pytest -m gpu tests/test_gpu.py -n 8 -p no:cacheprovider \
+    timeout $(( T + 15 )) python3 -m pytest -m gpu tests/test_gpu.py -n 10 -p no:cacheprovider \
         --timeout="$T" -o addopts="" -q -rA --junitxml="$OUT/gpu_tests.xml" 2>&1 | tail -60
 else
     echo "not enough time left for the gpu tests"

@@ -102,7 +102,7 @@ def run_reference(args) -> dict:
                       valid_data_loader=None, lr_scheduler=lr_scheduler,
                       len_epoch=args.warmup + args.batches)
 
-    marks: dict[int, float] = {}
+    marks: dict[int, tuple[float, float]] = {}
     calls = [0]
 
     def note_time(module, inputs):
@@ -111,15 +111,15 @@ def run_reference(args) -> dict:
             if calls[0] in (args.warmup + 1, args.warmup + args.batches + 1):
                 if args.device == "cuda":
                     torch.cuda.synchronize()
-                marks[calls[0]] = time.perf_counter()
+                marks[calls[0]] = (time.perf_counter(), time.process_time())
 
     trainer.model.register_forward_pre_hook(note_time)
     trainer._train_epoch(1)  # len_epoch + 1 steps: the last one closes the timed window
     if args.device == "cuda":
         torch.cuda.synchronize()
+    (t0, c0), (t1, c1) = marks[args.warmup + 1], marks[args.warmup + args.batches + 1]
     out = {"variant": "reference", "train_size": len(data_loader.dataset),
-           "step_s": (marks[args.warmup + args.batches + 1] - marks[args.warmup + 1])
-           / args.batches,
+           "step_s": (t1 - t0) / args.batches, "cpu_s": (c1 - c0) / args.batches,
            "workers": cfg["data_loader"]["args"]["num_workers"],
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.device == "cuda":
@@ -137,9 +137,10 @@ def run_ltlab(args) -> dict:
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     data = trainer_overhead._load(args.data)
-    step_s, _ = trainer_overhead.run_fit(data, dev, args.warmup, args.batches,
-                                         amp=args.amp, compile=args.compile)
+    step_s, cpu_s, _ = trainer_overhead.run_fit(data, dev, args.warmup, args.batches,
+                                                amp=args.amp, compile=args.compile)
     out = {"variant": "ltlab", "train_size": int(data.x_train.shape[0]), "step_s": step_s,
+           "cpu_s": cpu_s,
            "amp": args.amp, "compile": args.compile,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if dev.type == "cuda":
@@ -211,10 +212,14 @@ def main(argv=None) -> int:
             continue
         mem = r.get("peak_cuda_mb", r["peak_rss_mb"])
         print(f"{side:<10} {r['step_s'] * 1e3:8.1f} ms/step  {r['step_s'] * STEPS_PER_EPOCH:7.2f}"
-              f" s/epoch  train set {r['train_size']}  peak {mem:.0f} MB")
+              f" s/epoch  train set {r['train_size']}  peak {mem:.0f} MB  cpu "
+              f"{r['cpu_s'] * 1e3:.1f} ms/step")
     if all("step_s" in r for r in results.values()) and len(results) == 2:
         ratio = results["reference"]["step_s"] / results["ltlab"]["step_s"]
-        print(f"ltlab is {ratio:.2f}x the reference's speed per epoch")
+        cpu_ratio = results["reference"]["cpu_s"] / results["ltlab"]["cpu_s"]
+        print(f"ltlab is {ratio:.2f}x the reference's speed per epoch (wall time); the "
+              f"reference's training process uses {cpu_ratio:.2f}x ltlab's CPU time per step "
+              "(its loader processes not counted)")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"date": time.strftime("%Y-%m-%d %H:%M"), "device": args.device,

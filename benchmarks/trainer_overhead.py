@@ -15,12 +15,17 @@ process (so peak memory is its own) and is timed over ``--batches`` steps after
   ``DataLoader`` over the same images with per-sample PIL transforms (RandomCrop(32, 4),
   RandomHorizontalFlip, RandomRotation(15), ToTensor, Normalize) in ``--workers`` loader
   processes, then the same mixup and step on the device.
+* ``pipeline``: the input pipeline alone, per batch: ltlab's tensor augmentation and mixup
+  on the device against per-sample PIL transforms and collation in one process.
 * on CUDA also ``floor_bf16``, ``fit_bf16`` (``amp=True``) and ``fit_bf16_compile``
   (``amp=True, compile=True``; the warmup covers compilation).
 
 Prints one table with seconds per step, the epoch time it implies (85 steps), the ratio of
-each to the floor and to the DataLoader pipeline, and peak memory (CUDA: the allocator's
-peak; CPU: the process's peak resident set). Ratios are measured in this one run.
+each to the floor and to the DataLoader pipeline, peak memory (CUDA: the allocator's peak;
+CPU: the process's peak resident set) and the CPU time the training process used per step
+(on a busy CPU machine this is steadier than the wall time; run with ``OMP_NUM_THREADS=1``
+and ``--workers 0`` so all the work is in that one thread). Ratios are measured in this
+one run.
 
     python benchmarks/trainer_overhead.py                          # CPU, 5 timed steps
     python benchmarks/trainer_overhead.py --device cuda --batches 85 --warmup 15
@@ -43,7 +48,7 @@ import numpy as np
 import torch
 
 STEPS_PER_EPOCH = 85  # ceil(10,847 / 128)
-CPU_VARIANTS = ["floor", "fit", "dataloader"]
+CPU_VARIANTS = ["floor", "fit", "dataloader", "pipeline"]
 CUDA_VARIANTS = CPU_VARIANTS + ["floor_bf16", "fit_bf16", "fit_bf16_compile"]
 
 
@@ -87,11 +92,11 @@ def run_floor(data, dev, warmup, batches, amp=False):
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(x.shape[0], generator=g).to(dev)
     model.train()
-    t0 = None
+    t0 = c0 = None
     for step in range(warmup + batches):
         if step == warmup:
             _sync(dev)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         b = step % STEPS_PER_EPOCH
         idx = perm[b * 128:(b + 1) * 128]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
@@ -100,7 +105,7 @@ def run_floor(data, dev, warmup, batches, amp=False):
         loss.backward()
         opt.step()
     _sync(dev)
-    return (time.perf_counter() - t0) / batches
+    return (time.perf_counter() - t0) / batches, (time.process_time() - c0) / batches
 
 
 class _Timed:
@@ -109,7 +114,7 @@ class _Timed:
 
     def __init__(self, method, dev, start, stop):
         self.method, self.dev, self.start, self.stop = method, dev, start, stop
-        self.marks: dict[int, float] = {}
+        self.marks: dict[int, tuple[float, float]] = {}
 
     def setup(self, *args):
         self.method.setup(*args)
@@ -117,7 +122,7 @@ class _Timed:
     def loss(self, model, batch, step):
         if step in (self.start, self.stop):
             _sync(self.dev)
-            self.marks[step] = time.perf_counter()
+            self.marks[step] = (time.perf_counter(), time.process_time())
         return self.method.loss(model, batch, step)
 
     def predict(self, model, x):
@@ -134,7 +139,8 @@ def run_fit(data, dev, warmup, batches, amp=False, compile=False):
         schedule="step", warmup_epochs=5, milestones=(160, 180), mixup_alpha=0.4,
         augment=image_standard, device=dev, progress=False, amp=amp, compile=compile,
         eval_every=10**6)
-    per_step = (timed.marks[warmup + batches] - timed.marks[warmup]) / batches
+    (t0, c0), (t1, c1) = timed.marks[warmup], timed.marks[warmup + batches]
+    per_step, cpu_per_step = (t1 - t0) / batches, (c1 - c0) / batches
     # one evaluation pass over a CIFAR-sized test set (10,000 images), as fit does per epoch
     from ltlab.train import predict_logits
 
@@ -143,7 +149,7 @@ def run_fit(data, dev, warmup, batches, amp=False, compile=False):
     _sync(dev)
     t0 = time.perf_counter()
     predict_logits(model, method, x_test, dev)
-    return per_step, (time.perf_counter() - t0) * 10_000 / n
+    return per_step, cpu_per_step, (time.perf_counter() - t0) * 10_000 / n
 
 
 def run_dataloader(data, dev, warmup, batches, workers, root):
@@ -182,12 +188,12 @@ def run_dataloader(data, dev, warmup, batches, workers, root):
     opt = _optimizer(model)
     model.train()
     rng = np.random.default_rng(0)
-    step, t0 = 0, None
+    step, t0, c0 = 0, None, None
     while step < warmup + batches:
         for x, y in loader:
             if step == warmup:
                 _sync(dev)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
             if step == warmup + batches:
                 break
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
@@ -201,7 +207,53 @@ def run_dataloader(data, dev, warmup, batches, workers, root):
             opt.step()
             step += 1
     _sync(dev)
-    return (time.perf_counter() - t0) / batches
+    return (time.perf_counter() - t0) / batches, (time.process_time() - c0) / batches
+
+
+def run_pipeline(data, dev, batches):
+    """The input pipeline alone, per batch of 128: ltlab's tensor augmentation (index, crop,
+    flip, rotation, mixup) on the device, against per-sample PIL transforms plus collation
+    in this process (what one DataLoader worker does per batch)."""
+    from PIL import Image
+    from torch.utils.data import default_collate
+    from torchvision import transforms
+
+    from ltlab.augment import image_standard
+    from ltlab.data import CIFAR_MEAN, CIFAR_STD
+
+    x = data.x_train.to(dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+    perm = torch.randperm(x.shape[0]).to(dev)
+
+    def tensor_batch(b):
+        idx = perm[(b % STEPS_PER_EPOCH) * 128:(b % STEPS_PER_EPOCH + 1) * 128]
+        xb = image_standard(x[idx], g)
+        mix = torch.randperm(xb.shape[0]).to(dev)
+        return 0.7 * xb + 0.3 * xb[mix]
+
+    mean, std = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    images = ((data.x_train * std + mean) * 255).round().clamp(0, 255).byte()
+    images = images.permute(0, 2, 3, 1).contiguous().numpy()
+    tf = transforms.Compose([
+        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+        transforms.RandomRotation(15), transforms.ToTensor(),
+        transforms.Normalize(CIFAR_MEAN, CIFAR_STD),
+    ])
+
+    def pil_batch(b):
+        idx = perm[(b % STEPS_PER_EPOCH) * 128:(b % STEPS_PER_EPOCH + 1) * 128].tolist()
+        return default_collate([(tf(Image.fromarray(images[i])), 0) for i in idx])
+
+    out = {}
+    for name, fn in (("tensor", tensor_batch), ("pil", pil_batch)):
+        fn(0)
+        _sync(dev)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for b in range(batches):
+            fn(b)
+        _sync(dev)
+        out[name] = ((time.perf_counter() - t0) / batches, (time.process_time() - c0) / batches)
+    return out
 
 
 def child(args) -> dict:
@@ -212,14 +264,19 @@ def child(args) -> dict:
     out = {"variant": args.child, "train_size": int(data.x_train.shape[0])}
     v = args.child
     if v in ("floor", "floor_bf16"):
-        out["step_s"] = run_floor(data, dev, args.warmup, args.batches, amp=v == "floor_bf16")
+        out["step_s"], out["cpu_s"] = run_floor(data, dev, args.warmup, args.batches,
+                                                amp=v == "floor_bf16")
     elif v.startswith("fit"):
-        out["step_s"], out["eval_s"] = run_fit(data, dev, args.warmup, args.batches,
-                                               amp="bf16" in v, compile="compile" in v)
+        out["step_s"], out["cpu_s"], out["eval_s"] = run_fit(
+            data, dev, args.warmup, args.batches, amp="bf16" in v, compile="compile" in v)
     elif v == "dataloader":
-        out["step_s"] = run_dataloader(data, dev, args.warmup, args.batches, args.workers,
-                                       args.data)
+        out["step_s"], out["cpu_s"] = run_dataloader(data, dev, args.warmup, args.batches,
+                                                     args.workers, args.data)
         out["workers"] = args.workers
+    elif v == "pipeline":
+        pipe = run_pipeline(data, dev, max(args.batches, 10))
+        out["step_s"], out["cpu_s"] = pipe["tensor"]
+        out["pil_step_s"], out["pil_cpu_s"] = pipe["pil"]
     else:
         raise ValueError(f"unknown variant {v!r}; choose from {CUDA_VARIANTS}")
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -263,6 +320,13 @@ def main(argv=None) -> int:
         write_fake_cifar(args.data, 100, test_per_class=1)  # full size, as the real files
     variants = args.variants or (CUDA_VARIANTS if dev.type == "cuda" else CPU_VARIANTS)
     results = {}
+
+    def save():  # after every variant, so a run cut short keeps what it measured
+        if args.json:
+            Path(args.json).write_text(json.dumps(
+                {"machine": machine(dev), "date": time.strftime("%Y-%m-%d %H:%M"),
+                 "batches": args.batches, "warmup": args.warmup, "results": results}, indent=1))
+
     for v in variants:
         cmd = [sys.executable, __file__, "--child", v, "--device", str(dev), "--data", args.data,
                "--batches", str(args.batches), "--warmup", str(args.warmup),
@@ -281,6 +345,7 @@ def main(argv=None) -> int:
             continue
         results[v] = json.loads(line[-1][7:])
         results[v]["wall_s"] = time.perf_counter() - t0
+        save()
         print(f"{v}: {results[v]['step_s'] * 1e3:.1f} ms/step", flush=True)
 
     floor = results.get("floor", {}).get("step_s")
@@ -288,9 +353,12 @@ def main(argv=None) -> int:
     print(f"\nmachine: {machine(dev)}")
     print(f"data: {results.get('floor', results.get('fit', {})).get('train_size')} images, "
           f"batch 128, ResNet-32 x 3 experts; {args.batches} timed steps after {args.warmup}")
-    head = f"{'variant':<18}{'ms/step':>9}{'epoch s':>9}{'/floor':>8}{'/loader':>9}{'peak MB':>9}"
+    head = (f"{'variant':<18}{'ms/step':>9}{'epoch s':>9}{'/floor':>8}{'/loader':>9}"
+            f"{'peak MB':>9}{'cpu ms':>9}")
     print(head + "\n" + "-" * len(head))
     for v, r in results.items():
+        if v == "pipeline":
+            continue
         if "error" in r:
             print(f"{v:<18}  error: {r['error'].strip().splitlines()[-1][:60]}")
             continue
@@ -298,7 +366,16 @@ def main(argv=None) -> int:
         mem = r.get("peak_cuda_mb", r["peak_rss_mb"])
         print(f"{v:<18}{s * 1e3:>9.1f}{s * STEPS_PER_EPOCH:>9.2f}"
               f"{(s / floor if floor else float('nan')):>8.2f}"
-              f"{(s / loader if loader else float('nan')):>9.2f}{mem:>9.0f}")
+              f"{(s / loader if loader else float('nan')):>9.2f}{mem:>9.0f}"
+              f"{r.get('cpu_s', float('nan')) * 1e3:>9.1f}")
+    print("cpu ms: CPU time of the training process per step (all its threads; the "
+          "DataLoader's worker processes are not counted)")
+    pipe = results.get("pipeline", {})
+    if "pil_step_s" in pipe:
+        print(f"\ninput pipeline alone, per batch of 128: tensor augmentation on {dev.type} "
+              f"{pipe['step_s'] * 1e3:.1f} ms (cpu {pipe['cpu_s'] * 1e3:.1f} ms); per-sample PIL "
+              f"+ collate {pipe['pil_step_s'] * 1e3:.1f} ms (cpu {pipe['pil_cpu_s'] * 1e3:.1f} ms): "
+              f"{pipe['pil_step_s'] / pipe['step_s']:.1f}x")
     if "fit" in results and "eval_s" in results["fit"]:
         r = results["fit"]
         total = 200 * STEPS_PER_EPOCH * r["step_s"] + 11 * r["eval_s"]
@@ -309,10 +386,7 @@ def main(argv=None) -> int:
                 r = results[v]
                 total = 200 * STEPS_PER_EPOCH * r["step_s"] + 11 * r["eval_s"]
                 print(f"projected with {v}: {total / 60:.1f} min")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine(dev), "date": time.strftime("%Y-%m-%d %H:%M"),
-             "batches": args.batches, "warmup": args.warmup, "results": results}, indent=1))
+    save()
     if tmp is not None:
         tmp.cleanup()
     return 0 if all("error" not in r for r in results.values()) else 1

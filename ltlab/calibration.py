@@ -4,10 +4,11 @@ five-model experiment of notebook 04.
 A classifier is *calibrated* when, among the samples it predicts with confidence
 :math:`c`, a fraction :math:`c` is correct. Under class imbalance this fails in a
 structured way: a model trained on a long-tailed set predicts the head classes too often
-and too confidently (their precision is below their confidence) and the tail classes
-rarely and cautiously (their precision is above their confidence). BalPoE (Sanchez Aimar
-et al., CVPR 2023, Table 2 and Figure 2) argues that logit adjustment needs calibrated
-experts and uses mixup to get them.
+and far too confidently (their precision is well below their confidence), and the tail
+classes rarely; once one temperature removes the common over-confidence, the tail
+predictions are under-confident (their precision is above their confidence). BalPoE
+(Sanchez Aimar et al., CVPR 2023, Table 2 and Figure 2) argues that logit adjustment
+needs calibrated experts and uses mixup to get them.
 
 Binning convention (the same as `ltlab.metrics` and the BalPoE reference,
 ``utils/calibration_metrics.py``): ``n_bins`` equal-width bins open on the left and closed

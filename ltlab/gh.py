@@ -38,8 +38,9 @@ with w_GH = 0 during a SimCLR-only warm-up and then a linear ramp to 1 (`SimCLRG
 **Departures from the reference code** (see ``shared/methods-spec.md`` section 5): the
 per-sample memory starts at zeros (the reference accumulates into ``torch.empty``, i.e.
 uninitialised memory); `uniform_structure` is seeded and also works for K = d + 1;
-Sinkhorn runs in the log domain in float64, so it works for any score range, not only for
-|q| <= 1.
+Sinkhorn runs in float64 (the reference: float32), switches to the log domain when the
+scores span more than 500 eps (so any score range works, not only |q| <= 1), and stops
+once both marginals hold to 1e-7 (``tol``; ``tol=0`` runs all E iterations).
 
 **Evaluation** (`linear_probe`, `probe_accuracy`): a linear classifier on the frozen
 backbone features, trained on a *balanced* labeled set and tested on a balanced test set,

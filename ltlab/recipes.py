@@ -250,7 +250,9 @@ _add(Recipe(
         "ltlab.semi_supervised.image_strong (crop, flip, brightness/contrast jitter, cutout)",
     ),
     notes="reference config: config/classic_cv_imb/fixmatch_adello/"
-          "fixmatch_adello_cifar100_lb150_10_ulb300_10_0.yaml (constant lr, 256 x 1024 steps).",
+          "fixmatch_adello_cifar100_lb150_10_ulb300_10_0.yaml (constant lr, 256 x 1024 steps; "
+          "distillation from step 50,000 at T = 1, as the released configs run: their "
+          "distill_T is unset, so the paper's exp(KL) temperature is never used).",
 ))
 
 

@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -70,6 +71,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _lower_priority() -> None:
+    """Run the server and its kernels below the browser's priority: a student's browser
+    never competes with the kernel for CPU (Binder, Colab and remote labs put them on
+    different machines), but on a 2-core CI runner both share the cores, and a plotly
+    FigureWidget whose view is starved while the kernel computes may draw empty."""
+    os.nice(10)
 
 
 def _write_settings(folder: Path) -> None:
@@ -118,7 +127,7 @@ class Lab:
                  f"--LabApp.workspaces_dir={work / 'workspaces'}",
                  "--ServerApp.shutdown_no_activity_timeout=0", "--allow-root"],
                 stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=root,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_lower_priority,
             )
             if self._wait_ready(180):
                 return
@@ -207,6 +216,33 @@ _STATE_JS = """(path) => {
   return {kernel: kernel ? kernel.status : null, pending, total, errors};
 }"""
 
+_NCELLS_JS = "() => window.jupyterapp.shell.currentWidget.content.widgets.length"
+
+_OWNER_JS = """(el) => window.jupyterapp.shell.currentWidget.content.widgets
+  .findIndex((cell) => cell.node.contains(el))"""
+
+_RUN_CELL_JS = """(i) => {
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  nb.activeCellIndex = i;
+  nb.deselectAll();
+  window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+
+# one cell: can it run, its execution count, errors, whether its widget outputs are drawn
+_CELL_JS = """(i) => {
+  const cell = window.jupyterapp.shell.currentWidget.content.widgets[i];
+  const outputs = cell.model.type === 'code' ? cell.model.outputs.toJSON() : [];
+  const widgets = outputs.some((o) => o.data && o.data['application/vnd.jupyter.widget-view+json']);
+  const plots = [...cell.node.querySelectorAll('.js-plotly-plot')];
+  return {
+    runnable: cell.model.type === 'code' && cell.model.sharedModel.getSource().trim() !== '',
+    count: cell.model.type === 'code' ? cell.model.executionCount : null,
+    errors: outputs.filter((o) => o.output_type === 'error').map((o) => o.ename + ': ' + o.evalue),
+    widgets,
+    drawn: !widgets || (plots.length > 0 && plots.every((gd) => gd.data && gd.data.length > 0)),
+  };
+}"""
+
 # every output area holding both a slider and a plotly graph is a live panel; tag them
 _PANELS_JS = """() => {
   const panels = [];
@@ -252,7 +288,36 @@ def _wait(condition, timeout: float, what: str, page, shot: str):
                          f"screenshot {OUTPUT / shot}.png")
 
 
-def _settled(panel, page, what: str, shot: str) -> dict:
+def _run_cells(page, name: str, stem: str, deadline: float) -> None:
+    """Run the code cells one at a time, as a student pressing Shift-Enter would, waiting
+    for each to finish and for the live widgets it displays to draw before the next."""
+    for i in range(page.evaluate(_NCELLS_JS)):
+        if page.evaluate(_CELL_JS, i)["runnable"]:
+            _run_one(page, name, stem, i, deadline)
+
+
+def _run_one(page, name: str, stem: str, i: int, deadline: float) -> None:
+    before = page.evaluate(_CELL_JS, i)["count"]
+    page.evaluate(_RUN_CELL_JS, i)
+
+    def done():
+        c = page.evaluate(_CELL_JS, i)
+        k = page.evaluate(_STATE_JS, name)
+        return c if c["errors"] or (c["count"] not in (None, before) and k
+                                    and k["kernel"] == "idle") else None
+
+    cell = _wait(done, max(1.0, deadline - time.monotonic()), f"cell {i} of {name} to run",
+                 page, f"{stem}-timeout")
+    if cell["errors"]:
+        _shot(page, f"{stem}-error")
+        raise AssertionError(f"{name} raised in the browser at cell {i}: {cell['errors']}")
+    if cell["widgets"]:  # let its widgets draw before the kernel computes the next cell
+        until = time.monotonic() + 60
+        while time.monotonic() < until and not page.evaluate(_CELL_JS, i)["drawn"]:
+            time.sleep(0.25)
+
+
+def _settled(panel, page, what: str, shot: str, timeout: float = 90) -> dict:
     """The panel's graph data once it has traces and stopped changing for a second."""
     seen: list[dict] = []
 
@@ -262,7 +327,27 @@ def _settled(panel, page, what: str, shot: str) -> dict:
         return d if (d["traces"] > 0 and len(seen) >= 5
                      and all(x["hash"] == d["hash"] for x in seen[-5:])) else None
 
-    return _wait(stable, 90, what, page, shot)
+    return _wait(stable, timeout, what, page, shot)
+
+
+def _drawn_panel(page, name: str, stem: str, i: int, notes: list[str]) -> dict:
+    """Panel ``i`` once drawn. A FigureWidget view that a starved browser rendered before
+    its data arrived stays empty (plotly's view ignores later ``_widget_data`` changes), so
+    such a panel's cell is run once more and the retry is reported, not hidden."""
+    panel = page.locator(f"[data-ltlab-panel='{i}']")
+    panel.scroll_into_view_if_needed()
+    try:
+        return _settled(panel, page, f"panel {i} of {name} to draw its traces",
+                        f"{stem}-panel{i}-empty", timeout=60)
+    except AssertionError:
+        cell = panel.evaluate(_OWNER_JS)
+        notes.append(f"panel {i} drew an empty figure; re-ran its cell {cell}")
+        _run_one(page, name, stem, cell, time.monotonic() + 300)
+        page.evaluate(_PANELS_JS)  # re-tag: the cell's new output replaced the old one
+        panel = page.locator(f"[data-ltlab-panel='{i}']")
+        panel.scroll_into_view_if_needed()
+        return _settled(panel, page, f"panel {i} of {name} to draw its traces (after a re-run)",
+                        f"{stem}-panel{i}-draw")
 
 
 def _move_slider(page, slider) -> str:
@@ -290,31 +375,19 @@ def drive_notebook(context, lab: Lab, name: str) -> list[dict]:
         page.goto(f"{lab.url}/lab/workspaces/e2e-{stem}/tree/{name}?token={lab.token}",
                   wait_until="domcontentloaded")
         page.wait_for_selector(".jp-Notebook", timeout=120_000)
-        state = _wait(lambda: (s := page.evaluate(_STATE_JS, name)) and s["kernel"] == "idle"
+        _wait(lambda: (s := page.evaluate(_STATE_JS, name)) and s["kernel"] == "idle"
                       and s, 120, "the kernel to start", page, f"{stem}-kernel")
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         t0 = time.monotonic()
-
-        def ran():
-            s = page.evaluate(_STATE_JS, name)
-            return s if s and (s["errors"] or (s["pending"] == 0 and s["kernel"] == "idle")) \
-                else None
-
-        state = _wait(ran, NOTEBOOK_TIMEOUT, f"all {state['total']} cells of {name} to run",
-                      page, f"{stem}-timeout")
+        _run_cells(page, name, stem, deadline=t0 + NOTEBOOK_TIMEOUT)
         run_seconds = time.monotonic() - t0
-        if state["errors"]:
-            _shot(page, f"{stem}-error")
-            raise AssertionError(f"{name} raised in the browser: {state['errors']}")
 
         counts = _wait(lambda: page.evaluate(_PANELS_JS), 60, f"a live panel in {name}",
                        page, f"{stem}-no-panel")
         results = []
+        notes: list[str] = []
         for i in range(len(counts)):
+            before = _drawn_panel(page, name, stem, i, notes)
             panel = page.locator(f"[data-ltlab-panel='{i}']")
-            panel.scroll_into_view_if_needed()
-            before = _settled(panel, page, f"panel {i} of {name} to draw its traces",
-                              f"{stem}-panel{i}-draw")
             _shot(panel, f"{stem}-panel{i}-before")
             slider = panel.locator(".widget-slider").first
             label = slider.locator(".widget-label").first.inner_text().strip()
@@ -329,6 +402,9 @@ def drive_notebook(context, lab: Lab, name: str) -> list[dict]:
                             "redraw_s": round(time.monotonic() - t1, 1)})
         _shot(page, f"{stem}-page")
         print(f"{name}: ran in {run_seconds:.0f} s; panels {results}")
+        for note in notes:
+            warnings.warn(f"{name}: {note} (a CPU-starved browser; see _drawn_panel)",
+                          stacklevel=1)
         assert not console_errors, f"JavaScript errors in the page: {console_errors}"
         return results
     finally:

@@ -33,6 +33,12 @@ def test_calibration_notebook_meets_its_targets(executed):
             assert after < before, (m, t, before, after)
         else:
             assert after < before + 0.02, (m, t, before, after)
+    # by predicted class, CE is most over-confident on the head; after one temperature the
+    # head stays over-confident relative to the tail, which becomes under-confident
+    gap = r["confidence_gap_ce"]
+    assert gap["groups"]["many"] > gap["groups"]["few"] + 0.1, gap
+    assert gap["groups_temperature"]["many"] > gap["groups_temperature"]["few"] + 0.2, gap
+    assert gap["groups_temperature"]["few"] < 0, gap
     # EM adaptation lowers the NLL under strong label shift
     for s in ("backward-50", "forward-50"):
         before, after = r["label_shift_nll"][s]

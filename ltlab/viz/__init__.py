@@ -108,3 +108,4 @@ from .lda import *  # noqa: F401,F403
 from .logit_adjustment import *  # noqa: F401,F403
 from .balpoe import *  # noqa: F401,F403
 from .gh import *  # noqa: F401,F403
+from .flexda import *  # noqa: F401,F403

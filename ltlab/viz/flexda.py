@@ -23,8 +23,8 @@ from ..flexda import alpha_schedule, smoothed_prior
 from ..priors import kl_divergence
 
 __all__ = [
-    "PROFILE_COLORS",
-    "METHOD_NAMES",
+    "SSL_PROFILE_COLORS",
+    "SSL_METHOD_LABELS",
     "alpha_schedule_figure",
     "prior_estimation_figure",
     "prior_bars_figure",
@@ -32,8 +32,8 @@ __all__ = [
     "ssl_split_figure",
 ]
 
-PROFILE_COLORS = {"consistent": "#1f77b4", "uniform": "#2ca02c", "reversed": "#d62728"}
-METHOD_NAMES = {"fixmatch": "FixMatch", "flexda": "FlexDA", "adello": "ADELLO"}
+SSL_PROFILE_COLORS = {"consistent": "#1f77b4", "uniform": "#2ca02c", "reversed": "#d62728"}
+SSL_METHOD_LABELS = {"fixmatch": "FixMatch", "flexda": "FlexDA", "adello": "ADELLO"}
 
 
 def _prior(values) -> torch.Tensor:
@@ -88,7 +88,7 @@ def prior_estimation_figure(
     fig = go.Figure()
     for prof in profiles:
         tr, q = traces[prof], _prior(true_priors[prof])
-        color = PROFILE_COLORS.get(prof, None)
+        color = SSL_PROFILE_COLORS.get(prof, None)
         steps = list(tr["step"])
         u = torch.full_like(q, 1.0 / q.numel())
         fig.add_scatter(x=steps, y=_kl_series(tr["q_hat"], q), mode="lines",
@@ -137,7 +137,7 @@ def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                 if c == "balanced_accuracy" and v == best:
                     text = f"<b>{text}</b>"
                 cells.append(text)
-            rows.append([prof, METHOD_NAMES.get(name, name)] + cells)
+            rows.append([prof, SSL_METHOD_LABELS.get(name, name)] + cells)
     cols = list(map(list, zip(*rows))) if rows else [[] for _ in header]
     fill = [[("#f4f4f4" if i // max(1, len(next(iter(results.values())))) % 2 else "white")
              for i in range(len(rows))]] * len(header)
