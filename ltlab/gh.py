@@ -459,6 +459,8 @@ class SimCLRGH(SimCLR):
     the last warm-up epoch and of every ``prior_every``-th epoch after it; w_GH = 0 for the
     first ``warmup_epochs`` epochs (SimCLR only), then (epoch + 1 - warmup) / ``ramp_epochs``
     up to 1. ``structure`` (M), the memory and pi are buffers, checkpointed by `fit`.
+    ``fixed_prior`` replaces the memory's estimate of pi by a given marginal (an
+    experiment, e.g. the true class prior as an oracle; not part of the method).
     Epochs are counted from the samples seen, so they match `fit`'s epochs exactly.
     """
 
@@ -472,6 +474,7 @@ class SimCLRGH(SimCLR):
         warmup_epochs: int = 10, ramp_epochs: int = 10, prior_every: int = 20,
         eps: float = 0.05, n_iter: int = 300, gh_temperature: float = 0.1,
         beta_warmup: float = 0.9, beta: float = 0.999, structure_seed: int = 0,
+        fixed_prior=None,
     ) -> None:
         super().__init__(feature_dim, proj_dim, hidden_dim, temperature, view)
         _check_count(warmup_epochs, "warmup_epochs")
@@ -482,6 +485,9 @@ class SimCLRGH(SimCLR):
         self.register_buffer("structure", uniform_structure(num_prototypes, proj_dim,
                                                             structure_seed))
         self.register_buffer("prior", torch.full((num_prototypes,), 1.0 / num_prototypes))
+        self.prior_is_fixed = fixed_prior is not None
+        if self.prior_is_fixed:
+            self.prior.copy_(_check_marginal(fixed_prior, num_prototypes, "cpu").float())
         self.register_buffer("samples_seen", torch.zeros((), dtype=torch.long))
         self.memory: PrototypeMemory | None = None
         self.num_prototypes = num_prototypes
@@ -513,7 +519,9 @@ class SimCLRGH(SimCLR):
             self.beta_warmup if epoch < self.warmup_epochs else self.beta)
         self.memory.update(batch.index, g1, beta)
         e1 = epoch + 1
-        if e1 >= self.warmup_epochs and (e1 == self.warmup_epochs or e1 % self.prior_every == 0):
+        refresh = e1 >= self.warmup_epochs and (
+            e1 == self.warmup_epochs or e1 % self.prior_every == 0)
+        if refresh and not self.prior_is_fixed:
             self.prior.copy_(self.memory.prior())
         w = self.gh_weight(epoch)
         terms = {"nt_xent": contrastive.detach(), "w_gh": w}
@@ -625,9 +633,11 @@ def probe_accuracy(
 
 def class_mean_cosines(features: torch.Tensor, labels: torch.Tensor, num_classes: int
                        ) -> torch.Tensor:
-    """Cosine similarities ``[C, C]`` between the class means of the normalised features
-    (category-level uniformity: a simplex would give -1/(C-1) off the diagonal)."""
+    """Cosine similarities ``[C, C]`` between class means of the normalised, then centred
+    features (centring removes the direction all samples share, e.g. of non-negative ReLU
+    features). Category-level uniformity on a balanced set gives -1/(C-1) off the diagonal."""
     f = F.normalize(features.detach().float(), dim=1)
+    f = f - f.mean(0, keepdim=True)
     means = torch.zeros(num_classes, f.shape[1], device=f.device).index_add_(0, labels, f)
     means = F.normalize(means, dim=1)
     return means @ means.T
@@ -683,11 +693,13 @@ def mnist1d_pretraining_splits(
 @dataclass
 class GHComparison:
     """What `compare` measured: ``probe_accuracy[method][group]``, training histories,
-    the backbone features of the test set (for projections) and the pre-trained parts."""
+    the test set's backbone features (what the probe sees) and projector outputs z (where
+    GH acts), and the pre-trained model and method of each run."""
 
     probe_accuracy: dict[str, dict[str, float]]
     histories: dict[str, Any] = field(default_factory=dict)
     test_features: dict[str, torch.Tensor] = field(default_factory=dict)
+    test_projections: dict[str, torch.Tensor] = field(default_factory=dict)
     models: dict[str, nn.Module] = field(default_factory=dict)
     methods: dict[str, nn.Module] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -705,6 +717,7 @@ def compare(
     weight_decay: float = 0.0, schedule: str = "constant",
     view: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = contrastive_signal_view,
     probe_epochs: int = 300, seed: int = 0, device: str = "auto", progress: bool = False,
+    fixed_prior=None,
 ) -> GHComparison:
     """Pre-train SimCLR and SimCLR + GH on ``data``'s long-tailed train split (its labels
     are not used by either loss), then linear-probe both on the balanced (``probe_x``,
@@ -716,7 +729,8 @@ def compare(
     more, one with NT-Xent only and one with NT-Xent + w_GH L_GH, with the same data order
     and augmentations. The comparison is therefore paired: the two runs differ only by GH.
     Each phase has its own learning-rate ``schedule`` (the reference also uses one
-    schedule per stage). ``num_prototypes`` defaults to the number of classes.
+    schedule per stage). ``num_prototypes`` defaults to the number of classes;
+    ``fixed_prior`` is passed to `SimCLRGH` (None: the memory's estimate, as in the paper).
     """
     import copy
     import time
@@ -735,7 +749,7 @@ def compare(
     model = make_model()
     gh_method = SimCLRGH(model.feature_dim, k, proj_dim, view=view,
                          warmup_epochs=warmup_epochs, ramp_epochs=ramp_epochs,
-                         prior_every=prior_every, structure_seed=seed)
+                         prior_every=prior_every, structure_seed=seed, fixed_prior=fixed_prior)
     result = GHComparison(probe_accuracy={})
     t0 = time.perf_counter()
     result.histories["warmup"] = fit(model, gh_method, data, epochs=warmup_epochs, seed=seed,
@@ -754,6 +768,10 @@ def compare(
             data.train_counts, probe_epochs, seed)
         result.seconds[name] = time.perf_counter() - t0
         result.test_features[name] = extract_features(m, data.x_test.to(dev)).cpu()
+        method.eval()
+        with torch.no_grad():
+            result.test_projections[name] = method.projector(
+                result.test_features[name].to(dev)).cpu()
         result.models[name], result.methods[name] = m, method
     return result
 

@@ -42,7 +42,8 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-NOTEBOOK_TIMEOUT = 420  # s to run all cells of one notebook (quick mode) in the browser
+# s to run all cells of one notebook (quick mode) in the browser; raise it on a loaded machine
+NOTEBOOK_TIMEOUT = float(os.environ.get("LTLAB_E2E_TIMEOUT", 420))
 PANEL_TIMEOUT = 180  # s for a panel to redraw after its slider moved (it may retrain)
 _WIDGET_CODE = re.compile(r"ltlab\.widgets|\bLivePanel\b|\b\w+_panel\s*\(")
 

@@ -261,6 +261,20 @@ def test_simclr_gh_schedule_memory_and_checkpoint(tmp_path):
     assert logits.shape == (len(data.y_test), 3)
 
 
+def test_fixed_prior_replaces_the_memory_estimate():
+    from ltlab.train import fit
+
+    data = _toy_data()
+    model = MLP(40, 3, (32,))
+    oracle = torch.tensor([0.6, 0.3, 0.1])
+    method = gh.SimCLRGH(model.feature_dim, 3, proj_dim=8, warmup_epochs=1, ramp_epochs=1,
+                         prior_every=1, n_iter=50, fixed_prior=oracle)
+    fit(model, method, data, epochs=2, batch_size=32, device="cpu", progress=False)
+    assert torch.allclose(method.prior, oracle)
+    with pytest.raises(ValueError, match="prior"):
+        gh.SimCLRGH(8, 3, proj_dim=8, fixed_prior=torch.tensor([0.5, 0.6, 0.1]))
+
+
 def test_simclr_projector_is_trained_by_fit():
     from ltlab.train import fit
 
@@ -270,6 +284,19 @@ def test_simclr_projector_is_trained_by_fit():
     before = method.projector[0].weight.detach().clone()
     fit(model, method, data, epochs=2, batch_size=32, lr=0.05, device="cpu", progress=False)
     assert not torch.equal(before, method.projector[0].weight.detach())
+
+
+def test_pooled_cnn_features_ignore_even_circular_shifts():
+    from ltlab.models import PooledCNN1D
+
+    torch.manual_seed(0)
+    model = PooledCNN1D().eval()
+    x = torch.randn(8, 40)
+    f = model.features(x)
+    assert f.shape == (8, model.feature_dim)
+    # circular convolutions, one stride of 2, then a max over positions: exact for even shifts
+    for shift in (2, 10, 24):
+        assert torch.allclose(model.features(torch.roll(x, shift, dims=1)), f, atol=1e-5)
 
 
 def test_contrastive_views_keep_shapes_and_follow_the_generator():
@@ -333,6 +360,17 @@ def test_compare_shares_the_warmup_and_probes_both_methods():
 
 
 # ----------------------------------------------------------------------------- figures, panel
+def test_class_mean_cosines_of_a_simplex_are_minus_one_over_c_minus_one():
+    etf = gh.uniform_structure(4, 6).double()
+    # every class a tight, scaled cloud around its anchor of a simplex ETF
+    labels = torch.arange(4).repeat(25)
+    g = torch.Generator().manual_seed(0)
+    feats = 3.0 * (etf[labels] + 0.01 * torch.randn(100, 6, generator=g, dtype=torch.float64))
+    cos = gh.class_mean_cosines(feats, labels, 4)
+    off = cos[~torch.eye(4, dtype=torch.bool)]
+    assert (off + 1 / 3).abs().max() < 0.02
+
+
 def test_figures_build():
     from ltlab import viz
 

@@ -25,4 +25,4 @@ def test_notebook_06_records_its_contract(executed):
 def test_notebook_06_few_group_difference_stays_in_the_measured_band(executed):
     probe = executed("06_geometric_harmonization")["probe_accuracy"]
     gain = probe["simclr_gh"]["few"] - probe["simclr"]["few"]
-    assert gain >= FEW_BAND, probe
+    assert gain >= -0.08, probe  # the notebook's band: mean -0.004, sd 0.031 over 8 seeds

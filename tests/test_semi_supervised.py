@@ -183,18 +183,18 @@ def test_crossentropy_is_untouched_by_ssl_batches(ssl_data):
 
 def test_quick_mode_targets_hold_for_other_seeds():
     """The notebook's quick experiment (seed 0 runs in test_notebook_03) for seeds 1 and 2:
-    FixMatch and FlexDA on the three unlabeled profiles, two training processes."""
+    the issue's targets for the estimates (KL <= 0.02 online, <= 0.01 for EM on held-out
+    predictions; small slack for other machines), FlexDA not worse than FixMatch."""
     from ltlab.semi_supervised import compare
 
-    gains = []
     for seed in (1, 2):
-        res = compare(methods=("fixmatch", "flexda"), seed=seed, trace_every=0, workers=2)
+        res = compare(("consistent", "reversed"), ("fixmatch", "flexda"), seed=seed,
+                      trace_every=0, workers=2)
+        res.update(compare(("uniform",), ("flexda",), seed=seed, trace_every=0))
         kl = {p: r["flexda"]["kl_to_true_prior"] for p, r in res.items()}
         kl_em = {p: r["flexda"]["kl_em_to_true_prior"] for p, r in res.items()}
-        assert kl["consistent"] <= 0.04 and kl["uniform"] <= 0.04, (seed, kl)
-        assert kl["reversed"] <= 0.12, (seed, kl)
-        assert all(v <= 0.03 for v in kl_em.values()), (seed, kl_em)
+        assert all(v <= 0.025 for v in kl.values()), (seed, kl)
+        assert all(v <= 0.012 for v in kl_em.values()), (seed, kl_em)
         for p in ("consistent", "reversed"):
-            gains.append(res[p]["flexda"]["balanced_accuracy"] - res[p]["fixmatch"]["balanced_accuracy"])
-    assert sum(gains) / len(gains) >= 0.02, gains
-    assert min(gains) >= -0.03, gains
+            gain = res[p]["flexda"]["balanced_accuracy"] - res[p]["fixmatch"]["balanced_accuracy"]
+            assert gain >= -0.03, (seed, p, gain)

@@ -66,7 +66,7 @@ def allocation_figure(
     anchors = [f"anchor {i}" for i in range(k)]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.12,
                         subplot_titles=("allocation Q̂ (rows: samples, by true cluster)",
-                                        "mass per anchor"))
+                                        "share of the batch per anchor"))
     fig.add_heatmap(z=q[order].tolist(), x=anchors, y=[f"{int(y[i])}·{j}" for j, i in
                                                        enumerate(order.tolist())],
                     zmin=0, zmax=1, colorscale="Viridis", colorbar=dict(x=0.44, len=0.9),
@@ -82,7 +82,7 @@ def allocation_figure(
     col_err = float((q.double().mean(0) - p.double()).abs().max())
     row_err = float((q.double().sum(1) - 1).abs().max())
     fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=1)
-    fig.update_yaxes(title_text="share of the batch", range=[0, 1], row=1, col=2)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_layout(
         title=f"{title}: max |row sum − 1| = {row_err:.1e}, max |column mean − π| = {col_err:.1e}",
         barmode="group", height=420, legend=dict(orientation="h", y=-0.15))
@@ -132,17 +132,24 @@ def feature_projection_figure(
 
 
 def class_similarity_figure(
-    cosines: Mapping[str, torch.Tensor],
+    cosines: Mapping[str, torch.Tensor], tail_classes: Sequence[int] | None = None,
     title: str = "Cosine similarity between class means (classes head → tail)",
 ) -> go.Figure:
-    """Heatmaps of class-mean cosine similarities, one per method; the mean off-diagonal
-    value is in each subtitle (a simplex would give -1/(C-1))."""
+    """Heatmaps of class-mean cosine similarities (`ltlab.gh.class_mean_cosines`), one per
+    method; each subtitle gives the mean off-diagonal value (-1/(C-1) for perfectly uniform
+    classes) and, for ``tail_classes`` (default: the last third of the indices), the mean
+    similarity to the nearest other class (high: the tail classes sit on top of others)."""
     names = list(cosines)
     subtitles = []
     for n in names:
         c = torch.as_tensor(cosines[n]).float()
-        off = c[~torch.eye(c.shape[0], dtype=torch.bool)]
-        subtitles.append(f"{_label(n)}: mean off-diagonal {float(off.mean()):.2f}")
+        mask = torch.eye(c.shape[0], dtype=torch.bool)
+        off = c[~mask]
+        rows = (list(tail_classes) if tail_classes is not None
+                else list(range(c.shape[0] - max(1, c.shape[0] // 3), c.shape[0])))
+        tail = c.masked_fill(mask, -2.0)[rows].max(1).values
+        subtitles.append(f"{_label(n)}: mean {float(off.mean()):.2f}, "
+                         f"tail → nearest {float(tail.mean()):.2f}")
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=subtitles)
     for col, n in enumerate(names, start=1):
         c = torch.as_tensor(cosines[n]).float()

@@ -91,13 +91,13 @@ def sweep_summary_figure(
             fig.add_trace(
                 go.Scatter(
                     x=xs if numeric_x else [str(x) for x in xs], y=ys, mode="lines+markers",
-                    name=key, legendgroup=key, showlegend=mi == 0, line=dict(color=color),
+                    name=key, legendgroup=key, showlegend=mi == 0 and bool(groups_by),
+                    line=dict(color=color),
                     error_y=dict(type="data", array=errs, visible=averaged),
                 ),
                 row=mi + 1, col=1,
             )
-        for mi in range(len(metrics)):
-            fig.update_xaxes(title_text=x_name or "run", row=mi + 1, col=1)
+    fig.update_xaxes(title_text=x_name or "run", row=len(metrics), col=1)
     subtitle = " (mean ± std over seeds)" if averaged else ""
     fig.update_layout(title=full_title + subtitle, height=120 + 260 * len(metrics),
                       legend_title_text=", ".join(groups_by) or None, margin=dict(t=80))
