@@ -54,7 +54,7 @@ def test_estimator_converges_to_a_known_prior():
     target = shifted_prior(10, 50, "backward").double()
     est = PriorEstimator(10, momentum=0.99)
     g = torch.Generator().manual_seed(1)
-    for _ in range(1500):  # one-hot "predictions" drawn from the target prior
+    for _ in range(800):  # one-hot "predictions" drawn from the target prior
         y = torch.multinomial(target, 64, replacement=True, generator=g)
         est.update(F.one_hot(y, 10).double())
     assert kl_divergence(est.prior, target) < 2e-3
