@@ -779,21 +779,12 @@ def compare(
 # ----------------------------------------------------------------------------- exercises
 def check_simplex_inner_product(answer, num_prototypes: int = 10) -> bool:
     """Exercise: the inner product of two distinct rows of a K-anchor simplex ETF."""
-    expected = -1.0 / (num_prototypes - 1)
-    if answer is None:
-        print("Not answered yet: replace None with your answer and run the cell again.")
-        return False
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        print(f"Expected a number, got {answer!r}.")
-        return False
-    if abs(value - expected) <= 1e-4:
-        print(f"Correct: {value:.6g} = -1/(K-1) for K = {num_prototypes}.")
-        return True
-    print(f"Not quite: you gave {value:.6g}. Hint: the K rows are unit vectors that sum to "
-          "zero, so expand |sum_k M_k|^2 = 0.")
-    return False
+    from .exercises import check_value
+
+    return check_value(
+        answer, -1.0 / (num_prototypes - 1), tol=1e-4,
+        hint="The K rows are unit vectors that sum to zero, so expand |sum_k M_k|^2 = 0.",
+    )
 
 
 def check_allocation(fn, seed: int = 0) -> bool:

@@ -72,7 +72,7 @@ class LTModel(nn.Module):
     classifier: ExpertHeads
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define features(x) -> [N, D].")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
