@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -143,6 +144,51 @@ def test_widgets_turn_on_colabs_widget_manager(monkeypatch):
         assert panel.figure.data[0].y == (4,)
     finally:
         util.enable_custom_widget_manager_once.cache_clear()
+
+
+def _displayed_bar_heights(output) -> list:
+    """The y values of the bar figures an ``ipywidgets.Output`` holds (plotly mimetype)."""
+    found = []
+    for item in output.outputs:
+        fig = item.get("data", {}).get("application/vnd.plotly.v1+json")
+        if fig is not None:
+            found.append(list(fig["data"][0]["y"]))
+    return found
+
+
+@pytest.mark.parametrize("how", ["argument", "environment", "no-anywidget"])
+def test_panel_falls_back_to_re_rendering_a_static_figure(monkeypatch, how):
+    """Where plotly's FigureWidget cannot work (no anywidget, or forced off), the controls
+    still drive the panel: each change redraws a static figure in an Output widget."""
+    import ipywidgets
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from ltlab.widgets import LivePanel
+
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    kwargs = {}
+    if how == "argument":
+        kwargs["static"] = True
+    elif how == "environment":
+        monkeypatch.setenv("LTLAB_STATIC_PANELS", "1")
+    else:
+        def no_widget(*a, **k):
+            raise ImportError("Please install anywidget to use the FigureWidget class")
+        monkeypatch.setattr(go, "FigureWidget", no_widget)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        panel = LivePanel(lambda n: go.Figure(go.Bar(y=[n, 2 * n])),
+                          {"n": ipywidgets.IntSlider(value=1, min=0, max=5)}, **kwargs)
+    assert panel.static and type(panel.figure) is go.Figure
+    assert any("anywidget" in str(w.message) for w in caught) == (how == "no-anywidget")
+    box = panel.widget()
+    output = box.children[1]
+    assert isinstance(output, ipywidgets.Output)
+    assert _displayed_bar_heights(output) == [[1, 2]]
+    panel.controls["n"].value = 4
+    assert panel.figure.data[0].y == (4, 8) and panel.updates == 1
+    assert _displayed_bar_heights(output) == [[4, 8]]  # replaced, not appended
 
 
 # ----------------------------------------------------------------------------- Binder

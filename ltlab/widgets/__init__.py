@@ -9,11 +9,17 @@ panel without a browser: set ``panel.controls["tau"].value = 0.5`` and read
 ``panel.figure.data``. With ``interactive=False`` (papermill, CI) `show` displays the static
 figure and no widget is built.
 
+Where a ``FigureWidget`` cannot be built (no ``anywidget``; a front end without plotly's
+widget view) or when ``static=True`` / ``LTLAB_STATIC_PANELS=1``, the panel falls back to
+re-rendering: the controls still work, and each change redraws a static figure in an
+``ipywidgets.Output`` below them (``panel.static`` says which mode is on).
+
 Topic panels live in submodules (``ltlab.widgets.<topic>``) and are re-exported here.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,18 +41,31 @@ class LivePanel:
         controls: Mapping[str, Any],
         fixed: Mapping[str, Any] | None = None,
         interactive: bool = True,
+        static: bool | None = None,
     ) -> None:
         self.figure_for = figure_for
         self.controls = dict(controls)
         self.fixed = dict(fixed or {})
         self.interactive = interactive
+        if static is None:
+            static = os.environ.get("LTLAB_STATIC_PANELS", "") not in ("", "0")
         first = figure_for(**self.values())
+        self.figure: go.Figure = first
+        self.static = bool(static)
+        self._output = None
+        if interactive and not self.static:
+            try:
+                self.figure = go.FigureWidget(first)
+            except (ImportError, ValueError) as err:  # no anywidget: re-render instead
+                import warnings
+
+                warnings.warn(f"plotly FigureWidget unavailable ({err}); the panel re-renders "
+                              "a static figure on every change (pip install anywidget for "
+                              "live figures).", stacklevel=2)
+                self.static = True
         if interactive:
-            self.figure: go.Figure = go.FigureWidget(first)
             for w in self.controls.values():
                 w.observe(self._on_change, names="value")
-        else:
-            self.figure = first
         self.updates = 0
 
     def values(self) -> dict[str, Any]:
@@ -59,7 +78,7 @@ class LivePanel:
         """Recompute the figure from the controls' current values."""
         new = self.figure_for(**self.values())
         fig = self.figure
-        if isinstance(fig, go.FigureWidget):
+        if self.interactive and not self.static:  # a FigureWidget: update it in place
             with fig.batch_update():
                 if len(fig.data) == len(new.data) and all(
                     a.type == b.type for a, b in zip(fig.data, new.data)
@@ -72,13 +91,27 @@ class LivePanel:
                 fig.layout.update(new.layout.to_plotly_json(), overwrite=True)
         else:
             self.figure = new
+            if self._output is not None:
+                self._render_static()
         self.updates += 1
+
+    def _render_static(self) -> None:
+        # replace the Output's content directly: works in a kernel and in plain Python (tests)
+        bundle = self.figure._repr_mimebundle_()  # plotly's renderers: the notebook's mimetypes
+        self._output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     def widget(self):
         """The ipywidgets box (controls above the figure)."""
         import ipywidgets as widgets
 
-        return widgets.VBox([widgets.HBox(list(self.controls.values())), self.figure])
+        if self.static:
+            if self._output is None:
+                self._output = widgets.Output()
+                self._render_static()
+            view = self._output
+        else:
+            view = self.figure
+        return widgets.VBox([widgets.HBox(list(self.controls.values())), view])
 
     def show(self) -> None:
         """Display the live panel, or the static figure when not interactive."""
