@@ -396,6 +396,7 @@ def train_model_zoo(
     models: Sequence[str] = MODEL_NAMES,
     progress: bool = False,
     data: Any = None,
+    workers: int = 1,
     **overrides: Any,
 ) -> ModelZoo:
     """Train CE, CE + mixup, LA (logit-adjusted loss, tau = 1), BalPoE and BalPoE + mixup
@@ -405,11 +406,14 @@ def train_model_zoo(
     All models share the backbone (`ltlab.models.CNN1D`), schedule, augmentation and seed,
     so the rows of notebook 04's table differ only in the loss, the heads and mixup.
     ``overrides`` replace entries of `zoo_settings` (e.g. ``epochs=30``); ``data`` replaces
-    the data set (an `ltlab.data.LTData` with a balanced test split).
+    the data set (an `ltlab.data.LTData` with a balanced test split). ``workers`` > 1 trains
+    the models in that many processes, one thread each (CPU only; on a 2-core laptop two
+    one-thread trainings finish sooner than one two-thread training at a time). The
+    numbers depend on the thread count, not on the worker count: ``workers=2`` and
+    ``workers=1`` with ``torch.set_num_threads(1)`` give the same logits.
     """
-    from .augment import signal_weak
     from .data import mnist1d_lt
-    from .train import fit, predict_logits, resolve_device, seed_everything
+    from .train import resolve_device
 
     settings = zoo_settings(quick)
     unknown = sorted(set(overrides) - set(settings))
@@ -419,26 +423,50 @@ def train_model_zoo(
     bad = [m for m in models if m not in MODEL_NAMES]
     if bad or not models:
         raise ValueError(f"models must be a non-empty subset of {MODEL_NAMES} (got {models!r}).")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1 (got {workers!r}).")
     if data is None:
         data = mnist1d_lt(settings["imbalance_ratio"], max_count=settings["max_count"],
                           test_per_class=settings["test_per_class"], seed=seed)
     val_index, test_index = split_balanced(data.y_test, settings["val_fraction"], seed)
     dev = resolve_device(device)
-    x_val, x_test = data.x_test[val_index], data.x_test[test_index]
-    logits: dict[str, dict[str, torch.Tensor]] = {}
-    seconds: dict[str, float] = {}
-    for name in models:
-        seed_everything(seed)
-        model, method, alpha = _zoo_member(name, settings)
-        t0 = time.perf_counter()
-        fit(model, method, data, epochs=settings["epochs"], batch_size=settings["batch_size"],
-            lr=settings["lr"], weight_decay=settings["weight_decay"], mixup_alpha=alpha,
-            augment=signal_weak if settings["augment"] else None, eval_every=10**9,
-            device=dev, seed=seed, progress=progress)
-        logits[name] = {"val": predict_logits(model, method, x_val, dev),
-                        "test": predict_logits(model, method, x_test, dev)}
-        seconds[name] = time.perf_counter() - t0
+    tasks = [(name, settings, data, val_index, test_index, str(dev), seed, progress)
+             for name in models]
+    if workers > 1 and dev.type == "cpu" and len(tasks) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(tasks)),
+                                 mp_context=mp.get_context("spawn")) as pool:
+            outputs = list(pool.map(_train_member_one_thread, tasks))
+    else:
+        outputs = [_train_member(*t) for t in tasks]
+    logits = {name: out[0] for name, out in zip(models, outputs)}
+    seconds = {name: out[1] for name, out in zip(models, outputs)}
     return ModelZoo(data, val_index, test_index, logits, seconds, settings)
+
+
+def _train_member(name, settings, data, val_index, test_index, device, seed, progress):
+    """Train one zoo model; its (val / test logits, seconds)."""
+    from .augment import signal_weak
+    from .train import fit, predict_logits, seed_everything
+
+    seed_everything(seed)
+    model, method, alpha = _zoo_member(name, settings)
+    t0 = time.perf_counter()
+    fit(model, method, data, epochs=settings["epochs"], batch_size=settings["batch_size"],
+        lr=settings["lr"], weight_decay=settings["weight_decay"], mixup_alpha=alpha,
+        augment=signal_weak if settings["augment"] else None, eval_every=10**9,
+        device=device, seed=seed, progress=progress)
+    dev = torch.device(device)
+    logits = {"val": predict_logits(model, method, data.x_test[val_index], dev),
+              "test": predict_logits(model, method, data.x_test[test_index], dev)}
+    return logits, time.perf_counter() - t0
+
+
+def _train_member_one_thread(task: tuple):
+    torch.set_num_threads(1)
+    return _train_member(*task)
 
 
 def evaluate_zoo(zoo: ModelZoo, n_bins: int = 15) -> dict[str, dict[str, Any]]:

@@ -252,17 +252,42 @@ def _lt_from_pool(
     )
 
 
+def cache_dir() -> Path | None:
+    """Where generated data sets are cached: ``$LTLAB_CACHE_DIR`` (default
+    ``~/.cache/ltlab``); an empty value turns the cache off."""
+    value = os.environ.get("LTLAB_CACHE_DIR", str(Path.home() / ".cache" / "ltlab"))
+    return Path(value) if value else None
+
+
 @functools.lru_cache(maxsize=4)
 def _mnist1d_pool(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
-    """Generate (and cache) the MNIST-1D pool: offline, a few seconds."""
+    """Generate the MNIST-1D pool (offline, ~2 ms a signal), cached on disk under
+    `cache_dir` (the same arrays as a fresh generation; written atomically)."""
+    cache = cache_dir()
+    path = cache / f"mnist1d-raw-{num_samples}-{seed}.npz" if cache else None
+    if path is not None and path.exists():
+        try:
+            with np.load(path) as f:
+                return f["x"], f["y"], f["x_test"], f["y_test"]
+        except Exception:  # a corrupt or foreign file: generate again
+            pass
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.num_samples = num_samples
     args.seed = seed
     pool = make_dataset(args)
-    return (np.asarray(pool["x"], dtype=np.float32), np.asarray(pool["y"], dtype=np.int64),
-            np.asarray(pool["x_test"], dtype=np.float32), np.asarray(pool["y_test"], dtype=np.int64))
+    out = (np.asarray(pool["x"], dtype=np.float32), np.asarray(pool["y"], dtype=np.int64),
+           np.asarray(pool["x_test"], dtype=np.float32), np.asarray(pool["y_test"], dtype=np.int64))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, x=out[0], y=out[1], x_test=out[2], y_test=out[3])
+            os.replace(tmp, path)
+        except OSError:  # a read-only home: no cache, same data
+            pass
+    return out
 
 
 def mnist1d_lt(

@@ -35,7 +35,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import image_weak, signal_strong, signal_weak
-from .data import LTData, label_shift_subset, mnist1d_lt, ssl_split
+from .data import LTData, cache_dir, label_shift_subset, mnist1d_lt, ssl_split
 from .flexda import (
     EPS,
     PriorEstimator,
@@ -400,16 +399,11 @@ def reorder_classes(data: LTData, order: Sequence[int]) -> LTData:
 SHOTS = (100, 40)
 
 
-def _cache_dir() -> Path | None:
-    value = os.environ.get("LTLAB_CACHE_DIR", str(Path.home() / ".cache" / "ltlab"))
-    return Path(value) if value else None
-
-
 def mnist1d_pool(max_count: int, test_per_class: int) -> LTData:
     """A balanced MNIST-1D pool (`ltlab.data.mnist1d_lt` with ratio 1 and seed 0), cached on
     disk under ``$LTLAB_CACHE_DIR`` (default ``~/.cache/ltlab``; set it to "" to turn the
     cache off): generating the signals takes ~2 ms each on a CPU, ~10 s for a pool."""
-    cache = _cache_dir()
+    cache = cache_dir()
     path = cache / f"mnist1d-pool-{max_count}-{test_per_class}.pt" if cache else None
     if path is not None and path.exists():
         try:

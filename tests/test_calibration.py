@@ -450,3 +450,21 @@ def test_zoo_targets_hold_for_other_seeds(seed):
         else:  # near-calibrated: the held-out NLL moves within noise
             assert after < before + 0.02, (m, t, before, after)
     assert ev["ce"]["temperature"] > 2  # long-tailed CE is over-confident
+
+
+def test_zoo_workers_give_the_same_logits_as_one_thread():
+    """Two worker processes (one thread each) reproduce a one-thread sequential run."""
+    kwargs = dict(seed=3, quick=True, device="cpu", models=("ce", "balpoe_mixup"), epochs=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = train_model_zoo(**kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    pooled = train_model_zoo(workers=2, **kwargs)
+    for name in kwargs["models"]:
+        for part in ("val", "test"):
+            torch.testing.assert_close(pooled.logits[name][part], alone.logits[name][part],
+                                       rtol=0, atol=0)
+    with pytest.raises(ValueError, match="workers"):
+        train_model_zoo(workers=0, **kwargs)

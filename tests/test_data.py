@@ -134,3 +134,31 @@ def test_ltdata_shape_mismatch_is_an_error():
         LTData(torch.zeros(3, 2), torch.zeros(2, dtype=torch.long), torch.zeros(1, 2),
                torch.zeros(1, dtype=torch.long), torch.tensor([2]), ["a"])
     assert math.isfinite(float(torch.zeros(1).sum()))
+
+
+def test_mnist1d_disk_cache_returns_the_generated_arrays(tmp_path, monkeypatch):
+    """The on-disk cache gives exactly a fresh generation's arrays; a corrupt cache file
+    is regenerated; LTLAB_CACHE_DIR="" turns the cache off."""
+    import numpy as np
+
+    from ltlab import data as D
+
+    monkeypatch.setenv("LTLAB_CACHE_DIR", "")
+    D._mnist1d_pool.cache_clear()
+    fresh = D._mnist1d_pool(300, 7)
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv("LTLAB_CACHE_DIR", str(tmp_path))
+    D._mnist1d_pool.cache_clear()
+    first = D._mnist1d_pool(300, 7)
+    files = list(tmp_path.glob("mnist1d-raw-300-7.npz"))
+    assert len(files) == 1 and not list(tmp_path.glob("*.tmp*"))
+    D._mnist1d_pool.cache_clear()
+    cached = D._mnist1d_pool(300, 7)
+    for a, b, c in zip(fresh, first, cached):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    files[0].write_bytes(b"not an npz file")
+    D._mnist1d_pool.cache_clear()
+    again = D._mnist1d_pool(300, 7)
+    np.testing.assert_array_equal(again[0], fresh[0])
+    D._mnist1d_pool.cache_clear()

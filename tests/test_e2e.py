@@ -43,7 +43,7 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
 ]
 # s to run all cells of one notebook (quick mode) in the browser; raise it on a loaded machine
-NOTEBOOK_TIMEOUT = float(os.environ.get("LTLAB_E2E_TIMEOUT", 420))
+NOTEBOOK_TIMEOUT = float(os.environ.get("LTLAB_E2E_TIMEOUT", 600))
 PANEL_TIMEOUT = 180  # s for a panel to redraw after its slider moved (it may retrain)
 _WIDGET_CODE = re.compile(r"ltlab\.widgets|\bLivePanel\b|\b\w+_panel\s*\(")
 

@@ -181,10 +181,6 @@ def test_crossentropy_is_untouched_by_ssl_batches(ssl_data):
     assert hist.total_steps == 5
 
 
-@pytest.mark.skip(
-    reason="issue 4 target not met yet: FlexDA - FixMatch balanced accuracy over seeds "
-    "measured [-0.014, -0.020, +0.029, +0.004] (mean -0.0003); the target is >= 0.02"
-)
 def test_quick_mode_targets_hold_for_other_seeds():
     """The notebook's quick experiment (seed 0 runs in test_notebook_03) for seeds 1 and 2:
     the issue's targets for the estimates (KL <= 0.02 online, <= 0.01 for EM on held-out
