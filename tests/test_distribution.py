@@ -268,3 +268,10 @@ def test_binder_post_build_installs_ltlab_without_dependencies():
                 if re.search(r"\bpip install\b", line) and not line.lstrip().startswith("#")]
     assert len(installs) == 1, installs
     assert re.fullmatch(r"(python -m )?pip install (-q )?--no-deps -e \.", installs[0]), installs
+
+
+def test_readme_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    missing = [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+               if f"](notebooks/{p.name})" not in readme]
+    assert not missing, f"README's notebook table misses {missing}"

@@ -244,13 +244,19 @@ _CELL_JS = """(i) => {
   };
 }"""
 
-# every output area holding both a slider and a plotly graph is a live panel; tag them
-_PANELS_JS = """() => {
+# every output area holding a control (slider, checkbox, dropdown, multiple selection, toggle
+# buttons) and a plotly graph is a live panel; tag them and say which control each one has
+_CONTROLS = [("slider", ".widget-slider"), ("checkbox", ".widget-checkbox"),
+             ("dropdown", ".widget-dropdown"), ("select", ".widget-select-multiple"),
+             ("toggle", ".widget-toggle-buttons")]
+_PANELS_JS = """(controls) => {
   const panels = [];
   document.querySelectorAll('.jp-OutputArea-output').forEach((el) => {
-    if (el.querySelector('.widget-slider') && el.querySelector('.js-plotly-plot')) {
+    if (!el.querySelector('.js-plotly-plot')) return;
+    const kind = controls.find(([, css]) => el.querySelector(css));
+    if (kind) {
       el.setAttribute('data-ltlab-panel', String(panels.length));
-      panels.push(el.querySelectorAll('.widget-slider').length);
+      panels.push(kind[0]);
     }
   });
   return panels;
@@ -344,7 +350,7 @@ def _drawn_panel(page, name: str, stem: str, i: int, notes: list[str]) -> dict:
         cell = panel.evaluate(_OWNER_JS)
         notes.append(f"panel {i} drew an empty figure; re-ran its cell {cell}")
         _run_one(page, name, stem, cell, time.monotonic() + 300)
-        page.evaluate(_PANELS_JS)  # re-tag: the cell's new output replaced the old one
+        page.evaluate(_PANELS_JS, _CONTROLS)  # re-tag: the cell's new output replaced the old one
         panel = page.locator(f"[data-ltlab-panel='{i}']")
         panel.scroll_into_view_if_needed()
         return _settled(panel, page, f"panel {i} of {name} to draw its traces (after a re-run)",
@@ -362,6 +368,38 @@ def _move_slider(page, slider) -> str:
     key = "Home" if now is not None and top is not None and float(now) >= float(top) else "End"
     page.keyboard.press(key)
     return key
+
+
+def _operate(page, panel, kind: str) -> tuple[str, str]:
+    """Change the panel's first control of ``kind`` as a user would; (its label, the action)."""
+    css = dict(_CONTROLS)[kind]
+    control = panel.locator(css).first
+    control.scroll_into_view_if_needed()
+    label = (control.locator(".widget-label").first.inner_text()
+             if control.locator(".widget-label").count() else "")
+    label = label.replace("\u200b", "").strip()  # ipywidgets puts a zero-width space there
+    if kind == "slider":
+        return label, _move_slider(page, control)
+    if kind == "checkbox":
+        box = control.locator("input[type=checkbox]").first
+        label = label or control.inner_text().replace("\u200b", "").strip()
+        box.click()
+        return label, "click"
+    if kind == "toggle":
+        buttons = control.locator("button")
+        target = next(i for i in range(buttons.count())
+                      if "mod-active" not in (buttons.nth(i).get_attribute("class") or ""))
+        buttons.nth(target).click()
+        return label, f"button {target}"
+    select = control.locator("select").first
+    options = select.locator("option")
+    if kind == "dropdown":
+        chosen = select.evaluate("(s) => s.selectedIndex")
+        target = 1 if chosen != 1 else 0
+        select.select_option(index=target)
+        return label, f"option {target}"
+    select.select_option(index=0)  # a multiple selection: keep only the first option
+    return label, f"only option 0 of {options.count()}"
 
 
 def drive_notebook(context, lab: Lab, name: str) -> list[dict]:
@@ -382,7 +420,7 @@ def drive_notebook(context, lab: Lab, name: str) -> list[dict]:
         _run_cells(page, name, stem, deadline=t0 + NOTEBOOK_TIMEOUT)
         run_seconds = time.monotonic() - t0
 
-        counts = _wait(lambda: page.evaluate(_PANELS_JS), 60, f"a live panel in {name}",
+        counts = _wait(lambda: page.evaluate(_PANELS_JS, _CONTROLS), 60, f"a live panel in {name}",
                        page, f"{stem}-no-panel")
         results = []
         notes: list[str] = []
@@ -390,16 +428,15 @@ def drive_notebook(context, lab: Lab, name: str) -> list[dict]:
             before = _drawn_panel(page, name, stem, i, notes)
             panel = page.locator(f"[data-ltlab-panel='{i}']")
             _shot(panel, f"{stem}-panel{i}-before")
-            slider = panel.locator(".widget-slider").first
-            label = slider.locator(".widget-label").first.inner_text().strip()
-            key = _move_slider(page, slider)
+            label, action = _operate(page, panel, counts[i])
             t1 = time.monotonic()
             after = _wait(lambda p=panel, b=before: (d := p.evaluate(_DATA_JS))["hash"]
                           != b["hash"] and d, PANEL_TIMEOUT,
-                          f"panel {i} of {name} to redraw after its slider '{label}' moved",
-                          page, f"{stem}-panel{i}-stuck")
+                          f"panel {i} of {name} to redraw after its {counts[i]} '{label}' "
+                          f"changed ({action})", page, f"{stem}-panel{i}-stuck")
             _shot(panel, f"{stem}-panel{i}-after")
-            results.append({"panel": i, "slider": label, "key": key, "traces": after["traces"],
+            results.append({"panel": i, "control": counts[i], "slider": label, "key": action,
+                            "traces": after["traces"],
                             "redraw_s": round(time.monotonic() - t1, 1)})
         _shot(page, f"{stem}-page")
         print(f"{name}: ran in {run_seconds:.0f} s; panels {results}")
@@ -415,7 +452,8 @@ def drive_notebook(context, lab: Lab, name: str) -> list[dict]:
 
 # ----------------------------------------------------------------------------- tests
 def write_demo_notebook(path: Path) -> None:
-    """Two LivePanels: an IntSlider with continuous updates, a FloatSlider without."""
+    """Four LivePanels: an IntSlider with continuous updates, a FloatSlider without, a
+    Checkbox (with a multiple selection beside it) and a multiple selection alone."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -435,6 +473,17 @@ def write_demo_notebook(path: Path) -> None:
             "                 {'tau': w.FloatSlider(value=0.5, min=0.0, max=2.0, step=0.1,\n"
             "                                       description='tau', continuous_update=False)},\n"
             "                 interactive=interactive)\nline.show()"),
+        nbformat.v4.new_code_cell(
+            "pick = LivePanel(lambda show, names: go.Figure(\n"
+            "    go.Bar(x=list(names), y=[len(n) * (2 if show else 1) for n in names])),\n"
+            "    {'show': w.Checkbox(value=True, description='double'),\n"
+            "     'names': w.SelectMultiple(options=['a', 'bb', 'ccc'], value=('a', 'bb', 'ccc'))},\n"
+            "    interactive=interactive)\npick.show()"),
+        nbformat.v4.new_code_cell(
+            "chosen = LivePanel(lambda names: go.Figure(go.Bar(x=list(names), y=[1] * len(names))),\n"
+            "                   {'names': w.SelectMultiple(options=['x', 'y', 'z'], value=('y', 'z'),\n"
+            "                                              description='names')},\n"
+            "                   interactive=interactive)\nchosen.show()"),
         nbformat.v4.new_code_cell("assert panel.updates == 0 and line.updates == 0"),
     ]
     nbformat.write(nb, str(path))
@@ -442,7 +491,8 @@ def write_demo_notebook(path: Path) -> None:
 
 def test_demo_panels_follow_their_sliders(lab, browser):
     panels = drive_notebook(browser, lab, "e2e_demo.ipynb")
-    assert [p["slider"] for p in panels] == ["n", "tau"]
+    assert [p["control"] for p in panels] == ["slider", "slider", "checkbox", "select"]
+    assert [p["slider"] for p in panels[:2]] == ["n", "tau"]
 
 
 WIDGET_NOTEBOOKS = widget_notebooks()
