@@ -164,6 +164,9 @@ def run_notebook(
         str(path), str(output_path) if output_path else None, parameters=params,
         progress_bar=progress, store_widget_state=False, cwd=str(path.parent),
         execution_timeout=timeout, kernel_name=kernel_name,
+        # the kernel's own log (e.g. "running over TCP without encryption" on every start)
+        # is noise in a batch run; errors in cells still raise PapermillExecutionError
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     return read_results(nb)
 

@@ -62,6 +62,16 @@ def test_run_notebook_executes_and_returns_results(tmp_path):
     assert "widgets" not in executed.metadata  # no widget state stored
 
 
+def test_run_notebook_keeps_the_kernel_log_quiet_but_reports_errors(tmp_path, capfd):
+    """The kernel's start-up warnings (ipykernel logs one on every TCP start) stay out of
+    a batch run's output; an error in a cell still fails the run, naming the error."""
+    assert run_notebook(_notebook(tmp_path / "ok.ipynb"), {"x": 2}) == {"answer": 4}
+    assert "without encryption" not in capfd.readouterr().err
+    bad = _notebook(tmp_path / "bad.ipynb", body="raise KeyError('no such class')")
+    with pytest.raises(Exception, match="no such class"):
+        run_notebook(bad, {})
+
+
 def test_missing_notebook_and_parameters_cell(tmp_path):
     with pytest.raises(FileNotFoundError):
         run_notebook(tmp_path / "nope.ipynb")
