@@ -129,14 +129,15 @@ def test_sinkhorn_log_domain_path_equals_the_reference_iteration():
 @given(n=st.integers(32, 256), k=st.integers(3, 12), seed=st.integers(0, 10_000),
        alpha=st.floats(0.5, 5.0))
 def test_sinkhorn_marginals_property(n, k, seed, alpha):
-    # batch-sized N and K >= 3: with tiny batches (N ~ 10) or K = 2 the default 300
-    # iterations can stop short of 1e-3 (see the docstring); raise n_iter there
+    # batch-sized N and K >= 3: with small batches (N = 32) and a skewed prior the default
+    # 300 iterations can stop just short of 1e-3 (measured 1.03e-3 at N = 32, K = 3; see
+    # the docstring), so this runs 3,000; the prior is drawn from ``seed`` (reproducible)
     g = torch.Generator().manual_seed(seed)
-    prior = torch._standard_gamma(torch.full((k,), alpha)).clamp_min(1e-3)
+    prior = torch.from_numpy(np.random.RandomState(seed).gamma(alpha, size=k)).clamp_min(1e-3)
     prior = prior / prior.sum()
     prior = (prior.clamp_min(0.02) / prior.clamp_min(0.02).sum()).double()
     scores = gh.geometric_logits(torch.randn(n, 16, generator=g), gh.uniform_structure(k, 16))
-    errors = gh.marginal_errors(gh.sinkhorn_allocation(scores, prior), prior)
+    errors = gh.marginal_errors(gh.sinkhorn_allocation(scores, prior, n_iter=3000), prior)
     assert errors["rows"] < 1e-3 and errors["columns"] < 1e-3
 
 
