@@ -413,7 +413,7 @@ def train_model_zoo(
     ``workers=1`` with ``torch.set_num_threads(1)`` give the same logits.
     """
     from .data import mnist1d_lt
-    from .train import resolve_device
+    from .train import map_tasks, resolve_device
 
     settings = zoo_settings(quick)
     unknown = sorted(set(overrides) - set(settings))
@@ -432,15 +432,7 @@ def train_model_zoo(
     dev = resolve_device(device)
     tasks = [(name, settings, data, val_index, test_index, str(dev), seed, progress)
              for name in models]
-    if workers > 1 and dev.type == "cpu" and len(tasks) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(min(workers, len(tasks)),
-                                 mp_context=mp.get_context("spawn")) as pool:
-            outputs = list(pool.map(_train_member_one_thread, tasks))
-    else:
-        outputs = [_train_member(*t) for t in tasks]
+    outputs = map_tasks(_train_member_task, tasks, workers if dev.type == "cpu" else 1)
     logits = {name: out[0] for name, out in zip(models, outputs)}
     seconds = {name: out[1] for name, out in zip(models, outputs)}
     return ModelZoo(data, val_index, test_index, logits, seconds, settings)
@@ -464,8 +456,7 @@ def _train_member(name, settings, data, val_index, test_index, device, seed, pro
     return logits, time.perf_counter() - t0
 
 
-def _train_member_one_thread(task: tuple):
-    torch.set_num_threads(1)
+def _train_member_task(task: tuple):
     return _train_member(*task)
 
 

@@ -32,9 +32,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import Any
 
 import torch
@@ -42,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import image_weak, signal_strong, signal_weak
-from .data import LTData, cache_dir, label_shift_subset, mnist1d_lt, ssl_split
+from .data import LTData, label_shift_subset, mnist1d_lt, ssl_split
 from .flexda import (
     EPS,
     PriorEstimator,
@@ -62,7 +60,7 @@ from .metrics import (
 )
 from .models import CNN1D
 from .priors import kl_divergence
-from .train import Batch, fit, predict_logits, resolve_device, seed_everything
+from .train import Batch, fit, map_tasks, predict_logits, resolve_device, seed_everything
 
 __all__ = [
     "image_strong",
@@ -400,27 +398,10 @@ SHOTS = (100, 40)
 
 
 def mnist1d_pool(max_count: int, test_per_class: int) -> LTData:
-    """A balanced MNIST-1D pool (`ltlab.data.mnist1d_lt` with ratio 1 and seed 0), cached on
-    disk under ``$LTLAB_CACHE_DIR`` (default ``~/.cache/ltlab``; set it to "" to turn the
-    cache off): generating the signals takes ~2 ms each on a CPU, ~10 s for a pool."""
-    cache = cache_dir()
-    path = cache / f"mnist1d-pool-{max_count}-{test_per_class}.pt" if cache else None
-    if path is not None and path.exists():
-        try:
-            return LTData(**torch.load(path, weights_only=True))
-        except Exception:  # a corrupt or foreign file: regenerate it
-            pass
-    pool = mnist1d_lt(imbalance_ratio=1, max_count=max_count, test_per_class=test_per_class,
+    """A balanced MNIST-1D pool (`ltlab.data.mnist1d_lt` with ratio 1 and seed 0); its
+    signals come from the data layer's on-disk cache (``$LTLAB_CACHE_DIR``)."""
+    return mnist1d_lt(imbalance_ratio=1, max_count=max_count, test_per_class=test_per_class,
                       seed=0)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            torch.save({f.name: getattr(pool, f.name) for f in fields(pool)}, tmp)
-            os.replace(tmp, path)
-        except OSError:  # a read-only home: no cache, same data
-            pass
-    return pool
 
 
 def make_ssl_data(profile: str, labeled_max: int, unlabeled_max: int, imbalance_ratio: float,
@@ -565,7 +546,6 @@ def full_settings() -> dict[str, Any]:
 
 def _run_task(args: tuple) -> dict[str, Any]:
     data, name, kwargs = args
-    torch.set_num_threads(1)
     return run_ssl(data, name, **kwargs)
 
 
@@ -592,14 +572,7 @@ def compare(
     datasets = {p: make_ssl_data(p, seed=seed, **sizes) for p in profiles}
     tasks = [(datasets[p], m, dict(seed=seed, device=device, trace_every=trace_every, **settings))
              for p in profiles for m in methods]
-    if workers > 1 and resolve_device(device).type == "cpu":
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            outputs = list(pool.map(_run_task, tasks))
-    else:
-        outputs = [run_ssl(d, m, **kw) for d, m, kw in tasks]
+    outputs = map_tasks(_run_task, tasks, workers if resolve_device(device).type == "cpu" else 1)
     results: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in profiles}
     for (data, name, _), out in zip(tasks, outputs):
         results[_profile_of(data, datasets)][name] = out
