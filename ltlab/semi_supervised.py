@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .augment import image_weak, signal_strong, signal_weak
+from .augment import image_strong, image_weak, signal_strong, signal_weak
 from .data import LTData, label_shift_subset, mnist1d_lt, ssl_split
 from .flexda import (
     EPS,
@@ -81,25 +81,6 @@ __all__ = [
 ]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-
-
-def image_strong(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """A tensor-only stand-in for FixMatch's RandAugment on normalised images ``[N, C, H, W]``:
-    the weak view (crop, flip), then per-image brightness (+-0.5 std) and contrast (x0.5..1.5)
-    jitter, and a 16x16 cutout at a random centre (FixMatch's strong view ends with Cutout)."""
-    x = image_weak(x, g)
-    n, _, h, w = x.shape
-    dev = x.device
-    bright = (torch.rand(n, 1, 1, 1, generator=g, device=dev) - 0.5)
-    contrast = 0.5 + torch.rand(n, 1, 1, 1, generator=g, device=dev)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean + bright
-    cy = torch.randint(0, h, (n, 1, 1), generator=g, device=dev)
-    cx = torch.randint(0, w, (n, 1, 1), generator=g, device=dev)
-    ys = torch.arange(h, device=dev)[None, :, None]
-    xs = torch.arange(w, device=dev)[None, None, :]
-    hole = ((ys - cy).abs() < 8) & ((xs - cx).abs() < 8)
-    return x.masked_fill(hole[:, None], 0.0)
 
 
 def _default_views(x: torch.Tensor) -> tuple[Augment, Augment]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 OUTPUT = ROOT / "test-output" / "gpu"
 FULL = {"quick": False, "device": "cuda", "seed": 0}

@@ -34,7 +34,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 OUTPUT = ROOT / "test-output" / "e2e"
 CHROMIUM_FLAGS = [

@@ -1,0 +1,33 @@
+"""Forwarding for names that moved to another module (kept for one release).
+
+An old module sets ``__getattr__ = moved_names(__name__, {"name": "ltlab.new.module"})``;
+reading a moved name warns with ``DeprecationWarning`` naming the new place and returns the
+object from there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["moved_names"]
+
+
+def moved_names(old_module: str, moved: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module-level ``__getattr__`` forwarding each name in ``moved`` to its new module."""
+
+    def __getattr__(name: str) -> Any:
+        target = moved.get(name)
+        if target is None:
+            raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
+        warnings.warn(
+            f"`{old_module}.{name}` moved to `{target}.{name}`; import it from there "
+            "(the old path will be removed in ltlab 0.3).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(target), name)
+
+    return __getattr__
