@@ -269,4 +269,3 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, max_iter: int =
 
     opt.step(closure)
     return float(log_t.detach().exp())
-from .calibration import *  # noqa: E402,F401,F403

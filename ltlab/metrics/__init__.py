@@ -1,0 +1,58 @@
+"""Metrics for imbalanced classification, as pure functions of tensors.
+
+`accuracy` (accuracy, balanced and per-class accuracy, many / medium / few), calibration
+(ECE family, reliability bins, NLL, Brier), scaling (temperature fits) and `summary` (the one
+evaluation dictionary every driver reports).
+"""
+
+from .accuracy import (
+    accuracy,
+    balanced_accuracy,
+    per_class_accuracy,
+    shot_groups,
+    shot_accuracy,
+    reliability_bins,
+    expected_calibration_error,
+    maximum_calibration_error,
+    classwise_calibration_error,
+    shot_calibration_error,
+    negative_log_likelihood,
+    brier_score,
+    fit_temperature,
+)
+from .calibration import (
+    LogitScaling,
+    adaptive_calibration_error,
+    calibration_error_split,
+    fit_bias_corrected_temperature,
+    fit_vector_scaling,
+    overconfidence_error,
+    per_class_calibration_error,
+    shot_calibration_gap,
+)
+from .summary import summary
+
+__all__ = [
+    "accuracy",
+    "balanced_accuracy",
+    "per_class_accuracy",
+    "shot_groups",
+    "shot_accuracy",
+    "reliability_bins",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "classwise_calibration_error",
+    "shot_calibration_error",
+    "negative_log_likelihood",
+    "brier_score",
+    "fit_temperature",
+    "summary",
+    "LogitScaling",
+    "adaptive_calibration_error",
+    "calibration_error_split",
+    "fit_bias_corrected_temperature",
+    "fit_vector_scaling",
+    "overconfidence_error",
+    "per_class_calibration_error",
+    "shot_calibration_gap",
+]
