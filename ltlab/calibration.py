@@ -209,7 +209,8 @@ def train_model_zoo(
     ``workers=1`` with ``torch.set_num_threads(1)`` give the same logits.
     """
     from .data import mnist1d_lt
-    from .train import map_tasks, resolve_device
+    from .experiments.process_pool import map_tasks
+    from .train import resolve_device
 
     settings = zoo_settings(quick)
     unknown = sorted(set(overrides) - set(settings))

@@ -28,14 +28,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .data import GaussianMixtureLT, LTData, mnist1d_lt
-from .experts import BalPoEMethod
+from .data import GaussianMixtureLT, LTData
+from .experiments.method_registry import METHOD_LABELS, METHODS, make_method
+from .experiments.mnist1d_setup import mnist_data, mnist_recipe
+
 from .losses import (
-    LDAMDRW,
-    BalancedSoftmax,
-    ClassBalancedLoss,
-    CrossEntropyPostHoc,
-    FocalLoss,
     LogitAdjustedLoss,
     adjust_logits,
     log_prior_from_counts,
@@ -47,8 +44,10 @@ from .metrics import (
     per_class_accuracy,
     shot_accuracy,
 )
-from .models import CNN1D, MLP
+from .models import MLP
 from .train import CrossEntropy, History, fit, predict_logits, resolve_device, seed_everything
+
+LOSS_TABLE = ("ce", "posthoc", "la", "balanced_softmax", "focal", "class_balanced", "ldam_drw")
 
 __all__ = [
     "METHODS",
@@ -71,88 +70,7 @@ __all__ = [
     "check_la_loss",
 ]
 
-METHOD_LABELS = {
-    "ce": "CE",
-    "posthoc": "CE + post-hoc LA",
-    "la": "LA loss",
-    "balanced_softmax": "balanced softmax",
-    "focal": "focal",
-    "class_balanced": "class-balanced",
-    "ldam_drw": "LDAM-DRW",
-    "ce_mixup": "CE + mixup",
-    "la_mixup": "LA loss + mixup",
-    "balpoe": "BalPoE",
-    "balpoe_mixup": "BalPoE + mixup",
-}
-METHODS = tuple(METHOD_LABELS)
-LOSS_TABLE = ("ce", "posthoc", "la", "balanced_softmax", "focal", "class_balanced", "ldam_drw")
-
-
 # ----------------------------------------------------------------------------- MNIST-1D-LT
-def mnist_recipe(quick: bool = True) -> dict[str, Any]:
-    """`ltlab.train.fit` arguments shared by every MNIST-1D-LT model of notebooks 01 and 02.
-
-    Quick (CPU, a few seconds a model): Adam, lr 0.01, batch 128, 100 epochs, cosine
-    schedule, weight decay 2e-3. Chosen by sweeps on seeds 0-5 over optimiser (SGD / Adam),
-    learning rate, batch size, length, weight decay and augmentation: the cheapest setting
-    in which LA beats CE by at least 2 points *and* BalPoE with mixup beats LA by at least 2
-    points on every seed (measured gaps 2.7-7.6 and 3.6-11.6 points). Less weight decay or
-    more epochs let CE and LA memorise the tail and LA's gain over CE vanishes; more weight
-    decay or fewer epochs leave mixup under-trained; SGD at lr >= 0.2 diverged for CE and
-    LA. Full (GPU): the same with 150 epochs on the larger data of `mnist_data`.
-    """
-    base = dict(batch_size=128, lr=0.01, optimizer="adam", weight_decay=2e-3, schedule="cosine")
-    return dict(base, epochs=100) if quick else dict(base, epochs=150)
-
-
-def mnist_data(quick: bool = True, seed: int = 0, imbalance_ratio: float = 100) -> LTData:
-    """MNIST-1D-LT for notebooks 01 and 02. Quick: head 400, tail 4 at ratio 100 (988
-    signals), 100 test signals per class from a pool of 7,000 (enough test signals in every
-    class for every seed we tried). Full: head 2,000, 500 test signals per class."""
-    if quick:
-        return mnist1d_lt(imbalance_ratio, max_count=400, test_per_class=100,
-                          num_samples=7000, seed=seed)
-    return mnist1d_lt(imbalance_ratio, max_count=2000, test_per_class=500,
-                      num_samples=36000, seed=seed)
-
-
-def build_method(name: str, num_classes: int = 10, *, tau: float = 1.0,
-                 lambdas: Sequence[float] = (1.0, 0.0, -1.0), cosine: bool | None = None,
-                 model: nn.Module | None = None) -> tuple[nn.Module, Any, float]:
-    """``(model, method, mixup_alpha)`` for one of `METHODS` on MNIST-1D (a `CNN1D`).
-
-    ``*_mixup`` names use mixup with alpha 0.4 (BalPoE's CIFAR-100 value). ``cosine``
-    defaults to a cosine head only for LDAM-DRW (whose margins are in cosine units).
-    ``model`` replaces the default CNN1D (it must have ``num_experts = len(lambdas)`` for
-    BalPoE).
-    """
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose from {METHODS}.")
-    alpha = 0.4 if name.endswith("_mixup") else 0.0
-    base = name.removesuffix("_mixup")
-    experts = len(lambdas) if base == "balpoe" else 1
-    cos = (base == "ldam_drw") if cosine is None else cosine
-    net = model if model is not None else CNN1D(num_classes, num_experts=experts, cosine=cos)
-    method: Any
-    if base == "ce":
-        method = CrossEntropy()
-    elif base == "posthoc":
-        method = CrossEntropyPostHoc(tau=tau)
-    elif base == "la":
-        method = LogitAdjustedLoss(tau=tau)
-    elif base == "balanced_softmax":
-        method = BalancedSoftmax()
-    elif base == "focal":
-        method = FocalLoss(gamma=2.0)
-    elif base == "class_balanced":
-        method = ClassBalancedLoss(beta=0.9999)
-    elif base == "ldam_drw":
-        method = LDAMDRW()
-    else:
-        method = BalPoEMethod(lambdas)
-    return net, method, alpha
-
-
 @dataclass
 class Trained:
     """A trained model with its method (``method.predict`` gives its test-time logits)."""
@@ -449,3 +367,6 @@ def check_la_loss(answer: Any) -> bool:
             return False
     print("Correct: cross-entropy of logits + tau * log_prior.")
     return True
+
+
+build_method = make_method  # the old name (logit_adjustment is being moved to experiments/)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from .augment import image_strong, image_weak, signal_strong, signal_weak
 from .data import LTData, label_shift_subset, mnist1d_lt, ssl_split
+from .experiments.process_pool import map_tasks
 from .flexda import (
     EPS,
     PriorEstimator,
@@ -60,7 +61,7 @@ from .metrics import (
 )
 from .models import CNN1D
 from .priors import kl_divergence
-from .train import Batch, fit, map_tasks, predict_logits, resolve_device, seed_everything
+from .train import Batch, fit, predict_logits, resolve_device, seed_everything
 
 __all__ = [
     "image_strong",

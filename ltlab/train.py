@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ._deprecation import moved_names
 from .data import LTData
 from .metrics import accuracy, balanced_accuracy
 
@@ -58,23 +59,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             "pass device='auto' or device='cpu'."
         )
     return dev
-
-
-def map_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], workers: int = 1) -> list[Any]:
-    """``[fn(t) for t in tasks]``, in up to ``workers`` spawned processes of one thread each
-    when ``workers`` > 1 (independent CPU trainings: on a 2-core laptop two one-thread runs
-    finish sooner than one two-thread run at a time). ``fn`` must be importable (module
-    level). Results keep the order of ``tasks``."""
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1 (got {workers!r}).")
-    if workers == 1 or len(tasks) < 2:
-        return [fn(t) for t in tasks]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        return list(pool.map(fn, tasks))
 
 
 def seed_everything(seed: int) -> None:
@@ -391,3 +375,6 @@ def fit(
     bar.close()
     model.eval()
     return history
+
+
+__getattr__ = moved_names(__name__, {"map_tasks": "ltlab.experiments.process_pool"})

@@ -1,0 +1,79 @@
+"""Methods by name: one factory from a short name to ``(model, method, mixup_alpha)``.
+
+Every notebook driver that trains "CE", "LA", "BalPoE + mixup"... on MNIST-1D builds them
+here, so the same name means the same model and recipe in every notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch.nn as nn
+
+from ..experts import BalPoEMethod
+from ..losses import (
+    LDAMDRW,
+    BalancedSoftmax,
+    ClassBalancedLoss,
+    CrossEntropyPostHoc,
+    FocalLoss,
+    LogitAdjustedLoss,
+)
+from ..models import CNN1D
+from ..train import CrossEntropy
+
+__all__ = ["METHOD_LABELS", "METHODS", "make_method"]
+
+METHOD_LABELS = {
+    "ce": "CE",
+    "posthoc": "CE + post-hoc LA",
+    "la": "LA loss",
+    "balanced_softmax": "balanced softmax",
+    "focal": "focal",
+    "class_balanced": "class-balanced",
+    "ldam_drw": "LDAM-DRW",
+    "ce_mixup": "CE + mixup",
+    "la_mixup": "LA loss + mixup",
+    "balpoe": "BalPoE",
+    "balpoe_mixup": "BalPoE + mixup",
+}
+METHODS = tuple(METHOD_LABELS)
+
+
+def make_method(name: str, num_classes: int = 10, *, tau: float = 1.0,
+                 lambdas: Sequence[float] = (1.0, 0.0, -1.0), cosine: bool | None = None,
+                 model: nn.Module | None = None,
+                mixup_alpha: float = 0.4) -> tuple[nn.Module, Any, float]:
+    """``(model, method, mixup_alpha)`` for one of `METHODS` on MNIST-1D (a `CNN1D`).
+
+    ``*_mixup`` names use mixup with ``mixup_alpha`` (0.4, BalPoE's CIFAR-100 value). ``cosine``
+    defaults to a cosine head only for LDAM-DRW (whose margins are in cosine units).
+    ``model`` replaces the default CNN1D (it must have ``num_experts = len(lambdas)`` for
+    BalPoE).
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {METHODS}.")
+    alpha = mixup_alpha if name.endswith("_mixup") else 0.0
+    base = name.removesuffix("_mixup")
+    experts = len(lambdas) if base == "balpoe" else 1
+    cos = (base == "ldam_drw") if cosine is None else cosine
+    net = model if model is not None else CNN1D(num_classes, num_experts=experts, cosine=cos)
+    method: Any
+    if base == "ce":
+        method = CrossEntropy()
+    elif base == "posthoc":
+        method = CrossEntropyPostHoc(tau=tau)
+    elif base == "la":
+        method = LogitAdjustedLoss(tau=tau)
+    elif base == "balanced_softmax":
+        method = BalancedSoftmax()
+    elif base == "focal":
+        method = FocalLoss(gamma=2.0)
+    elif base == "class_balanced":
+        method = ClassBalancedLoss(beta=0.9999)
+    elif base == "ldam_drw":
+        method = LDAMDRW()
+    else:
+        method = BalPoEMethod(lambdas)
+    return net, method, alpha
