@@ -31,7 +31,6 @@ import torch.nn as nn
 from .data import GaussianMixtureLT, LTData
 from .experiments.method_registry import METHOD_LABELS, METHODS, make_method
 from .experiments.mnist1d_setup import mnist_data, mnist_recipe
-
 from .losses import (
     LogitAdjustedLoss,
     adjust_logits,
