@@ -1,8 +1,8 @@
 """Forwarding for names that moved to another module (kept for one release).
 
-An old module sets ``__getattr__ = moved_names(__name__, {"name": "ltlab.new.module"})``;
-reading a moved name warns with ``DeprecationWarning`` naming the new place and returns the
-object from there.
+An old module sets ``__getattr__ = moved_names(__name__, {"name": "ltlab.new.module"})``
+(or ``"ltlab.new.module:new_name"`` for a renamed object); reading a moved name warns with
+``DeprecationWarning`` naming the new place and returns the object from there.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ def moved_names(old_module: str, moved: Mapping[str, str]) -> Callable[[str], An
         target = moved.get(name)
         if target is None:
             raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
+        module, _, new_name = target.partition(":")
+        new_name = new_name or name
         warnings.warn(
-            f"`{old_module}.{name}` moved to `{target}.{name}`; import it from there "
+            f"`{old_module}.{name}` moved to `{module}.{new_name}`; import it from there "
             "(the old path will be removed in ltlab 0.3).",
             DeprecationWarning,
             stacklevel=2,
         )
-        return getattr(importlib.import_module(target), name)
+        return getattr(importlib.import_module(module), new_name)
 
     return __getattr__
