@@ -46,7 +46,7 @@ EOF
 [ $? -eq 0 ] || { echo "environment check failed"; exit 1; }
 
 stage "fake CIFAR-100 files (full size, random pixels)"
-python3 -c "from ltlab.recipes import write_fake_cifar; write_fake_cifar('/tmp/cifar', 100, test_per_class=100)"
+python3 -c "from ltlab.data import write_fake_cifar; write_fake_cifar('/tmp/cifar', 100, test_per_class=100)"
 
 stage "benchmark 1: trainer overhead (fit vs bare loop vs DataLoader+PIL)"
 timeout 170 python3 benchmarks/trainer_overhead.py --device cuda --data /tmp/cifar \

@@ -2,7 +2,7 @@
 
 Both train the same thing on the same files: BalPoE standard training on CIFAR-100-LT,
 imbalance ratio 100 (ResNet-32, 3 experts, cosine heads, mixup 0.4, batch 128), read from
-CIFAR-format files with random pixels (`ltlab.recipes.write_fake_cifar`). Each runs in its
+CIFAR-format files with random pixels (`ltlab.data.write_fake_cifar`). Each runs in its
 own process and is timed over ``--batches`` steps after ``--warmup`` steps; the epoch time
 is 85 steps of that.
 
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
 
-    from ltlab.recipes import write_fake_cifar
+    from ltlab.data import write_fake_cifar
 
     tmp = None
     if args.data is None:

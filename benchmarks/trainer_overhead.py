@@ -309,7 +309,7 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(child(args)), flush=True)
         return 0
 
-    from ltlab.recipes import write_fake_cifar
+    from ltlab.data import write_fake_cifar
     from ltlab.train import resolve_device
 
     dev = resolve_device(args.device)

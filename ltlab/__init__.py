@@ -1,7 +1,10 @@
 """ltlab: a notebook-first teaching lab for long-tailed recognition.
 
-Layers (each imports only from those above it): priors, data, metrics, losses, experts,
-flexda, lda, gh, label_shift, models, train, viz, widgets, runner. See DESIGN.md.
+Four floors, imports only going down (see DESIGN.md, "The house"): core (``priors``,
+``data``, ``metrics``, ``losses``, ``experts``, ``flexda``, ``lda``, ``gh``, ...), teaching
+(``experiments``, ``exercises``), presentation (``viz``, ``widgets``) and tooling
+(``runner``, ``sweep``, ``cli``, ``recipes``). The package itself only re-exports what a
+notebook calls: `record`, and `read_results` / `run_notebook` to run one.
 """
 
 from .runner import read_results, record, run_notebook

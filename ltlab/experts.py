@@ -44,7 +44,6 @@ torch.Size([2, 4])
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -52,7 +51,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .losses import _check_log_prior, log_prior_from_counts, logit_adjusted_cross_entropy
+from ._validation import as_int, as_log_prior, as_logits, as_number, as_prior, as_vector
+from .losses import log_prior_from_counts, log_prior_of, logit_adjusted_cross_entropy
 
 __all__ = [
     "BalPoE",
@@ -69,33 +69,28 @@ class BiasedEnsembleWarning(UserWarning):
     """A balanced prediction was asked of an ensemble whose mean λ is not 0."""
 
 
-def _check_lambdas(lambdas: Any) -> torch.Tensor:
+_LAMBDAS_HINT = "give one λ per expert; the BalPoE default is (1.0, 0.0, -1.0)."
+
+
+def _lambda_vector(lambdas: Any) -> torch.Tensor:
+    """λ's as a float64 vector ``[E]`` (a single number is one expert)."""
     try:
         lam = torch.as_tensor(lambdas, dtype=torch.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"lambdas must be a sequence of numbers (got {lambdas!r}).") from err
-    if lam.dim() == 0:
-        lam = lam.reshape(1)
-    if lam.dim() != 1 or lam.numel() == 0:
-        raise ValueError(
-            f"lambdas must be a non-empty 1-D sequence, one λ per expert (got {lambdas!r}); "
-            "the BalPoE default is (1.0, 0.0, -1.0)."
-        )
-    if not torch.isfinite(lam).all():
-        raise ValueError(f"lambdas must be finite numbers (got {lam.tolist()}).")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"lambdas must be a sequence of numbers (got {lambdas!r}); "
+                         f"{_LAMBDAS_HINT}") from err
+    lam = as_vector(lam.reshape(1) if lam.dim() == 0 else lam, "lambdas")
+    for value in lam.tolist():
+        as_number(value, "every entry of lambdas", _LAMBDAS_HINT)
     return lam
 
 
-def _check_count(num_experts: int) -> int:
-    if not isinstance(num_experts, int) or isinstance(num_experts, bool) or num_experts < 1:
-        raise ValueError(f"num_experts must be an int >= 1 (got {num_experts!r}).")
-    return num_experts
-
-
-def _check_range(low: float, high: float) -> tuple[float, float]:
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ValueError(f"need finite low <= high (got low={low!r}, high={high!r}).")
-    return float(low), float(high)
+def _lambda_range(num_experts: int, low: float, high: float) -> tuple[int, float, float]:
+    m = as_int(num_experts, "num_experts", minimum=1)
+    low, high = as_number(low, "low"), as_number(high, "high")
+    if low > high:
+        raise ValueError(f"need low <= high (got low={low!r}, high={high!r}).")
+    return m, low, high
 
 
 def evenly_spaced_lambdas(num_experts: int, low: float = -1.0, high: float = 1.0) -> tuple[float, ...]:
@@ -107,8 +102,7 @@ def evenly_spaced_lambdas(num_experts: int, low: float = -1.0, high: float = 1.0
     >>> evenly_spaced_lambdas(1)
     (0.0,)
     """
-    m = _check_count(num_experts)
-    low, high = _check_range(low, high)
+    m, low, high = _lambda_range(num_experts, low, high)
     if m == 1:
         return ((low + high) / 2,)
     return tuple(high - (high - low) * i / (m - 1) for i in range(m))
@@ -121,23 +115,20 @@ def midpoint_lambdas(num_experts: int, low: float = -1.0, high: float = 1.0) -> 
     >>> midpoint_lambdas(2)
     (0.5, -0.5)
     """
-    m = _check_count(num_experts)
-    low, high = _check_range(low, high)
+    m, low, high = _lambda_range(num_experts, low, high)
     return tuple(high - (high - low) * (i + 0.5) / m for i in range(m))
 
 
 def lambdas_from_taus(taus: Sequence[float]) -> tuple[float, ...]:
     """λ = 1 − τ: convert the reference configs' ``tau_list`` (e.g. [0, 1, 2] -> (1, 0, -1))."""
-    return tuple(float(1.0 - t) for t in _check_lambdas(taus).tolist())
+    return tuple(float(1.0 - t) for t in _lambda_vector(taus).tolist())
 
 
 def expert_target_priors(lambdas: Sequence[float], prior: Any) -> torch.Tensor:
     r"""The prior each λ-expert is Bayes-optimal for: :math:`\pi^{\lambda_k} / \sum \pi^{\lambda_k}`,
     shape ``[E, C]`` (``prior`` must be positive)."""
-    lam = _check_lambdas(lambdas)
-    p = torch.as_tensor(prior, dtype=torch.float64)
-    if p.dim() != 1 or (p <= 0).any() or abs(float(p.sum()) - 1) > 1e-4:
-        raise ValueError("prior must be a positive probability vector (sums to 1, no zeros).")
+    lam = _lambda_vector(lambdas)
+    p = as_prior(prior, positive=True).double()
     logq = lam[:, None] * p.log()[None, :]
     return torch.softmax(logq, dim=1).float()
 
@@ -151,7 +142,7 @@ class BalPoE:
     """
 
     def __init__(self, lambdas: Sequence[float] = (1.0, 0.0, -1.0)) -> None:
-        self.lambdas = _check_lambdas(lambdas).float()
+        self.lambdas = _lambda_vector(lambdas).float()
         self.taus = 1.0 - self.lambdas
 
     @property
@@ -169,14 +160,14 @@ class BalPoE:
         lp = torch.as_tensor(log_prior, dtype=torch.float32)
         if lp.dim() != 1:
             raise ValueError(f"log_prior must be a 1-D vector (got shape {tuple(lp.shape)}).")
-        return self.bias * _check_log_prior(lp, lp.numel(), lp)
+        return self.bias * as_log_prior(lp, lp.numel(), lp)
 
     def __repr__(self) -> str:
         lams = ", ".join(f"{v:g}" for v in self.lambdas.tolist())
         return f"BalPoE(lambdas=({lams}), bias={self.bias:g})"
 
     # -- validation ---------------------------------------------------------------------
-    def _check_expert_logits(self, expert_logits: torch.Tensor) -> torch.Tensor:
+    def _expert_logits(self, expert_logits: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(expert_logits) or expert_logits.dim() != 3:
             shape = tuple(expert_logits.shape) if torch.is_tensor(expert_logits) else type(expert_logits)
             raise ValueError(
@@ -189,16 +180,14 @@ class BalPoE:
                 f"{self.num_experts} lambdas {self.lambdas.tolist()}; build the model with "
                 f"num_experts={self.num_experts}."
             )
-        if not expert_logits.is_floating_point():
-            raise ValueError(f"expert_logits must be a float tensor (got {expert_logits.dtype}).")
-        return expert_logits
+        return as_logits(expert_logits, "expert_logits", ndim=3)
 
     # -- training -----------------------------------------------------------------------
     def expert_losses(self, expert_logits: torch.Tensor, targets: torch.Tensor,
                       log_prior: torch.Tensor) -> torch.Tensor:
         r"""Per-expert losses :math:`\ell_k = \mathrm{CE}(z_k + \tau_k\log\pi, y)`, shape ``[E]``."""
-        z = self._check_expert_logits(expert_logits)
-        lp = _check_log_prior(log_prior, z.shape[2], z)
+        z = self._expert_logits(expert_logits)
+        lp = as_log_prior(log_prior, z.shape[2], z)
         return torch.stack([
             logit_adjusted_cross_entropy(z[k], targets, lp, float(self.taus[k]))
             for k in range(self.num_experts)
@@ -213,7 +202,7 @@ class BalPoE:
     # -- inference ----------------------------------------------------------------------
     def aggregate(self, expert_logits: torch.Tensor) -> torch.Tensor:
         r"""The product of experts: the mean of the expert *logits*, :math:`\bar z`, ``[N, C]``."""
-        return self._check_expert_logits(expert_logits).mean(0)
+        return self._expert_logits(expert_logits).mean(0)
 
     def adjust_to_prior(self, logits: torch.Tensor, log_prior: torch.Tensor,
                         target_log_prior: torch.Tensor) -> torch.Tensor:
@@ -225,8 +214,8 @@ class BalPoE:
                 "logits must be the aggregated logits [N, C] (call `aggregate` on expert logits "
                 f"first); got {tuple(logits.shape) if torch.is_tensor(logits) else type(logits)}."
             )
-        lp = _check_log_prior(log_prior, logits.shape[1], logits)
-        tlp = _check_log_prior(target_log_prior, logits.shape[1], logits, "target_log_prior")
+        lp = as_log_prior(log_prior, logits.shape[1], logits)
+        tlp = as_log_prior(target_log_prior, logits.shape[1], logits, "target_log_prior")
         return logits - self.bias * lp + tlp
 
     def predict(self, expert_logits: torch.Tensor, log_prior: torch.Tensor | None = None,
@@ -257,7 +246,7 @@ class BalPoE:
                     BiasedEnsembleWarning, stacklevel=2,
                 )
                 return z
-            return z - self.bias * _check_log_prior(log_prior, z.shape[1], z)
+            return z - self.bias * as_log_prior(log_prior, z.shape[1], z)
         return z
 
 
@@ -280,8 +269,6 @@ class BalPoEMethod:
 
     def __init__(self, lambdas: Sequence[float] = (1.0, 0.0, -1.0), prior: Any = None,
                  counts: Any = None, target_log_prior: torch.Tensor | None = None) -> None:
-        from .losses import log_prior_of
-
         self.balpoe = BalPoE(lambdas)
         if prior is not None and counts is not None:
             raise ValueError("give prior= or counts=, not both.")

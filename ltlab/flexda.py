@@ -58,7 +58,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .label_shift import check_probs
+from ._deprecation import moved_names
+from ._validation import as_choice, as_fraction, as_int, as_logits, as_positive, as_prior, as_probs
 
 __all__ = [
     "PriorEstimator",
@@ -70,42 +71,22 @@ __all__ = [
     "flexda_consistency_loss",
     "complementary_consistency_loss",
     "imbalance_temperature",
-    "check_alpha",
-    "check_smoothed_prior",
-    "check_ema_steps",
 ]
 
+#: The eps of every adjustment log((P + eps) / (Q̂_alpha + eps)), as in the reference code.
 EPS = 1e-9
 
-
-# ----------------------------------------------------------------------------- validation
-def _check_fraction(value, name: str, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number in [0, 1] (got {value!r}); {hint}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1] (got {value!r}); {hint}")
-    return float(value)
+# the exercise checkers moved to the teaching floor (kept here for one release)
+__getattr__ = moved_names(__name__, {
+    "check_alpha": "ltlab.exercises.flexda",
+    "check_smoothed_prior": "ltlab.exercises.flexda",
+    "check_ema_steps": "ltlab.exercises.flexda",
+})
 
 
-def _as_prior_tensor(prior, name: str, num_classes: int | None = None) -> torch.Tensor:
-    p = torch.as_tensor(prior)
-    if p.dim() != 1 or p.numel() < 2:
-        raise ValueError(f"{name} must be a 1-D prior with >= 2 classes (got shape {tuple(p.shape)}).")
-    if num_classes is not None and p.numel() != num_classes:
-        raise ValueError(f"{name} has {p.numel()} classes, the logits have {num_classes}.")
-    p = p.detach()
-    if not p.is_floating_point():
-        p = p.double()
-    if not torch.isfinite(p).all() or (p < 0).any():
-        raise ValueError(f"{name} must be finite and non-negative (got {p.tolist()}).")
-    if abs(float(p.sum()) - 1.0) > 1e-3:
-        raise ValueError(f"{name} must sum to 1 (got {float(p.sum()):.6g}); normalise it first.")
-    return p
-
-
-def _check_logits(logits: torch.Tensor, name: str) -> None:
-    if not torch.is_tensor(logits) or logits.dim() != 2:
-        raise ValueError(f"{name} must be a tensor [N, C] (got {getattr(logits, 'shape', logits)}).")
+def _prior(prior, name: str, num_classes: int | None = None) -> torch.Tensor:
+    """`as_prior`, detached (priors here are estimates and targets, never trained)."""
+    return as_prior(prior, name, num_classes=num_classes).detach()
 
 
 # ----------------------------------------------------------------------------- the estimate
@@ -133,14 +114,10 @@ class PriorEstimator(nn.Module):
 
     def __init__(self, num_classes: int, momentum: float = 0.999, correct: str | None = None) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2 (got {num_classes!r}).")
-        self.momentum = _check_fraction(momentum, "momentum",
-                                        "0.999 is the paper's value; 0.99 suits runs of ~1,000 steps.")
-        if correct not in (None, "em"):
-            raise ValueError(f"correct must be None or 'em' (got {correct!r}).")
-        self.num_classes = num_classes
-        self.correct = correct
+        self.num_classes = as_int(num_classes, "num_classes", minimum=2)
+        self.momentum = as_fraction(momentum, "momentum",
+                                    "0.999 is the paper's value; 0.99 suits runs of ~1,000 steps.")
+        self.correct = as_choice(correct, (None, "em"), "correct")
         self.register_buffer("prior", torch.full((num_classes,), 1.0 / num_classes,
                                                  dtype=torch.float64))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
@@ -159,7 +136,7 @@ class PriorEstimator(nn.Module):
         ``~is_labeled_copy`` to leave labeled copies out); if it keeps none, nothing changes.
         ``source_prior``: the prior the predictions were trained toward (needed by
         ``correct="em"``). Returns the new estimate (a view of the buffer)."""
-        p = check_probs(probs)
+        p = as_probs(probs, renormalise=True)
         if p.shape[1] != self.num_classes:
             raise ValueError(f"probs has {p.shape[1]} classes, the estimator {self.num_classes}.")
         if mask is not None:
@@ -174,7 +151,7 @@ class PriorEstimator(nn.Module):
             if source_prior is None:
                 raise ValueError("correct='em' needs source_prior (the prior the model was "
                                  "trained toward, e.g. Q̂_alpha for FlexDA).")
-            src = _as_prior_tensor(source_prior, "source_prior", self.num_classes)
+            src = _prior(source_prior, "source_prior", self.num_classes)
             w = self.prior.to(p.device) / (src.to(p.device, torch.float64) + EPS)
             p = p * w
             p = p / p.sum(1, keepdim=True).clamp_min(1e-300)
@@ -194,14 +171,13 @@ def alpha_schedule(progress: float, alpha_min: float = 0.1, power: float = 2.0) 
     reference code), with progress = t / T in [0, 1]. alpha = 1 at the start (align to Q̂),
     alpha_min at the end (close to balanced).
 
-    >>> alpha_schedule(0.0), alpha_schedule(1.0), round(alpha_schedule(0.5), 3)
+    >>> alpha_schedule(0.0), round(alpha_schedule(1.0), 12), round(alpha_schedule(0.5), 3)
     (1.0, 0.1, 0.775)
     """
-    progress = _check_fraction(progress, "progress", "pass step / total_steps.")
-    alpha_min = _check_fraction(alpha_min, "alpha_min", "0.1 is the paper's value.")
-    if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
-        raise ValueError(f"power must be a positive number (got {power!r}); the paper uses 2.")
-    return 1.0 - (1.0 - alpha_min) * progress ** float(power)
+    progress = as_fraction(progress, "progress", "Pass step / total_steps.")
+    alpha_min = as_fraction(alpha_min, "alpha_min", "0.1 is the paper's value.")
+    power = as_positive(power, "power", "The paper uses 2.")
+    return 1.0 - (1.0 - alpha_min) * progress**power
 
 
 def smoothed_prior(q_hat, alpha: float) -> torch.Tensor:
@@ -210,16 +186,16 @@ def smoothed_prior(q_hat, alpha: float) -> torch.Tensor:
     >>> smoothed_prior(torch.tensor([0.8, 0.2]), 0.0).tolist()
     [0.5, 0.5]
     """
-    q = _as_prior_tensor(q_hat, "q_hat")
-    alpha = _check_fraction(alpha, "alpha", "take it from `alpha_schedule`.")
+    q = _prior(q_hat, "q_hat")
+    alpha = as_fraction(alpha, "alpha", "Take it from `alpha_schedule`.")
     qa = torch.where(q > 0, q.pow(alpha), torch.zeros_like(q)) if alpha > 0 else torch.ones_like(q)
     return qa / qa.sum()
 
 
 def flexda_adjustment(current_prior, q_alpha, eps: float = EPS) -> torch.Tensor:
     """The logit adjustment log((P + eps) / (Q̂_alpha + eps)) added to the logits in training."""
-    p = _as_prior_tensor(current_prior, "current_prior")
-    qa = _as_prior_tensor(q_alpha, "q_alpha", p.numel())
+    p = _prior(current_prior, "current_prior")
+    qa = _prior(q_alpha, "q_alpha", p.numel())
     return torch.log(p.double() + eps) - torch.log(qa.to(p.device).double() + eps)
 
 
@@ -230,7 +206,7 @@ def flexda_supervised_loss(logits: torch.Tensor, targets: torch.Tensor, labeled_
     t = 0, with Q̂ uniform and alpha = 1, the logit-adjusted loss of Menon et al.).
 
     ``targets``: labels ``[B]`` or soft targets ``[B, C]`` (mixup)."""
-    _check_logits(logits, "logits")
+    as_logits(logits, "logits")
     adj = flexda_adjustment(labeled_prior, q_alpha).to(logits.device, logits.dtype)
     return F.cross_entropy(logits + adj, targets)
 
@@ -239,8 +215,8 @@ def flexda_supervised_loss(logits: torch.Tensor, targets: torch.Tensor, labeled_
 def pseudo_labels(logits_weak: torch.Tensor, threshold: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """Hard pseudo-labels and the FixMatch mask from the *unadjusted* weak-view logits:
     yhat = argmax p_w, mask = 1[max p_w >= threshold] (float ``[N]``)."""
-    _check_logits(logits_weak, "logits_weak")
-    threshold = _check_fraction(threshold, "threshold", "FixMatch uses 0.95.")
+    as_logits(logits_weak, "logits_weak")
+    threshold = as_fraction(threshold, "threshold", "FixMatch uses 0.95.")
     conf, yhat = torch.softmax(logits_weak.detach().float(), dim=1).max(1)
     return yhat, (conf >= threshold).to(logits_weak.dtype)
 
@@ -252,7 +228,7 @@ def flexda_consistency_loss(logits_strong: torch.Tensor, logits_weak: torch.Tens
     yhat and M from `pseudo_labels` on the unadjusted weak logits. The mean runs over *all*
     mu B samples, masked ones included (as ``consistency_loss(...).mean()`` in the reference).
     With Q̂ = Q̂_alpha (alpha = 1) this is FixMatch's loss. Returns ``(loss, mask)``."""
-    _check_logits(logits_strong, "logits_strong")
+    as_logits(logits_strong, "logits_strong")
     if logits_strong.shape != logits_weak.shape:
         raise ValueError(f"logits_strong {tuple(logits_strong.shape)} and logits_weak "
                          f"{tuple(logits_weak.shape)} must have the same shape.")
@@ -271,11 +247,11 @@ def complementary_consistency_loss(logits_strong: torch.Tensor, logits_weak: tor
     p~_b = p_w,b^{1/T} / sum_c p_w,b,c^{1/T} (the weak-view softmax, tempered; no gradient).
 
     H is the soft cross-entropy; ``mask`` is M of `flexda_consistency_loss`."""
-    _check_logits(logits_strong, "logits_strong")
+    as_logits(logits_strong, "logits_strong")
     if logits_strong.shape != logits_weak.shape:
         raise ValueError("logits_strong and logits_weak must have the same shape.")
-    if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature must be a positive number (got {temperature!r}).")
+    temperature = as_positive(temperature, "temperature",
+                              "Take it from `imbalance_temperature`, or 1 as the released configs.")
     mask = torch.as_tensor(mask, device=logits_strong.device)
     if mask.shape != logits_strong.shape[:1]:
         raise ValueError(f"mask must have shape [{logits_strong.shape[0]}] (got {tuple(mask.shape)}).")
@@ -295,55 +271,9 @@ def imbalance_temperature(q_hat) -> float:
     >>> imbalance_temperature(torch.tensor([0.5, 0.5]))
     1.0
     """
-    q = _as_prior_tensor(q_hat, "q_hat").double()
+    q = _prior(q_hat, "q_hat").double()
     if (q <= 0).any():
         raise ValueError("q_hat has zero entries; KL(U || q_hat) is infinite.")
     c = q.numel()
     kl = float((torch.full_like(q, 1.0 / c) * (math.log(1.0 / c) - q.log())).sum())
     return math.exp(kl)
-
-
-# ----------------------------------------------------------------------------- exercises
-def check_alpha(answer, progress: float, alpha_min: float = 0.1, power: float = 2.0) -> bool:
-    """Exercise checker: alpha_t at a given training progress."""
-    from .exercises import check_value
-
-    return check_value(answer, alpha_schedule(progress, alpha_min, power), tol=1e-3,
-                       hint="alpha_t = 1 - (1 - alpha_min) * progress ** power.")
-
-
-def check_smoothed_prior(answer, q_hat, alpha: float) -> bool:
-    """Exercise checker: the smoothed prior Q̂_alpha (a list of C numbers)."""
-    if answer is None:
-        print("Not answered yet: replace None with your answer and run the cell again.")
-        return False
-    expected = smoothed_prior(q_hat, alpha)
-    try:
-        got = torch.as_tensor(answer, dtype=torch.float64).flatten()
-    except (TypeError, ValueError):
-        print(f"Expected a list of {expected.numel()} numbers, got {answer!r}.")
-        return False
-    if got.numel() != expected.numel():
-        print(f"Expected {expected.numel()} numbers, got {got.numel()}.")
-        return False
-    err = float((got - expected.cpu()).abs().max())
-    if err <= 1e-3:
-        print("Correct: Q̂^alpha, normalised to sum to 1.")
-        return True
-    print(f"Not quite (largest error {err:.3g}). Raise each entry to the power alpha, then "
-          "divide by the sum.")
-    return False
-
-
-def check_ema_steps(answer, momentum: float, weight: float = 0.05) -> bool:
-    """Exercise checker: after how many updates does the uniform start weigh less than
-    ``weight`` in Q̂? (the smallest T with momentum^T < weight)."""
-    momentum = _check_fraction(momentum, "momentum", "e.g. 0.999.")
-    if not 0.0 < momentum < 1.0:
-        raise ValueError(f"momentum must lie strictly between 0 and 1 (got {momentum}).")
-    expected = math.floor(math.log(weight) / math.log(momentum)) + 1
-    from .exercises import check_value
-
-    return check_value(answer, expected, tol=max(1.0, 0.01 * expected),
-                       hint="The start weighs momentum**T after T updates; solve momentum**T < "
-                            f"{weight} for T (about 3 / (1 - momentum) for 5%).")

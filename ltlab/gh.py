@@ -3,17 +3,18 @@ r"""Geometric Harmonization (GH) for self-supervised long-tailed learning.
 Zhou, Yao, Hong, Zhang, Han and Wang, *Combating Representation Learning Disparity with
 Geometric Harmonization*, NeurIPS 2023 (reference code: MediaBrain-SJTU/Geometric-Harmonization).
 
-**The problem.** Contrastive learning (SimCLR's NT-Xent) pushes every *sample* away from
-every other: sample-level uniformity. On long-tailed data most samples are head samples,
-so the head classes take over the feature space and the tail classes are squeezed into
-what is left ("representation learning disparity").
+**The problem.** Contrastive learning (SimCLR's NT-Xent, `ltlab.contrastive`) pushes every
+*sample* away from every other: sample-level uniformity. On long-tailed data most samples
+are head samples, so the head classes take over the feature space and the tail classes are
+squeezed into what is left ("representation learning disparity").
 
 **The fix: category-level uniformity.** GH fixes K directions that split the unit sphere
 equally, a *geometric uniform structure* (Definition 3.1): a simplex equiangular tight
-frame M = [M_1, ..., M_K] with unit rows and M_i^T M_j = C = -1/(K-1) for i != j. A
-sample's projector output z gets *geometric logits* q = normalize(z M^T) (one score per
-anchor, L2-normalised over the K anchors). GH then asks every anchor to receive its
-share of the data, not every sample: it allocates surrogate labels Q_hat that solve
+frame M = [M_1, ..., M_K] with unit rows and M_i^T M_j = C = -1/(K-1) for i != j
+(`uniform_structure`). A sample's projector output z gets *geometric logits*
+q = normalize(z M^T) (one score per anchor, L2-normalised over the K anchors;
+`geometric_logits`). GH then asks every anchor to receive its share of the data, not every
+sample: it allocates surrogate labels Q_hat that solve
 
     min_{Q_hat}  -(1/N) sum_i q_hat_i . log q_i
     s.t.  Q_hat^T 1_N = N pi  (anchor k receives a share pi_k of the samples),
@@ -24,7 +25,11 @@ with an entropic regulariser of strength eps = 1/lambda, solved by Sinkhorn iter
 samples whose long-run (memory-averaged) geometric logits point at each anchor
 (`PrototypeMemory`), so a head cluster is allowed a bigger share, but no cluster can
 swallow the others. The GH loss is a swapped prediction between the two views at
-temperature gamma = 0.1 (`swapped_prediction_loss`), and the overall objective is
+temperature gamma = 0.1 (`swapped_prediction_loss`, `gh_loss`),
+
+    L_GH = -(1/N) sum_i [ q_hat1_i . log softmax(q2_i / gamma) + q_hat2_i . log softmax(q1_i / gamma) ],
+
+and the overall objective is
 
     L = L_NT-Xent + w_GH * L_GH,
 
@@ -42,25 +47,28 @@ Sinkhorn runs in float64 (the reference: float32), switches to the log domain wh
 scores span more than 500 eps (so any score range works, not only |q| <= 1), and stops
 once both marginals hold to 1e-7 (``tol``; ``tol=0`` runs all E iterations).
 
-**Evaluation** (`linear_probe`, `probe_accuracy`): a linear classifier on the frozen
-backbone features, trained on a *balanced* labeled set and tested on a balanced test set,
-with class groups by thirds of training frequency (`frequency_groups`), as in the paper.
+**Evaluation** is a linear probe on the frozen backbone features, trained on a *balanced*
+labeled set and tested on a balanced test set, with class groups by thirds of training
+frequency (`ltlab.analysis.probe_accuracy`, `ltlab.analysis.frequency_groups`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .augment import contrastive_image_view, contrastive_signal_view
-from .data import LTData
-from .priors import check_prior
+from . import contrastive
+from ._deprecation import moved_names
+from ._validation import as_fraction, as_int, as_logits, as_positive, as_prior
+from .augment import contrastive_signal_view
+
+if TYPE_CHECKING:
+    from .data import LTData
 
 __all__ = [
     "uniform_structure",
@@ -69,58 +77,30 @@ __all__ = [
     "marginal_errors",
     "swapped_prediction_loss",
     "gh_loss",
-    "nt_xent",
     "PrototypeMemory",
-    "SimCLR",
     "SimCLRGH",
-    "contrastive_signal_view",
-    "contrastive_image_view",
-    "frequency_groups",
-    "group_accuracy",
-    "extract_features",
-    "LinearProbe",
-    "linear_probe",
-    "probe_accuracy",
-    "class_mean_cosines",
-    "pca_2d",
-    "toy_scores",
-    "mnist1d_pretraining_splits",
-    "GHComparison",
-    "compare",
-    "check_simplex_inner_product",
-    "check_allocation",
 ]
 
-
-# ----------------------------------------------------------------------------- validation
-def _check_positive(value: float, name: str, hint: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a positive number (got {value!r}); {hint}")
-    return float(value)
+_EPS_HINT = "It is the entropic regularisation 1/lambda (paper: 0.05)."
 
 
-def _check_count(value: int, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r}).")
-    return value
-
-
-def _check_scores(scores: torch.Tensor, name: str = "scores") -> torch.Tensor:
-    if not torch.is_tensor(scores) or scores.dim() != 2 or 0 in scores.shape:
-        shape = tuple(scores.shape) if torch.is_tensor(scores) else type(scores).__name__
-        raise ValueError(f"{name} must be a non-empty tensor of shape [N, K] (got {shape}).")
+# ----------------------------------------------------------------------------- inputs
+def _as_scores(scores, name: str = "scores") -> torch.Tensor:
+    """Geometric logits (or an allocation) ``[N, K]``: a non-empty, finite float matrix."""
+    scores = as_logits(scores, name)
+    if 0 in scores.shape:
+        raise ValueError(f"{name} must be a non-empty [N, K] matrix (got {tuple(scores.shape)}).")
     if not torch.isfinite(scores).all():
         raise ValueError(f"{name} contains NaN or inf; check the projector outputs.")
     return scores
 
 
-def _check_marginal(prior, num_prototypes: int, device) -> torch.Tensor:
-    """The anchor marginal pi: uniform when None, else a prior of length K."""
+def _anchor_marginal(prior, num_prototypes: int, device) -> torch.Tensor:
+    """The anchor marginal pi in float64: uniform when None, else a prior of length K."""
     if prior is None:
         return torch.full((num_prototypes,), 1.0 / num_prototypes, dtype=torch.float64,
                           device=device)
-    p = check_prior(prior.detach() if torch.is_tensor(prior) else prior, "prior")
+    p = as_prior(prior.detach() if torch.is_tensor(prior) else prior, "prior")
     if p.numel() != num_prototypes:
         raise ValueError(
             f"prior has {p.numel()} entries but scores have K = {num_prototypes} columns; "
@@ -147,8 +127,8 @@ def uniform_structure(
     >>> round(float(m[0] @ m[1]), 6)
     -0.333333
     """
-    _check_count(num_prototypes, "num_prototypes", 2)
-    _check_count(dim, "dim", 1)
+    as_int(num_prototypes, "num_prototypes", minimum=2)
+    as_int(dim, "dim", minimum=1)
     if num_prototypes > dim + 1:
         raise ValueError(
             f"num_prototypes = {num_prototypes} is more than dim + 1 = {dim + 1}: at most "
@@ -207,13 +187,12 @@ def sinkhorn_allocation(
     >>> [round(v, 3) for v in q.mean(0).tolist()]
     [0.5, 0.5]
     """
-    _check_scores(scores)
-    _check_positive(eps, "eps", "it is the entropic regularisation 1/lambda (paper: 0.05).")
-    _check_count(n_iter, "n_iter")
-    if not (isinstance(tol, (int, float)) and tol >= 0):
-        raise ValueError(f"tol must be a number >= 0 (got {tol!r}); 0 runs all n_iter iterations.")
+    _as_scores(scores)
+    as_positive(eps, "eps", _EPS_HINT)
+    as_int(n_iter, "n_iter", minimum=1)
+    as_positive(tol, "tol", "0 runs all n_iter iterations.", allow_zero=True)
     n, k = scores.shape
-    pi = _check_marginal(prior, k, scores.device)
+    pi = _anchor_marginal(prior, k, scores.device)
     s = scores.detach().double()
     # a global shift only rescales r, so the iterates are the reference's exactly
     log_kernel = (s - s.max()) / eps
@@ -238,14 +217,14 @@ def sinkhorn_allocation(
                 if float((col - pi).abs().max()) <= tol:
                     break
         allocation = torch.exp(log_kernel + log_c[:, None] + log_r[None, :] + math.log(n))
-    return allocation.to(scores.dtype if scores.is_floating_point() else torch.float32)
+    return allocation.to(scores.dtype)
 
 
 def marginal_errors(allocation: torch.Tensor, prior=None) -> dict[str, float]:
     """How far an allocation is from its two marginals: ``rows`` = max_i |sum_k Q_ik - 1|,
     ``columns`` = max_k |mean_i Q_ik - pi_k|."""
-    _check_scores(allocation, "allocation")
-    pi = _check_marginal(prior, allocation.shape[1], allocation.device)
+    _as_scores(allocation, "allocation")
+    pi = _anchor_marginal(prior, allocation.shape[1], allocation.device)
     a = allocation.double()
     return {"rows": float((a.sum(1) - 1).abs().max()),
             "columns": float((a.mean(0) - pi).abs().max())}
@@ -263,7 +242,7 @@ def swapped_prediction_loss(
     the geometric logits of the other view at temperature gamma = 0.1 (reference
     ``utils.GHLoss``; the two terms are summed, not averaged).
     """
-    _check_positive(temperature, "temperature", "the reference uses 0.1.")
+    as_positive(temperature, "temperature", "The reference uses 0.1.")
     if not (g1.shape == g2.shape == q1.shape == q2.shape):
         raise ValueError(
             f"g1, g2, q1, q2 must share the shape [N, K] (got {tuple(g1.shape)}, "
@@ -286,26 +265,6 @@ def gh_loss(
     return swapped_prediction_loss(g1, g2, q1, q2, temperature)
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    r"""SimCLR's NT-Xent (Chen et al., 2020, Eq. 1), averaged over the 2B anchors.
-
-    With u = normalize(z) for the 2B views, the loss of anchor i with positive p(i) is
-    -log exp(u_i.u_p(i) / T) / sum_{j != i} exp(u_i.u_j / T): one positive and 2B - 2
-    negatives. T = 0.2 in the GH reference (``utils.nt_xent``).
-    """
-    _check_positive(temperature, "temperature", "SimCLR on CIFAR uses 0.2 (GH) or 0.5.")
-    if z1.shape != z2.shape or z1.dim() != 2 or z1.shape[0] < 2:
-        raise ValueError(
-            f"z1 and z2 must both be [B, d] with B >= 2 (got {tuple(z1.shape)}, {tuple(z2.shape)})."
-        )
-    b = z1.shape[0]
-    u = F.normalize(torch.cat([z1, z2]), dim=1)
-    sim = (u @ u.T) / temperature
-    sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=u.device), float("-inf"))
-    positives = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(u.device)
-    return F.cross_entropy(sim, positives)
-
-
 # ----------------------------------------------------------------------------- memory
 class PrototypeMemory(nn.Module):
     r"""Per-sample running geometric logits v_i and the cluster prior pi they imply.
@@ -320,14 +279,13 @@ class PrototypeMemory(nn.Module):
 
     def __init__(self, num_samples: int, num_prototypes: int) -> None:
         super().__init__()
-        _check_count(num_samples, "num_samples")
-        _check_count(num_prototypes, "num_prototypes", 2)
+        as_int(num_samples, "num_samples", minimum=1)
+        as_int(num_prototypes, "num_prototypes", minimum=2)
         self.register_buffer("values", torch.zeros(num_samples, num_prototypes))
 
     @torch.no_grad()
     def update(self, index: torch.Tensor, g: torch.Tensor, beta: float) -> None:
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must lie in [0, 1] (got {beta}); it is the EMA momentum.")
+        as_fraction(beta, "beta", "It is the EMA momentum.")
         self.values[index] = beta * self.values[index] + (1.0 - beta) * g.detach().float()
 
     def prior(self) -> torch.Tensor:
@@ -337,65 +295,8 @@ class PrototypeMemory(nn.Module):
         return counts / counts.sum()
 
 
-# ----------------------------------------------------------------------------- methods
-class SimCLR(nn.Module):
-    r"""SimCLR pre-training as an `ltlab.train.fit` method (labels unused by the loss).
-
-    Two views x1 = view(x), x2 = view(x) of each batch (``view``: `contrastive_signal_view`
-    for MNIST-1D, `contrastive_image_view` for CIFAR, drawn with ``batch.generator``), the
-    projector z = P(model.features(x)) (Linear -> BN -> ReLU -> Linear without bias -> BN,
-    reference ``proj_head``) and the loss `nt_xent` (z1, z2) at temperature 0.2. The
-    projector is this module's parameter, so `fit` optimises and checkpoints it.
-
-    ``predict`` (what `fit` reports per epoch) is a *nearest-class-mean monitor*: cosine
-    similarity of the normalised backbone features to the class means of the labeled
-    train split, so ``history.metrics`` tracks how separable the features become; the
-    labels serve this monitor only, never the loss. The paper's evaluation is the
-    balanced linear probe (`probe_accuracy`).
-    """
-
-    def __init__(
-        self, feature_dim: int, proj_dim: int = 128, hidden_dim: int | None = None,
-        temperature: float = 0.2,
-        view: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = contrastive_signal_view,
-    ) -> None:
-        super().__init__()
-        _check_count(feature_dim, "feature_dim")
-        _check_count(proj_dim, "proj_dim")
-        _check_positive(temperature, "temperature", "SimCLR in GH uses 0.2.")
-        hidden = hidden_dim or feature_dim
-        self.projector = nn.Sequential(
-            nn.Linear(feature_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-            nn.Linear(hidden, proj_dim, bias=False), nn.BatchNorm1d(proj_dim),
-        )
-        self.proj_dim, self.temperature, self.view = proj_dim, temperature, view
-        self._monitor: tuple[torch.Tensor, torch.Tensor, int] | None = None
-
-    def setup(self, model: nn.Module, data: LTData, total_steps: int, device) -> None:
-        self._monitor = (data.x_train.to(device), data.y_train.to(device), data.num_classes)
-
-    def embed(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projector outputs (z1, z2) of two random views of ``batch.x``."""
-        x1, x2 = self.view(batch.x, batch.generator), self.view(batch.x, batch.generator)
-        z = self.projector(model.features(torch.cat([x1, x2])))
-        return z.chunk(2)
-
-    def loss(self, model: nn.Module, batch, step: int):
-        z1, z2 = self.embed(model, batch)
-        loss = nt_xent(z1, z2, self.temperature)
-        return loss, {"nt_xent": loss.detach()}
-
-    @torch.no_grad()
-    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self._monitor is None:
-            raise RuntimeError("predict needs setup(model, data, ...) first (fit calls it).")
-        xs, ys, c = self._monitor
-        feats = F.normalize(extract_features(model, xs), dim=1)
-        means = torch.zeros(c, feats.shape[1], device=feats.device).index_add_(0, ys, feats)
-        return F.normalize(model.features(x), dim=1) @ F.normalize(means, dim=1).T
-
-
-class SimCLRGH(SimCLR):
+# ----------------------------------------------------------------------------- method
+class SimCLRGH(contrastive.SimCLR):
     r"""SimCLR + Geometric Harmonization: L = NT-Xent + w_GH * L_GH (the paper's overall
     objective; reference ``train_cifar.py``).
 
@@ -423,17 +324,17 @@ class SimCLRGH(SimCLR):
         fixed_prior=None,
     ) -> None:
         super().__init__(feature_dim, proj_dim, hidden_dim, temperature, view)
-        _check_count(warmup_epochs, "warmup_epochs")
-        _check_count(ramp_epochs, "ramp_epochs")
-        _check_count(prior_every, "prior_every")
-        _check_positive(eps, "eps", "it is the entropic regularisation 1/lambda (paper: 0.05).")
-        _check_count(n_iter, "n_iter")
+        as_int(warmup_epochs, "warmup_epochs", minimum=1)
+        as_int(ramp_epochs, "ramp_epochs", minimum=1)
+        as_int(prior_every, "prior_every", minimum=1)
+        as_positive(eps, "eps", _EPS_HINT)
+        as_int(n_iter, "n_iter", minimum=1)
         self.register_buffer("structure", uniform_structure(num_prototypes, proj_dim,
                                                             structure_seed))
         self.register_buffer("prior", torch.full((num_prototypes,), 1.0 / num_prototypes))
         self.prior_is_fixed = fixed_prior is not None
         if self.prior_is_fixed:
-            self.prior.copy_(_check_marginal(fixed_prior, num_prototypes, "cpu").float())
+            self.prior.copy_(_anchor_marginal(fixed_prior, num_prototypes, "cpu").float())
         self.register_buffer("samples_seen", torch.zeros((), dtype=torch.long))
         self.memory: PrototypeMemory | None = None
         self.num_prototypes = num_prototypes
@@ -459,7 +360,7 @@ class SimCLRGH(SimCLR):
         epoch = int(self.samples_seen) // self._num_samples
         self.samples_seen += batch.x.shape[0]
         z1, z2 = self.embed(model, batch)
-        contrastive = nt_xent(z1, z2, self.temperature)
+        nce = contrastive.nt_xent(z1, z2, self.temperature)
         g1, g2 = geometric_logits(z1, self.structure), geometric_logits(z2, self.structure)
         beta = 0.0 if epoch == 0 else (
             self.beta_warmup if epoch < self.warmup_epochs else self.beta)
@@ -470,294 +371,31 @@ class SimCLRGH(SimCLR):
         if refresh and not self.prior_is_fixed:
             self.prior.copy_(self.memory.prior())
         w = self.gh_weight(epoch)
-        terms = {"nt_xent": contrastive.detach(), "w_gh": w}
+        terms = {"nt_xent": nce.detach(), "w_gh": w}
         if w == 0:
-            return contrastive, terms
+            return nce, terms
         harmonization = gh_loss(g1, g2, self.prior, self.eps, self.n_iter, self.gh_temperature)
         terms["gh"] = harmonization.detach()
-        return contrastive + w * harmonization, terms
+        return nce + w * harmonization, terms
 
 
-# ----------------------------------------------------------------------------- evaluation
-def frequency_groups(train_counts) -> dict[str, torch.Tensor]:
-    """Class indices of the many / medium / few groups as *thirds by training frequency*
-    (the paper's CIFAR protocol: 34 / 33 / 33 of 100 classes; 4 / 3 / 3 of 10). Classes are
-    sorted by count (most frequent first, ties by index); a remainder goes to the first
-    groups."""
-    counts = torch.as_tensor(train_counts)
-    if counts.dim() != 1 or counts.numel() < 3:
-        raise ValueError(
-            f"train_counts must be a 1-D vector of at least 3 classes (got shape "
-            f"{tuple(counts.shape)}); thirds need three groups."
-        )
-    order = sorted(range(counts.numel()), key=lambda c: (-float(counts[c]), c))
-    base, extra = divmod(counts.numel(), 3)
-    sizes = [base + (i < extra) for i in range(3)]
-    out, start = {}, 0
-    for name, size in zip(("many", "medium", "few"), sizes):
-        out[name] = torch.tensor(sorted(order[start : start + size]), dtype=torch.long)
-        start += size
-    return out
-
-
-def group_accuracy(logits: torch.Tensor, targets: torch.Tensor, train_counts) -> dict[str, float]:
-    """Mean per-class accuracy of each third (`frequency_groups`) and of all classes."""
-    from .metrics import per_class_accuracy
-
-    counts = torch.as_tensor(train_counts)
-    acc = per_class_accuracy(logits, targets, counts.numel())
-    out = {name: float(torch.nanmean(acc[idx])) for name, idx in frequency_groups(counts).items()}
-    out["all"] = float(torch.nanmean(acc))
-    return out
-
-
-@torch.no_grad()
-def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Backbone features ``model.features(x)`` in eval mode (batched, on x's device)."""
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    out = torch.cat([model.features(x[i : i + batch_size].to(dev))
-                     for i in range(0, x.shape[0], batch_size)])
-    model.train(was_training)
-    return out
-
-
-class LinearProbe(nn.Module):
-    """logits = W standardize(f) + b, with the mean and std of the probe's training features."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, num_classes: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-        self.linear = nn.Linear(mean.numel(), num_classes)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.std)
-
-
-def linear_probe(
-    features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 300,
-    lr: float = 1e-2, final_lr: float = 1e-6, weight_decay: float = 5e-6, seed: int = 0,
-) -> LinearProbe:
-    """Train a linear classifier on frozen features: full-batch Adam, lr decaying
-    exponentially from ``lr`` to ``final_lr``, weight decay 5e-6 (reference ``eval``, which
-    runs 500 epochs in batches of 1000). Features are standardised first."""
-    _check_count(epochs, "epochs")
-    features = features.detach().float()
-    mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
-    torch.manual_seed(seed)
-    probe = LinearProbe(mean, std, num_classes).to(features.device)
-    opt = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
-    decay = (final_lr / lr) ** (1.0 / epochs)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
-    labels = labels.to(features.device)
-    with torch.enable_grad():
-        for _ in range(epochs):
-            loss = F.cross_entropy(probe(features), labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    return probe.eval()
-
-
-def probe_accuracy(
-    model: nn.Module, probe_x: torch.Tensor, probe_y: torch.Tensor, test_x: torch.Tensor,
-    test_y: torch.Tensor, train_counts, epochs: int = 300, seed: int = 0,
-) -> dict[str, float]:
-    """The paper's evaluation: a linear probe on the frozen backbone features of a balanced
-    labeled set (``probe_x``, ``probe_y``), tested on a balanced test set; accuracy of the
-    many / medium / few thirds of the *pre-training* ``train_counts`` and of all classes."""
-    counts = torch.as_tensor(train_counts)
-    probe = linear_probe(extract_features(model, probe_x), probe_y, counts.numel(), epochs,
-                         seed=seed)
-    with torch.no_grad():
-        logits = probe(extract_features(model, test_x)).cpu()
-    return group_accuracy(logits, test_y.cpu(), counts)
-
-
-def class_mean_cosines(features: torch.Tensor, labels: torch.Tensor, num_classes: int
-                       ) -> torch.Tensor:
-    """Cosine similarities ``[C, C]`` between class means of the normalised, then centred
-    features (centring removes the direction all samples share, e.g. of non-negative ReLU
-    features). Category-level uniformity on a balanced set gives -1/(C-1) off the diagonal."""
-    f = F.normalize(features.detach().float(), dim=1)
-    f = f - f.mean(0, keepdim=True)
-    means = torch.zeros(num_classes, f.shape[1], device=f.device).index_add_(0, labels, f)
-    means = F.normalize(means, dim=1)
-    return means @ means.T
-
-
-def pca_2d(features: torch.Tensor) -> torch.Tensor:
-    """The first two principal components of the L2-normalised features ``[N, 2]``."""
-    f = F.normalize(features.detach().double(), dim=1)
-    f = f - f.mean(0, keepdim=True)
-    _, _, vh = torch.linalg.svd(f, full_matrices=False)
-    sign = torch.sign(vh[:2].sum(1, keepdim=True)).clamp_min(0) * 2 - 1  # deterministic signs
-    return (f @ (vh[:2] * sign).T).float()
-
-
-def toy_scores(
-    counts=(24, 12, 6, 3, 2), noise: float = 0.5, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A toy batch for the allocation panel: ``counts[k]`` samples around anchor k of a
-    simplex structure (K = len(counts), dim K), plus Gaussian noise of std ``noise``,
-    returned as geometric logits ``[N, K]`` and the true clusters ``[N]``."""
-    counts = [int(c) for c in counts]
-    if len(counts) < 2 or min(counts) < 1:
-        raise ValueError(f"counts needs >= 2 clusters of >= 1 sample each (got {counts}).")
-    k = len(counts)
-    m = uniform_structure(k, k, seed).double()
-    labels = torch.repeat_interleave(torch.arange(k), torch.tensor(counts))
-    g = torch.Generator().manual_seed(seed)
-    z = m[labels] + noise * torch.randn(labels.numel(), k, generator=g, dtype=torch.float64)
-    return geometric_logits(z, m).float(), labels
-
-
-# ----------------------------------------------------------------------------- experiment
-def mnist1d_pretraining_splits(
-    imbalance_ratio: float = 100, max_count: int = 400, probe_per_class: int = 100,
-    test_per_class: int = 100, seed: int = 0,
-) -> tuple[LTData, torch.Tensor, torch.Tensor]:
-    """The three sets of the paper's protocol on MNIST-1D: a long-tailed pre-training set
-    (`mnist1d_lt`; its labels only define the groups and the training monitor), a balanced
-    labeled probe set of ``probe_per_class`` signals per class, and the balanced test set.
-    Both come from one generated pool (the probe set may share signals with the
-    pre-training set, as the paper's probe uses the full balanced CIFAR train set); the
-    test signals are disjoint from both. Returns ``(data, probe_x, probe_y)``."""
-    from .data import mnist1d_lt
-
-    per_class = max(max_count, probe_per_class)
-    # the pool splits 80/20 into train/test and its classes vary by a few percent
-    num_samples = 1000 * math.ceil(max(per_class / 0.8, test_per_class / 0.2) * 14 / 1000)
-    data = mnist1d_lt(imbalance_ratio, max_count, test_per_class, num_samples, seed)
-    probe = mnist1d_lt(1, probe_per_class, test_per_class, num_samples, seed)
-    return data, probe.x_train, probe.y_train
-
-
-@dataclass
-class GHComparison:
-    """What `compare` measured: ``probe_accuracy[method][group]``, training histories,
-    the test set's backbone features (what the probe sees) and projector outputs z (where
-    GH acts), and the pre-trained model and method of each run."""
-
-    probe_accuracy: dict[str, dict[str, float]]
-    histories: dict[str, Any] = field(default_factory=dict)
-    test_features: dict[str, torch.Tensor] = field(default_factory=dict)
-    test_projections: dict[str, torch.Tensor] = field(default_factory=dict)
-    models: dict[str, nn.Module] = field(default_factory=dict)
-    methods: dict[str, nn.Module] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def few_gain(self) -> float:
-        """Few-group probe accuracy of SimCLR + GH minus SimCLR's."""
-        return self.probe_accuracy["simclr_gh"]["few"] - self.probe_accuracy["simclr"]["few"]
-
-
-def compare(
-    data: LTData, probe_x: torch.Tensor, probe_y: torch.Tensor,
-    make_model: Callable[[], nn.Module], *, epochs: int = 40, warmup_epochs: int = 10,
-    ramp_epochs: int = 5, prior_every: int = 20, num_prototypes: int | None = None,
-    proj_dim: int = 32, batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
-    weight_decay: float = 0.0, schedule: str = "constant",
-    view: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = contrastive_signal_view,
-    probe_epochs: int = 300, seed: int = 0, device: str = "auto", progress: bool = False,
-    fixed_prior=None,
-) -> GHComparison:
-    """Pre-train SimCLR and SimCLR + GH on ``data``'s long-tailed train split (its labels
-    are not used by either loss), then linear-probe both on the balanced (``probe_x``,
-    ``probe_y``) and report many / medium / few / all on ``data``'s balanced test set.
-
-    As in the reference, SimCLR + GH *is* SimCLR for the first ``warmup_epochs`` (while its
-    memory learns the cluster prior), so both runs share that warm-up: one model is
-    trained for ``warmup_epochs``, copied, and each copy trains ``epochs - warmup_epochs``
-    more, one with NT-Xent only and one with NT-Xent + w_GH L_GH, with the same data order
-    and augmentations. The comparison is therefore paired: the two runs differ only by GH.
-    Each phase has its own learning-rate ``schedule`` (the reference also uses one
-    schedule per stage). ``num_prototypes`` defaults to the number of classes;
-    ``fixed_prior`` is passed to `SimCLRGH` (None: the memory's estimate, as in the paper).
-    """
-    import copy
-    import time
-
-    from .train import fit, resolve_device, seed_everything
-
-    _check_count(warmup_epochs, "warmup_epochs")
-    if not isinstance(epochs, int) or epochs <= warmup_epochs:
-        raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}); "
-                         "GH only starts after the warm-up.")
-    dev = resolve_device(device)
-    k = num_prototypes or data.num_classes
-    common = dict(batch_size=batch_size, lr=lr, optimizer=optimizer, nesterov=False,
-                  weight_decay=weight_decay, schedule=schedule, device=dev, progress=progress)
-    seed_everything(seed)
-    model = make_model()
-    gh_method = SimCLRGH(model.feature_dim, k, proj_dim, view=view,
-                         warmup_epochs=warmup_epochs, ramp_epochs=ramp_epochs,
-                         prior_every=prior_every, structure_seed=seed, fixed_prior=fixed_prior)
-    result = GHComparison(probe_accuracy={})
-    t0 = time.perf_counter()
-    result.histories["warmup"] = fit(model, gh_method, data, epochs=warmup_epochs, seed=seed,
-                                     eval_every=warmup_epochs, **common)
-    result.seconds["warmup"] = time.perf_counter() - t0
-    simclr_method = SimCLR(model.feature_dim, proj_dim, view=view)
-    simclr_method.projector.load_state_dict(gh_method.projector.state_dict())
-    runs = {"simclr": (copy.deepcopy(model), simclr_method), "simclr_gh": (model, gh_method)}
-    rest = epochs - warmup_epochs
-    for name, (m, method) in runs.items():
-        t0 = time.perf_counter()
-        result.histories[name] = fit(m, method, data, epochs=rest, seed=seed + 1,
-                                     eval_every=max(1, rest // 5), **common)
-        result.probe_accuracy[name] = probe_accuracy(
-            m, probe_x.to(dev), probe_y.to(dev), data.x_test.to(dev), data.y_test,
-            data.train_counts, probe_epochs, seed)
-        result.seconds[name] = time.perf_counter() - t0
-        result.test_features[name] = extract_features(m, data.x_test.to(dev)).cpu()
-        method.eval()
-        with torch.no_grad():
-            result.test_projections[name] = method.projector(
-                result.test_features[name].to(dev)).cpu()
-        result.models[name], result.methods[name] = m, method
-    return result
-
-
-# ----------------------------------------------------------------------------- exercises
-def check_simplex_inner_product(answer, num_prototypes: int = 10) -> bool:
-    """Exercise: the inner product of two distinct rows of a K-anchor simplex ETF."""
-    from .exercises import check_value
-
-    return check_value(
-        answer, -1.0 / (num_prototypes - 1), tol=1e-4,
-        hint="The K rows are unit vectors that sum to zero, so expand |sum_k M_k|^2 = 0.",
-    )
-
-
-def check_allocation(fn, seed: int = 0) -> bool:
-    """Exercise: ``fn(scores, prior, eps, n_iter)`` should return the Sinkhorn allocation
-    (rows sum to 1, column means = prior). Compared with `sinkhorn_allocation` on a toy batch."""
-    if fn is None:
-        print("Not answered yet: write your function and pass it instead of None.")
-        return False
-    scores, _ = toy_scores(seed=seed)
-    prior = torch.tensor([0.4, 0.25, 0.15, 0.12, 0.08])
-    try:
-        mine = torch.as_tensor(fn(scores, prior, 0.05, 300)).float()
-    except Exception as err:  # the student's code may fail in any way: report it, do not raise
-        print(f"Your function raised {type(err).__name__}: {err}")
-        return False
-    if mine.shape != scores.shape:
-        print(f"Expected an allocation of shape {tuple(scores.shape)}, got {tuple(mine.shape)}.")
-        return False
-    errors = marginal_errors(mine, prior) if torch.isfinite(mine).all() else None
-    if errors is None or errors["rows"] > 1e-3 or errors["columns"] > 1e-3:
-        print(f"The marginals are off: {errors}. Rows must sum to 1 and column means must "
-              "equal the prior; alternate the two scalings and end with the row (sample) one.")
-        return False
-    gap = float((mine - sinkhorn_allocation(scores, prior)).abs().max())
-    if gap > 1e-2:
-        print(f"Marginals are right, but the allocation differs from the reference by {gap:.3g}: "
-              "check the kernel exp(scores / eps).")
-        return False
-    print("Correct: both marginals hold and the allocation matches sinkhorn_allocation.")
-    return True
+# Names that moved out of this module (kept for one release, with a DeprecationWarning).
+__getattr__ = moved_names(__name__, {
+    "nt_xent": "ltlab.contrastive",
+    "SimCLR": "ltlab.contrastive",
+    "contrastive_image_view": "ltlab.augment",
+    "frequency_groups": "ltlab.analysis",
+    "group_accuracy": "ltlab.analysis",
+    "extract_features": "ltlab.analysis",
+    "LinearProbe": "ltlab.analysis",
+    "linear_probe": "ltlab.analysis",
+    "probe_accuracy": "ltlab.analysis",
+    "class_mean_cosines": "ltlab.analysis",
+    "pca_2d": "ltlab.analysis",
+    "toy_scores": "ltlab.experiments.gh",
+    "mnist1d_pretraining_splits": "ltlab.experiments.gh",
+    "GHComparison": "ltlab.experiments.gh",
+    "compare": "ltlab.experiments.gh",
+    "check_simplex_inner_product": "ltlab.exercises.gh",
+    "check_allocation": "ltlab.exercises.gh",
+})

@@ -22,7 +22,8 @@ target data:
   (BCTS; Alexandari, Kundaje & Shrikumar, ICML 2020, Sec. 4): softmax(z / T + b) with T and
   the class biases b fitted by maximum likelihood on labeled held-out *source* data. EM on
   BCTS-calibrated posteriors was the most accurate estimator in their study; the source prior
-  for EM is then the class prior of that held-out set.
+  for EM is then the class prior of that held-out set. The fit is the one of
+  `ltlab.metrics.scaling`, returned here as a pair ``(T, b)``.
 * `bbse_prior`: Black Box Shift Estimation (Lipton, Wang & Smola, ICML 2018, eq. 3). With the
   joint confusion matrix C[i, j] = P_s(yhat = i, y = j) of any fixed classifier, measured on
   labeled source data, and the target's distribution of predictions mu[i] = P_t(yhat = i),
@@ -40,14 +41,13 @@ Everything works on torch tensors; the estimates are float32 priors (1-D, non-ne
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .priors import check_prior
+from ._deprecation import moved_names
+from ._validation import as_int, as_logits, as_positive, as_prior, as_probs, as_targets
+from .metrics.scaling import fit_bias_corrected_temperature as _fit_bcts
 
 __all__ = [
-    "check_probs",
     "reweight_posteriors",
     "em_prior",
     "bbse_prior",
@@ -56,54 +56,7 @@ __all__ = [
     "calibrated_probs",
 ]
 
-PROB_TOLERANCE = 1e-3
-
-
-def check_probs(probs, name: str = "probs") -> torch.Tensor:
-    """Validate a matrix of class probabilities ``[N, C]`` (rows sum to 1) and return it
-    as float64. Raises ValueError naming what is wrong and what to pass instead."""
-    p = torch.as_tensor(probs)
-    if p.dim() != 2 or p.shape[0] == 0 or p.shape[1] < 2:
-        raise ValueError(
-            f"{name} must be a non-empty matrix [N, C] with C >= 2 (got shape {tuple(p.shape)})."
-        )
-    if not p.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor of probabilities (got {p.dtype}).")
-    p = p.detach().double()
-    if not torch.isfinite(p).all():
-        raise ValueError(f"{name} contains NaN or inf; check the model's outputs.")
-    if (p < 0).any():
-        raise ValueError(
-            f"{name} has negative entries (min {p.min().item():.4g}); pass softmax(logits), "
-            "not logits."
-        )
-    sums = p.sum(1)
-    worst = (sums - 1).abs().argmax()
-    if (sums[worst] - 1).abs() > PROB_TOLERANCE:
-        raise ValueError(
-            f"each row of {name} must sum to 1 (row {int(worst)} sums to "
-            f"{sums[worst].item():.6g}); pass softmax(logits, dim=1)."
-        )
-    return p / sums[:, None]
-
-
-def _check_same_classes(p: torch.Tensor, prior: torch.Tensor, name: str) -> None:
-    if prior.numel() != p.shape[1]:
-        raise ValueError(
-            f"{name} has {prior.numel()} entries but the probabilities have {p.shape[1]} "
-            "classes; they must match."
-        )
-
-
-def _positive_prior(prior, name: str) -> torch.Tensor:
-    q = check_prior(prior, name).double()
-    if (q <= 0).any():
-        empty = torch.nonzero(q <= 0).flatten().tolist()
-        raise ValueError(
-            f"{name} has zero entries at classes {empty}; the ratio pi_t / {name} is undefined "
-            "there. Smooth it (e.g. (counts + 1) / (N + C)) or drop those classes."
-        )
-    return q
+__getattr__ = moved_names(__name__, {"check_probs": "ltlab._validation:as_probs"})
 
 
 def reweight_posteriors(probs, source_prior, target_prior) -> torch.Tensor:
@@ -116,11 +69,10 @@ def reweight_posteriors(probs, source_prior, target_prior) -> torch.Tensor:
     >>> reweight_posteriors(torch.tensor([[0.5, 0.5]]), [0.5, 0.5], [0.8, 0.2]).tolist()
     [[0.800000011920929, 0.20000000298023224]]
     """
-    p = check_probs(probs)
-    ps = _positive_prior(source_prior, "source_prior")
-    pt = check_prior(target_prior, "target_prior").double()
-    _check_same_classes(p, ps, "source_prior")
-    _check_same_classes(p, pt, "target_prior")
+    p = as_probs(probs, renormalise=True)
+    c = p.shape[1]
+    ps = as_prior(source_prior, "source_prior", num_classes=c, positive=True).double()
+    pt = as_prior(target_prior, "target_prior", num_classes=c).double()
     return _reweight(p, pt / ps).float()
 
 
@@ -158,15 +110,12 @@ def em_prior(
     >>> [round(v, 2) for v in prior.tolist()]
     [0.78, 0.22]
     """
-    p = check_probs(probs)
-    ps = _positive_prior(train_prior, "train_prior")
-    _check_same_classes(p, ps, "train_prior")
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1 (got {max_iter!r}).")
-    if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a positive number (got {tol!r}).")
-    prior = ps.clone() if init is None else check_prior(init, "init").double()
-    _check_same_classes(p, prior, "init")
+    p = as_probs(probs, renormalise=True)
+    c = p.shape[1]
+    ps = as_prior(train_prior, "train_prior", num_classes=c, positive=True).double()
+    as_int(max_iter, "max_iter", minimum=1)
+    as_positive(tol, "tol")
+    prior = ps.clone() if init is None else as_prior(init, "init", num_classes=c).double()
     adapted = _reweight(p, prior / ps)
     for _ in range(max_iter):
         new = adapted.mean(0)  # M-step
@@ -182,32 +131,28 @@ def confusion_matrix(predictions, targets, num_classes: int) -> torch.Tensor:
     """Joint confusion matrix C[i, j] = P(yhat = i, y = j) (float64 ``[C, C]``, sums to 1).
 
     ``predictions``: hard labels ``[N]`` or probabilities ``[N, C]``; probabilities give the
-    *soft* confusion matrix C[i, j] = (1/N) sum_n p(i | x_n) 1[y_n = j]."""
-    targets = torch.as_tensor(targets)
-    if targets.dim() != 1 or targets.is_floating_point():
-        raise ValueError(f"targets must be 1-D integer labels (got {tuple(targets.shape)}, "
-                         f"{targets.dtype}).")
-    if targets.numel() == 0:
-        raise ValueError("targets is empty; BBSE needs labeled source samples.")
-    if targets.min() < 0 or targets.max() >= num_classes:
-        raise ValueError(f"targets must lie in [0, {num_classes - 1}] "
-                         f"(got {int(targets.min())}..{int(targets.max())}).")
-    onehot_y = torch.nn.functional.one_hot(targets.long(), num_classes).double()
+    *soft* confusion matrix C[i, j] = (1/N) sum_n p(i | x_n) 1[y_n = j].
+
+    >>> confusion_matrix(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2).tolist()
+    [[0.25, 0.0], [0.25, 0.5]]
+    """
+    num_classes = as_int(num_classes, "num_classes", minimum=2)
     pred = _prediction_matrix(predictions, num_classes, "predictions")
-    if pred.shape[0] != targets.numel():
-        raise ValueError(f"got {pred.shape[0]} predictions but {targets.numel()} targets.")
+    targets = as_targets(targets, pred.shape[0], num_classes)
+    onehot_y = torch.nn.functional.one_hot(targets, num_classes).double()
     return pred.T @ onehot_y / targets.numel()
 
 
 def _prediction_matrix(predictions, num_classes: int, name: str) -> torch.Tensor:
+    """Hard labels ``[N]`` as one-hot rows, or probabilities ``[N, C]`` (rows renormalised)."""
     t = torch.as_tensor(predictions)
     if t.dim() == 1 and not t.is_floating_point():
-        if t.numel() and (t.min() < 0 or t.max() >= num_classes):
-            raise ValueError(f"{name} labels must lie in [0, {num_classes - 1}].")
-        return torch.nn.functional.one_hot(t.long(), num_classes).double()
-    p = check_probs(t, name)
+        labels = as_targets(t, num_classes=num_classes, name=f"{name} labels")
+        return torch.nn.functional.one_hot(labels, num_classes).double()
+    p = as_probs(t, name, renormalise=True)
     if p.shape[1] != num_classes:
-        raise ValueError(f"{name} has {p.shape[1]} classes, expected {num_classes}.")
+        raise ValueError(f"{name} has {p.shape[1]} classes, expected {num_classes}; pass "
+                         "the predictions of the same classifier.")
     return p
 
 
@@ -230,8 +175,8 @@ def bbse_prior(
 
     Returns the estimate as a float32 prior ``[C]``.
     """
-    sp = check_probs(source_probs, "source_probs")
-    tp = check_probs(target_probs, "target_probs")
+    sp = as_probs(source_probs, "source_probs", renormalise=True)
+    tp = as_probs(target_probs, "target_probs", renormalise=True)
     num_classes = sp.shape[1]
     if tp.shape[1] != num_classes:
         raise ValueError(f"target_probs has {tp.shape[1]} classes but source_probs has "
@@ -251,41 +196,25 @@ def bbse_prior(
 
 def fit_bias_corrected_temperature(logits, targets, max_iter: int = 200) -> tuple[float, torch.Tensor]:
     """BCTS (Alexandari et al., ICML 2020): the temperature T > 0 and class biases b ``[C]``
-    minimising the NLL of softmax(z / T + b) on labeled held-out logits ``[N, C]``.
-    Returns ``(T, b)``; apply them with `calibrated_probs`."""
-    z = torch.as_tensor(logits)
-    if z.dim() != 2 or z.shape[0] == 0:
-        raise ValueError(f"logits must be a non-empty matrix [N, C] (got shape {tuple(z.shape)}).")
-    z = z.detach().double()
-    if not torch.isfinite(z).all():
-        raise ValueError("logits contains NaN or inf.")
-    y = torch.as_tensor(targets)
-    if y.dim() != 1 or y.numel() != z.shape[0] or y.is_floating_point():
-        raise ValueError(f"targets must be {z.shape[0]} integer labels (got {tuple(y.shape)}, "
-                         f"{y.dtype}).")
-    if y.min() < 0 or y.max() >= z.shape[1]:
-        raise ValueError(f"targets must lie in [0, {z.shape[1] - 1}].")
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t, bias], lr=0.5, max_iter=max_iter,
-                            line_search_fn="strong_wolfe")
+    (float32, mean 0) minimising the NLL of softmax(z / T + b) on labeled held-out logits
+    ``[N, C]``. Returns ``(T, b)``; apply them with `calibrated_probs`.
 
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z / log_t.exp() + bias, y.long())
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    b = bias.detach()
-    return float(log_t.detach().exp()), (b - b.mean()).float()
+    The fit is `ltlab.metrics.fit_bias_corrected_temperature` (one L-BFGS routine in
+    `ltlab.metrics.scaling`), unpacked into a pair."""
+    scaling = _fit_bcts(logits, targets, max_iter)
+    return scaling.temperature, scaling.bias
 
 
 def calibrated_probs(logits, temperature: float, bias=None) -> torch.Tensor:
-    """softmax(z / T + b) (float32 ``[N, C]``); ``bias`` None means no bias (plain TS)."""
-    z = torch.as_tensor(logits).detach().double()
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature must be a positive number (got {temperature!r}).")
+    """softmax(z / T + b) in float64, returned as float32 ``[N, C]``; ``bias`` None means no
+    bias (plain temperature scaling).
+
+    >>> calibrated_probs(torch.tensor([[2.0, 0.0]]), 2.0, [0.0, 1.0]).tolist()
+    [[0.5, 0.5]]
+    """
+    z = as_logits(logits).detach().double()
+    temperature = as_positive(temperature, "temperature",
+                              "Fit it with `fit_bias_corrected_temperature`.")
     out = z / temperature
     if bias is not None:
         out = out + torch.as_tensor(bias, dtype=torch.float64)

@@ -54,12 +54,24 @@ True
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ._validation import (
+    as_choice,
+    as_counts,
+    as_fraction,
+    as_log_prior,
+    as_logits,
+    as_number,
+    as_positive,
+    as_prior,
+    as_targets,
+    as_vector,
+)
 
 __all__ = [
     "LOG_PRIOR_EPS",
@@ -82,73 +94,32 @@ __all__ = [
 ]
 
 LOG_PRIOR_EPS = 1e-12
-_PRIOR_TOLERANCE = 1e-4
 
 
-# ----------------------------------------------------------------------------- validation
-def _check_logits(logits: torch.Tensor, name: str = "logits") -> torch.Tensor:
-    if not torch.is_tensor(logits):
-        raise ValueError(f"{name} must be a torch.Tensor of shape [N, C] (got {type(logits)}).")
-    if logits.dim() != 2:
-        raise ValueError(
-            f"{name} must have shape [N, C] (got {tuple(logits.shape)}); for expert logits "
-            "[E, N, C] use `ltlab.experts.BalPoE`."
-        )
-    if not logits.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor (got {logits.dtype}).")
-    return logits
+def _logits_and_targets(logits: Any, targets: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``[N, C]`` and class indices ``[N]`` or soft targets ``[N, C]`` that match."""
+    logits = as_logits(logits)
+    return logits, as_targets(targets, *logits.shape, soft=True)
 
 
-def _check_targets(targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Class indices [N] or soft targets [N, C]; returned unchanged."""
-    n, c = logits.shape
-    if not torch.is_tensor(targets):
-        raise ValueError(f"targets must be a torch.Tensor (got {type(targets)}).")
-    if targets.dim() == 1:
-        if targets.is_floating_point():
-            raise ValueError("targets of shape [N] must be integer class indices (got floats).")
-        if targets.numel() != n:
-            raise ValueError(f"got {n} rows of logits but {targets.numel()} targets.")
-        if n and (int(targets.min()) < 0 or int(targets.max()) >= c):
-            raise ValueError(
-                f"targets must lie in [0, {c - 1}] (got {int(targets.min())}..{int(targets.max())})."
-            )
-        return targets
-    if targets.dim() == 2:
-        if tuple(targets.shape) != (n, c):
-            raise ValueError(
-                f"soft targets must have the logits' shape {(n, c)} (got {tuple(targets.shape)})."
-            )
-        return targets
-    raise ValueError(
-        f"targets must be class indices [N] or soft targets [N, C] (got shape {tuple(targets.shape)})."
-    )
+def _tau(tau: Any) -> float:
+    return as_number(tau, "tau", "tau = 1 is the default.")
 
 
-def _check_log_prior(log_prior: Any, num_classes: int, like: torch.Tensor,
-                     name: str = "log_prior") -> torch.Tensor:
-    """A finite 1-D vector of length ``num_classes`` on ``like``'s device and dtype."""
-    if log_prior is None:
-        raise ValueError(f"{name} is required; build it with `ltlab.losses.log_prior_of(prior)`.")
-    lp = torch.as_tensor(log_prior)
-    if lp.dim() != 1 or lp.numel() != num_classes:
-        raise ValueError(
-            f"{name} must be a vector of length {num_classes}, one entry per class of the "
-            f"logits (got shape {tuple(lp.shape)})."
-        )
-    if not torch.isfinite(lp).all():
-        raise ValueError(
-            f"{name} has non-finite entries (got {lp.tolist()}); an empty class gives "
-            "log(0) = -inf: build it with `ltlab.losses.log_prior_of(prior)` or "
-            "`log_prior_from_counts(counts)`, which add the documented epsilon 1e-12."
-        )
-    return lp.to(device=like.device, dtype=like.dtype)
+def _class_vector(values: Any, logits: torch.Tensor, name: str) -> torch.Tensor:
+    """One finite entry per class of ``logits``, on their device and dtype."""
+    v = as_vector(values, name)
+    if v.numel() != logits.shape[1] or not torch.isfinite(v).all():
+        raise ValueError(f"{name} must be a finite vector of length {logits.shape[1]}, one entry "
+                         f"per class (got {v.tolist()}).")
+    return v.to(device=logits.device, dtype=logits.dtype)
 
 
-def _check_tau(tau: float, name: str = "tau") -> float:
-    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not math.isfinite(tau):
-        raise ValueError(f"{name} must be a finite number (got {tau!r}); tau = 1 is the default.")
-    return float(tau)
+def _class_weights(weight: Any, logits: torch.Tensor) -> torch.Tensor:
+    w = _class_vector(weight, logits, "weight")
+    if (w < 0).any():
+        raise ValueError(f"weight must be non-negative (got {w.tolist()}).")
+    return w
 
 
 # ----------------------------------------------------------------------------- log-priors
@@ -158,22 +129,11 @@ def log_prior_of(prior: Any, eps: float = LOG_PRIOR_EPS) -> torch.Tensor:
     ``prior`` must be a probability vector (non-negative, sums to 1); zeros are allowed and
     give log(eps) ≈ -27.6.
 
-    >>> log_prior_of([0.5, 0.5, 0.0]).round(decimals=2).tolist()
+    >>> [round(v, 2) for v in log_prior_of([0.5, 0.5, 0.0]).tolist()]
     [-0.69, -0.69, -27.63]
     """
-    p = torch.as_tensor(prior, dtype=torch.float32) if not torch.is_tensor(prior) else prior.float()
-    if p.dim() != 1 or p.numel() < 1:
-        raise ValueError(f"prior must be a non-empty 1-D vector (got shape {tuple(p.shape)}).")
-    if not torch.isfinite(p).all() or (p < 0).any():
-        raise ValueError(f"prior must be finite and non-negative (got {p.tolist()}).")
-    total = float(p.sum())
-    if abs(total - 1.0) > _PRIOR_TOLERANCE:
-        raise ValueError(
-            f"prior must sum to 1 (got {total:.6g}); for class counts use "
-            "`log_prior_from_counts(counts)`."
-        )
-    if not (eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a small positive number (got {eps!r}).")
+    p = as_prior(prior).float()
+    eps = as_positive(eps, "eps", "ltlab's convention is 1e-12 (`LOG_PRIOR_EPS`).")
     return torch.log(p + eps)
 
 
@@ -183,13 +143,7 @@ def log_prior_from_counts(counts: Any, eps: float = LOG_PRIOR_EPS) -> torch.Tens
     >>> log_prior_from_counts([3, 1]).exp().tolist()
     [0.75, 0.25]
     """
-    c = torch.as_tensor(counts, dtype=torch.float64)
-    if c.dim() != 1 or c.numel() < 1:
-        raise ValueError(f"counts must be a non-empty 1-D vector (got shape {tuple(c.shape)}).")
-    if not torch.isfinite(c).all() or (c < 0).any() or float(c.sum()) <= 0:
-        raise ValueError(
-            f"counts must be finite, non-negative and not all zero (got {c.tolist()})."
-        )
+    c = as_counts(counts, "counts", allow_zero=True)
     return log_prior_of((c / c.sum()).float(), eps)
 
 
@@ -215,11 +169,9 @@ def logit_adjusted_cross_entropy(
     Returns the batch mean. ``tau = 1`` is `balanced_softmax_cross_entropy`; ``tau = 0``
     is plain cross-entropy.
     """
-    logits = _check_logits(logits)
-    targets = _check_targets(targets, logits)
-    lp = _check_log_prior(log_prior, logits.shape[1], logits)
-    tau = _check_tau(tau)
-    return _soft_cross_entropy(logits + tau * lp, targets)
+    logits, targets = _logits_and_targets(logits, targets)
+    lp = as_log_prior(log_prior, logits.shape[1], logits)
+    return _soft_cross_entropy(logits + _tau(tau) * lp, targets)
 
 
 def adjust_logits(logits: torch.Tensor, log_prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
@@ -229,9 +181,9 @@ def adjust_logits(logits: torch.Tensor, log_prior: torch.Tensor, tau: float = 1.
     balanced-error Bayes classifier :math:`\arg\max_y p(y|x)/\pi_y^\tau`. To move to a known
     test prior :math:`\pi^t` add ``log_prior_of(test_prior)`` afterwards.
     """
-    logits = _check_logits(logits)
-    lp = _check_log_prior(log_prior, logits.shape[1], logits)
-    return logits - _check_tau(tau) * lp
+    logits = as_logits(logits)
+    lp = as_log_prior(log_prior, logits.shape[1], logits)
+    return logits - _tau(tau) * lp
 
 
 def balanced_softmax_cross_entropy(
@@ -251,26 +203,13 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0,
     per-class weights ``[C]`` (the :math:`\alpha_t` of the paper, or class-balanced weights).
     ``gamma = 0`` is cross-entropy.
     """
-    logits = _check_logits(logits)
-    targets = _check_targets(targets, logits)
-    if not (isinstance(gamma, (int, float)) and gamma >= 0 and math.isfinite(gamma)):
-        raise ValueError(f"gamma must be a finite number >= 0 (got {gamma!r}); the paper uses 2.")
+    logits, targets = _logits_and_targets(logits, targets)
+    gamma = as_positive(gamma, "gamma", "the paper uses 2.", allow_zero=True)
     logp = F.log_softmax(logits, dim=1)
     t = targets if targets.dim() == 2 else F.one_hot(targets, logits.shape[1]).to(logp.dtype)
     focal = (1 - logp.exp()).clamp_min(0) ** gamma
-    w = 1.0 if weight is None else _check_weight(weight, logits)
+    w = 1.0 if weight is None else _class_weights(weight, logits)
     return -(t * w * focal * logp).sum(1).mean()
-
-
-def _check_weight(weight: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    w = torch.as_tensor(weight)
-    if w.dim() != 1 or w.numel() != logits.shape[1]:
-        raise ValueError(
-            f"weight must be a vector of length {logits.shape[1]} (got shape {tuple(w.shape)})."
-        )
-    if not torch.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"weight must be finite and non-negative (got {w.tolist()}).")
-    return w.to(device=logits.device, dtype=logits.dtype)
 
 
 def class_balanced_weights(counts: Any, beta: float = 0.9999) -> torch.Tensor:
@@ -282,13 +221,8 @@ def class_balanced_weights(counts: Any, beta: float = 0.9999) -> torch.Tensor:
     >>> class_balanced_weights([100, 1], beta=0.0).tolist()
     [1.0, 1.0]
     """
-    c = torch.as_tensor(counts, dtype=torch.float64)
-    if c.dim() != 1 or c.numel() < 1 or not torch.isfinite(c).all() or (c < 0).any():
-        raise ValueError(f"counts must be a 1-D vector of non-negative numbers (got {c.tolist()}).")
-    if float(c.sum()) <= 0:
-        raise ValueError("counts are all zero; at least one class needs samples.")
-    if not (isinstance(beta, (int, float)) and 0 <= beta < 1):
-        raise ValueError(f"beta must lie in [0, 1) (got {beta!r}); Cui et al. use 0.9999.")
+    c = as_counts(counts, "counts", allow_zero=True)
+    beta = as_fraction(beta, "beta", "Cui et al. use 0.9999.", high_open=True)
     effective = (1.0 - beta**c) / (1.0 - beta) if beta > 0 else (c > 0).double()
     w = torch.where(c > 0, 1.0 / effective.clamp_min(1e-300), torch.zeros_like(c))
     return (w * c.numel() / w.sum()).float()
@@ -298,8 +232,7 @@ def class_balanced_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, co
                                  beta: float = 0.9999) -> torch.Tensor:
     r"""Class-balanced softmax CE (Cui et al., 2019, Eq. 4 with softmax):
     :math:`\frac1N \sum_n w_{y_n} \mathrm{CE}(z_n, y_n)` with `class_balanced_weights`."""
-    logits = _check_logits(logits)
-    targets = _check_targets(targets, logits)
+    logits, targets = _logits_and_targets(logits, targets)
     w = class_balanced_weights(counts, beta).to(logits)
     if w.numel() != logits.shape[1]:
         raise ValueError(f"counts has {w.numel()} classes but the logits have {logits.shape[1]}.")
@@ -309,14 +242,8 @@ def class_balanced_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, co
 def ldam_margins(counts: Any, max_margin: float = 0.5) -> torch.Tensor:
     r"""LDAM margins (Cao et al., 2019, Eq. 13): :math:`\Delta_y = c / n_y^{1/4}`, with c chosen
     so that the largest margin (the rarest class) is ``max_margin`` (0.5 in the reference)."""
-    c = torch.as_tensor(counts, dtype=torch.float64)
-    if c.dim() != 1 or c.numel() < 1 or not torch.isfinite(c).all() or (c <= 0).any():
-        raise ValueError(
-            f"counts must be positive for LDAM margins (got {c.tolist()}); a class without "
-            "samples has an infinite margin."
-        )
-    if not (isinstance(max_margin, (int, float)) and max_margin > 0):
-        raise ValueError(f"max_margin must be positive (got {max_margin!r}).")
+    c = as_counts(counts, "counts")  # an empty class would have an infinite margin
+    max_margin = as_positive(max_margin, "max_margin", "the reference uses 0.5.")
     m = 1.0 / c.pow(0.25)
     return (m * (max_margin / m.max())).float()
 
@@ -331,15 +258,11 @@ def ldam_loss(logits: torch.Tensor, targets: torch.Tensor, margins: torch.Tensor
     optional per-class weights (deferred re-weighting). Soft targets
     :math:`t` give :math:`\sum_c t_c\, \mathrm{CE}(z - s\Delta_c e_c, c)`.
     """
-    logits = _check_logits(logits)
-    targets = _check_targets(targets, logits)
+    logits, targets = _logits_and_targets(logits, targets)
     n, num_classes = logits.shape
-    m = torch.as_tensor(margins)
-    if m.dim() != 1 or m.numel() != num_classes:
-        raise ValueError(f"margins must be a vector of length {num_classes} (got shape {tuple(m.shape)}).")
-    m = m.to(logits) * float(scale)
+    m = _class_vector(margins, logits, "margins") * float(scale)
     w = torch.ones(num_classes, device=logits.device, dtype=logits.dtype) if weight is None \
-        else _check_weight(weight, logits)
+        else _class_weights(weight, logits)
     if targets.dim() == 1:
         shifted = logits - F.one_hot(targets, num_classes).to(logits) * m[targets][:, None]
         return (w[targets] * F.cross_entropy(shifted, targets, reduction="none")).mean()
@@ -394,7 +317,7 @@ class CrossEntropyPostHoc(_PriorMethod):
 
     def __init__(self, tau: float = 1.0, prior: Any = None, counts: Any = None) -> None:
         super().__init__(prior, counts)
-        self.tau = _check_tau(tau)
+        self.tau = _tau(tau)
 
     def loss(self, model: nn.Module, batch: Any, step: int) -> torch.Tensor:
         logits = model(batch.x)
@@ -414,7 +337,7 @@ class LogitAdjustedLoss(_PriorMethod):
 
     def __init__(self, tau: float = 1.0, prior: Any = None, counts: Any = None) -> None:
         super().__init__(prior, counts)
-        self.tau = _check_tau(tau)
+        self.tau = _tau(tau)
 
     def loss(self, model: nn.Module, batch: Any, step: int) -> torch.Tensor:
         logits = model(batch.x)
@@ -435,9 +358,7 @@ class FocalLoss(_PriorMethod):
 
     def __init__(self, gamma: float = 2.0) -> None:
         super().__init__()
-        if not (isinstance(gamma, (int, float)) and gamma >= 0):
-            raise ValueError(f"gamma must be a number >= 0 (got {gamma!r}).")
-        self.gamma = float(gamma)
+        self.gamma = as_positive(gamma, "gamma", "the paper uses 2.", allow_zero=True)
 
     def setup(self, model: nn.Module, data: Any, total_steps: int, device: Any) -> None:
         pass
@@ -454,8 +375,7 @@ class ClassBalancedLoss(_PriorMethod):
     def __init__(self, beta: float = 0.9999, base: str = "ce", gamma: float = 2.0,
                  counts: Any = None) -> None:
         super().__init__(counts=counts)
-        if base not in ("ce", "focal"):
-            raise ValueError(f"base must be 'ce' or 'focal' (got {base!r}).")
+        as_choice(base, ("ce", "focal"), "base")
         self.beta, self.base, self.gamma = float(beta), base, float(gamma)
         self.weight: torch.Tensor | None = None
         if counts is not None:
@@ -486,8 +406,7 @@ class LDAMDRW(_PriorMethod):
     def __init__(self, max_margin: float = 0.5, scale: float = 30.0, drw_start: float = 0.8,
                  beta: float = 0.9999, counts: Any = None) -> None:
         super().__init__(counts=counts)
-        if not 0 <= drw_start <= 1:
-            raise ValueError(f"drw_start is a fraction of training in [0, 1] (got {drw_start!r}).")
+        as_fraction(drw_start, "drw_start", "it is the fraction of training before re-weighting.")
         self.max_margin, self.scale, self.drw_start, self.beta = max_margin, scale, drw_start, beta
         self.total_steps = 0
         if counts is not None:

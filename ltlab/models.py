@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._validation import as_int
+
 __all__ = ["CosineClassifier", "ExpertHeads", "MLP", "CNN1D", "PooledCNN1D", "ResNet32", "LTModel"]
 
 
@@ -42,9 +44,8 @@ class ExpertHeads(nn.Module):
         scale: float = 30.0,
     ) -> None:
         super().__init__()
-        if num_experts < 1:
-            raise ValueError(f"num_experts must be >= 1 (got {num_experts}).")
-        self.num_experts = num_experts
+        self.num_experts = as_int(num_experts, "num_experts", minimum=1,
+                                  hint="it is the number of classifier heads.")
         self.heads = nn.ModuleList(
             CosineClassifier(in_features, num_classes, scale) if cosine
             else nn.Linear(in_features, num_classes)

@@ -1,16 +1,20 @@
-"""Run notebooks, record and read their results, and the ``ltlab`` command line.
+"""Run notebooks, record and read their results.
 
 Inside a notebook, ``ltlab.record("balanced_accuracy_la", 0.71)`` shows a display output of
 the custom MIME type ``application/x-ltlab-result+json``: front-ends that do not know it
 show nothing, so students never see it, but the value stays in the executed notebook.
 `read_results` collects those outputs; `run_notebook` executes a notebook with papermill
 (after checking the parameter names and types against its ``parameters`` cell) and returns
-them.
+them. `run_all` executes every notebook (``ltlab run``).
+
+The ``ltlab`` command line is `ltlab.cli`; `sweep` lives in `ltlab.sweep` and is reachable
+here as ``ltlab.runner.sweep`` (loaded on first use: this module imports no other ltlab
+module, so a notebook's ``from ltlab import record`` stays cheap).
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import json
 import math
 import os
@@ -27,8 +31,9 @@ __all__ = [
     "record",
     "read_results",
     "notebook_parameters",
+    "validate_parameters",
     "run_notebook",
-    "main",
+    "run_all",
 ]
 
 RESULT_MIME = "application/x-ltlab-result+json"
@@ -111,8 +116,9 @@ def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
     raise ValueError(f"{path} has no cell tagged 'parameters'; papermill cannot drive it.")
 
 
-def check_parameters(path: str | os.PathLike, parameters: dict[str, Any]) -> None:
-    """Reject unknown names and values whose type differs from the default's."""
+def validate_parameters(path: str | os.PathLike, parameters: dict[str, Any]) -> None:
+    """Reject unknown names and values whose type differs from the default's (a
+    ``ValueError`` / ``TypeError`` that names the accepted parameters or the expected type)."""
     known = notebook_parameters(path)
     unknown = sorted(set(parameters) - set(known))
     if unknown:
@@ -157,7 +163,7 @@ def run_notebook(
     params = {"interactive": False, **(parameters or {})}
     if "interactive" not in notebook_parameters(path):
         params.pop("interactive")
-    check_parameters(path, params)
+    validate_parameters(path, params)
     os.environ.setdefault("PLOTLY_RENDERER", STATIC_RENDERER)
     os.environ.setdefault("TQDM_DISABLE", "1")
     nb = pm.execute_notebook(
@@ -171,7 +177,7 @@ def run_notebook(
     return read_results(nb)
 
 
-# ----------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------------- ltlab run
 def _format_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
@@ -220,37 +226,22 @@ def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.Pa
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ltlab", description="The long-tailed recognition lab.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="execute every notebook in quick mode into runs/")
-    p_run.add_argument("--notebooks", default="notebooks")
-    p_run.add_argument("--out", default="runs")
-    p_run.add_argument("--full", action="store_true", help="quick=False (GPU-sized runs)")
-    p_run.add_argument("--seed", type=int, default=0)
-    p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
-    p_lab.add_argument("--notebooks", default="notebooks")
-    from .sweep import add_sweep_command, sweep_command
-
-    add_sweep_command(sub)
-    from .recipes import add_train_parser, train_command
-
-    add_train_parser(sub)
-    args = parser.parse_args(argv)
-    if args.command == "train":
-        return train_command(args)
-    if args.command == "sweep":
-        return sweep_command(args)
-    if args.command == "run":
-        results = run_all(args.notebooks, args.out, quick=not args.full, seed=args.seed)
-        return 1 if any("error" in r for r in results.values()) else 0
-    if args.command == "lab":
-        os.execvp(sys.executable, [sys.executable, "-m", "jupyterlab", args.notebooks])
-    return 0
+_MOVED = {"main": "ltlab.cli", "check_parameters": "ltlab.runner:validate_parameters"}
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def __getattr__(name: str) -> Any:
+    """``sweep`` from `ltlab.sweep`, imported on first use (by name, so that runner imports
+    no ltlab module and ``runner <-> sweep`` is no cycle); ``main`` moved to `ltlab.cli` and
+    ``check_parameters`` is now `validate_parameters` (``check_*`` names are exercise
+    checkers)."""
+    if name == "sweep":
+        return importlib.import_module("ltlab.sweep").sweep
+    if name in _MOVED:
+        from ._deprecation import moved_names
+
+        return moved_names(__name__, _MOVED)(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-from .sweep import sweep  # noqa: E402,F401
+if __name__ == "__main__":  # pragma: no cover  (the old spelling of ``python -m ltlab.cli``)
+    sys.exit(importlib.import_module("ltlab.cli").main())

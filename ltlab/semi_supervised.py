@@ -22,69 +22,57 @@ Differences from the reference, all deliberate and small: the evaluated weight a
 (``ema``; 0.999 in the reference) and the prior EMA (``momentum``) default to shorter time
 constants in quick mode, the strong augmentation of 1-D signals is
 `ltlab.augment.signal_strong` (shift, scale, noise, cutout) instead of RandAugment, and the
-learning rate of the short CPU run is higher. `compare` runs the notebook's experiment
-(three unlabeled profiles x three methods) as one library call, so tests can repeat it for
-several seeds; `quick_settings` and `full_settings` hold its sizes.
+learning rate of the short CPU run is higher. Notebook 03's experiment (three unlabeled
+profiles x three methods) is `ltlab.experiments.flexda`.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._deprecation import moved_names
+from ._validation import as_choice, as_fraction, as_int, as_positive
 from .augment import image_strong, image_weak, signal_strong, signal_weak
-from .data import LTData, label_shift_subset, mnist1d_lt, ssl_split
-from .experiments.process_pool import map_tasks
+from .data import LTData
 from .flexda import (
-    EPS,
     PriorEstimator,
     alpha_schedule,
     complementary_consistency_loss,
+    flexda_consistency_loss,
+    flexda_supervised_loss,
     imbalance_temperature,
     pseudo_labels,
     smoothed_prior,
 )
-from .label_shift import calibrated_probs, em_prior, fit_bias_corrected_temperature
-from .metrics import (
-    balanced_accuracy,
-    expected_calibration_error,
-    fit_temperature,
-    per_class_accuracy,
-    shot_accuracy,
-)
-from .models import CNN1D
-from .priors import kl_divergence
-from .train import Batch, fit, predict_logits, resolve_device, seed_everything
+from .label_shift import em_prior
+from .train import Batch
 
-__all__ = [
-    "image_strong",
-    "FixMatch",
-    "FlexDA",
-    "ADELLO",
-    "SSL_METHODS",
-    "quick_settings",
-    "full_settings",
-    "HARD_TO_EASY",
-    "reorder_classes",
-    "mnist1d_pool",
-    "make_ssl_data",
-    "true_unlabeled_prior",
-    "heldout_split",
-    "run_ssl",
-    "compare",
-]
+__all__ = ["FixMatch", "FlexDA", "ADELLO", "SSL_METHODS", "default_views"]
+
+# notebook 03's driver moved to the teaching floor (kept here for one release)
+__getattr__ = moved_names(__name__, {
+    name: "ltlab.experiments.flexda"
+    for name in ("HARD_TO_EASY", "SHOTS", "SPLIT_KEYS", "reorder_classes", "mnist1d_pool",
+                 "make_ssl_data", "true_unlabeled_prior", "heldout_split", "run_ssl", "compare")
+} | {
+    "quick_settings": "ltlab.experiments.flexda:quick_settings",
+    "full_settings": "ltlab.experiments.flexda:full_settings",
+})
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
-def _default_views(x: torch.Tensor) -> tuple[Augment, Augment]:
+def default_views(x: torch.Tensor) -> tuple[Augment, Augment]:
+    """The weak and strong views for inputs like ``x``: `ltlab.augment.signal_weak` /
+    `signal_strong` for signals ``[N, L]``, `image_weak` / `image_strong` for images
+    ``[N, C, H, W]``."""
     if x.dim() == 2:
         return signal_weak, signal_strong
     if x.dim() == 4:
@@ -109,17 +97,11 @@ class FixMatch(nn.Module):
                  weak: Augment | None = None, strong: Augment | None = None,
                  ema: float = 0.0) -> None:
         super().__init__()
-        if not (isinstance(ema, (int, float)) and 0.0 <= ema < 1.0):
-            raise ValueError(f"ema must lie in [0, 1) (got {ema!r}); the reference evaluates an "
-                             "EMA of the weights with 0.999, 0 turns it off.")
-        self.ema = float(ema)
+        self.ema = as_fraction(ema, "ema", "The reference evaluates an EMA of the weights with "
+                               "0.999; 0 turns it off.", high_open=True)
         self.ema_model: nn.Module | None = None
-        if not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
-            raise ValueError(f"threshold must lie in [0, 1] (got {threshold!r}); FixMatch uses 0.95.")
-        if not (isinstance(lambda_u, (int, float)) and lambda_u >= 0):
-            raise ValueError(f"lambda_u must be >= 0 (got {lambda_u!r}).")
-        self.threshold = float(threshold)
-        self.lambda_u = float(lambda_u)
+        self.threshold = as_fraction(threshold, "threshold", "FixMatch uses 0.95.")
+        self.lambda_u = as_positive(lambda_u, "lambda_u", "FixMatch uses 1.", allow_zero=True)
         self.weak, self.strong = weak, strong
         self.total_steps = 1
 
@@ -128,7 +110,7 @@ class FixMatch(nn.Module):
             raise ValueError(f"{type(self).__name__} needs data with an unlabeled split; build it "
                              "with `ltlab.data.ssl_split` and pass unlabeled_ratio > 0 to fit.")
         if self.weak is None or self.strong is None:
-            weak, strong = _default_views(data.x_unlabeled)
+            weak, strong = default_views(data.x_unlabeled)
             self.weak = self.weak or weak
             self.strong = self.strong or strong
         self.total_steps = max(1, int(total_steps))
@@ -150,7 +132,7 @@ class FixMatch(nn.Module):
             raise ValueError(f"{type(self).__name__} got a batch without unlabeled samples; "
                              "call fit(..., unlabeled_ratio=2) on data from `ssl_split`.")
         if self.weak is None or self.strong is None:
-            self.weak, self.strong = _default_views(batch.x_unlabeled)
+            self.weak, self.strong = default_views(batch.x_unlabeled)
         self._update_ema(model)
         g = batch.generator
         u = batch.x_unlabeled
@@ -220,21 +202,21 @@ class FlexDA(FixMatch):
     ) -> None:
         super().__init__(threshold, lambda_u, weak, strong, ema)
         alpha_schedule(0.5, alpha_min, power)  # validates alpha_min and power
-        if not 0.0 <= distill_start <= 1.0:
-            raise ValueError(f"distill_start must lie in [0, 1], a fraction of training "
-                             f"(got {distill_start!r}); the CIFAR configs start at 50k/262k = 0.19.")
-        if not (temperature in ("paper", "released") or (
-                isinstance(temperature, (int, float)) and temperature > 0)):
-            raise ValueError(f"temperature must be 'paper', 'released' or a positive number "
-                             f"(got {temperature!r}).")
-        if not isinstance(trace_every, int) or trace_every < 0:
-            raise ValueError(f"trace_every must be an int >= 0 (got {trace_every!r}).")
         self.alpha_min, self.power = float(alpha_min), float(power)
-        self.distill, self.lambda_distill = bool(distill), float(lambda_distill)
-        self.distill_start = float(distill_start)
+        self.distill_start = as_fraction(distill_start, "distill_start", "A fraction of training; "
+                                         "the CIFAR configs start at 50k/262k = 0.19.")
+        if isinstance(temperature, str):
+            as_choice(temperature, ("paper", "released"), "temperature")
+        else:
+            temperature = as_positive(temperature, "temperature",
+                                      "Or pass 'paper' (exp(KL(U || Q̂))) or 'released' (1).")
+        trace_every = as_int(trace_every, "trace_every", minimum=0)
+        self.distill = bool(distill)
+        self.lambda_distill = as_positive(lambda_distill, "lambda_distill", allow_zero=True)
         self.temperature = temperature
         self.mask_labeled_copies = mask_labeled_copies
-        self.trace_every, self.trace_window = trace_every, int(trace_window)
+        self.trace_every = trace_every
+        self.trace_window = as_int(trace_window, "trace_window", minimum=1)
         self.fixed_prior = None if unlabeled_prior is None else smoothed_prior(unlabeled_prior, 1.0)
         self.estimator: PriorEstimator | None = None
         self.momentum, self.estimator_correct = momentum, estimator_correct
@@ -292,18 +274,16 @@ class FlexDA(FixMatch):
         q_hat = self.q_hat.clone()  # as it stood after step t - 1
         q_alpha = smoothed_prior(q_hat, alpha)
         self.q_alpha = q_alpha
-        log_qa = torch.log(q_alpha + EPS)
-        # L_s: CE(z + log(P_L / Q_alpha), y)
-        adj_s = (torch.log(self.labeled_prior + EPS) - log_qa).to(z_l.dtype)
-        sup = batch.mix_loss(lambda y: F.cross_entropy(z_l + adj_s, y))
-        # L_u: mask and pseudo-labels from the unadjusted weak view; CE(z_s + log(Q / Q_alpha))
-        yhat, mask = pseudo_labels(z_w, self.threshold)
-        adj_u = (torch.log(q_hat + EPS) - log_qa).to(z_s.dtype)
-        unsup = (F.cross_entropy(z_s + adj_u, yhat, reduction="none") * mask).mean()
+        # L_s = CE(z + log(P_L / Q̂_alpha), y), per mixup target
+        sup = batch.mix_loss(
+            lambda y: flexda_supervised_loss(z_l, y, self.labeled_prior, q_alpha))
+        # L_u = mean M CE(z_s + log(Q̂ / Q̂_alpha), yhat); yhat and M from the unadjusted weak view
+        unsup, mask = flexda_consistency_loss(z_s, z_w, q_hat, q_alpha, self.threshold)
         total = sup + self.lambda_u * unsup
         terms = {"supervised": sup.detach(), "consistency": unsup.detach(),
                  "mask_rate": mask.mean(), "alpha": alpha}
         if self.distill and step >= self.distill_start * self.total_steps:
+            # L_uC on the samples below the threshold, at T = exp(KL(U || Q̂)) (or 1, or given)
             temp = self._temperature(q_hat)
             dist = complementary_consistency_loss(z_s, z_w, q_hat, q_alpha, mask, temp)
             total = total + self.lambda_distill * dist
@@ -349,217 +329,3 @@ class ADELLO(FlexDA):
 
 
 SSL_METHODS: dict[str, type[FixMatch]] = {"fixmatch": FixMatch, "flexda": FlexDA, "adello": ADELLO}
-
-
-# ----------------------------------------------------------------------------- experiments
-#: MNIST-1D digits ordered head -> tail so that the confusable pairs sit in the head: a small
-#: CNN trained on the balanced pool recognises 9 (46%), 7 (55%), 4 (72%) and 2 (79%) worst,
-#: because 9 and 4 are near-copies and so are 7 and 3; 1, 6, 8 and 0 are easy (89-98%).
-#: With this order the tail digits can be learned from their few labels (see notebook 03).
-HARD_TO_EASY = (9, 4, 7, 3, 2, 5, 1, 6, 8, 0)
-
-
-def reorder_classes(data: LTData, order: Sequence[int]) -> LTData:
-    """Relabel ``data`` so that old class ``order[k]`` becomes class k (class 0 is the head
-    of every long-tailed split made from it). ``classes`` keeps the old names."""
-    order = [int(c) for c in order]
-    if sorted(order) != list(range(data.num_classes)):
-        raise ValueError(f"order must be a permutation of 0..{data.num_classes - 1} (got {order}).")
-    new_label = torch.empty(data.num_classes, dtype=torch.long)
-    new_label[torch.tensor(order)] = torch.arange(data.num_classes)
-    return LTData(
-        data.x_train, new_label[data.y_train], data.x_test, new_label[data.y_test],
-        data.train_counts[torch.tensor(order)], [data.classes[c] for c in order],
-        name=f"{data.name}-order{''.join(map(str, order))}", indices=dict(data.indices),
-    )
-
-
-#: many / few thresholds of the shot groups (labeled counts): CIFAR's 100 and 20 leave the
-#: few group empty on the quick split (200 down to 20 labels), so few is < 40 here.
-SHOTS = (100, 40)
-
-
-def mnist1d_pool(max_count: int, test_per_class: int) -> LTData:
-    """A balanced MNIST-1D pool (`ltlab.data.mnist1d_lt` with ratio 1 and seed 0); its
-    signals come from the data layer's on-disk cache (``$LTLAB_CACHE_DIR``)."""
-    return mnist1d_lt(imbalance_ratio=1, max_count=max_count, test_per_class=test_per_class,
-                      seed=0)
-
-
-def make_ssl_data(profile: str, labeled_max: int, unlabeled_max: int, imbalance_ratio: float,
-                  test_per_class: int = 100, seed: int = 0,
-                  class_order: Sequence[int] | None = HARD_TO_EASY,
-                  include_labeled_in_unlabeled: bool = False) -> LTData:
-    """An MNIST-1D split for long-tailed SSL: the balanced pool of `mnist1d_pool`, classes
-    relabeled head -> tail in ``class_order`` (default `HARD_TO_EASY`; None keeps the
-    natural order, 0 the head), then `ssl_split` with ``seed`` (labeled head
-    ``labeled_max``, unlabeled head ``unlabeled_max``, both with ``imbalance_ratio``)."""
-    pool = mnist1d_pool(labeled_max + unlabeled_max, test_per_class)
-    if class_order is not None:
-        pool = reorder_classes(pool, class_order)
-    return ssl_split(pool, labeled_max, unlabeled_max, imbalance_ratio, profile,
-                     include_labeled_in_unlabeled=include_labeled_in_unlabeled, seed=seed)
-
-
-def true_unlabeled_prior(data: LTData) -> torch.Tensor:
-    """The (hidden) class prior Q of the unlabeled split, for evaluating estimates only."""
-    if data.y_unlabeled is None:
-        raise ValueError("data has no unlabeled split; build it with `ssl_split`.")
-    counts = torch.bincount(data.y_unlabeled, minlength=data.num_classes).double()
-    return (counts / counts.sum()).float()
-
-
-def heldout_split(data: LTData, q: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two disjoint index sets of the balanced test split, never trained on: a balanced
-    *calibration* half (labeled held-out source data for `fit_bias_corrected_temperature`)
-    and, from the other half, an *estimation* subset whose class proportions follow ``q``
-    (`ltlab.data.label_shift_subset`)."""
-    g = torch.Generator().manual_seed(seed)
-    cal, rest = [], []
-    for c in range(data.num_classes):
-        idx = torch.nonzero(data.y_test == c).flatten()
-        idx = idx[torch.randperm(idx.numel(), generator=g)]
-        cal.append(idx[: idx.numel() // 2])
-        rest.append(idx[idx.numel() // 2 :])
-    cal_idx, rest_idx = torch.cat(cal), torch.cat(rest)
-    est_idx = rest_idx[label_shift_subset(data.y_test[rest_idx], q, seed=seed)]
-    return cal_idx, est_idx
-
-
-def run_ssl(data: LTData, method: str | FixMatch, *, steps: int, batch_size: int = 32,
-            unlabeled_ratio: int = 2, lr: float = 0.03, momentum: float = 0.99,
-            channels: int = 32, feature_dim: int = 64, distill_start: float = 0.2,
-            weight_decay: float = 5e-4, ema: float = 0.99, trace_every: int = 0, seed: int = 0,
-            device: str = "auto",
-            **method_kwargs: Any) -> dict[str, Any]:
-    """Train one model with one SSL method on ``data`` and measure it.
-
-    Returns balanced accuracy, many / medium / few accuracy (groups by *labeled* counts,
-    `SHOTS`: > 100, 40..100, < 40), ECE (15 bins), the fitted temperature, per-class accuracy and the
-    last mask rate. For FlexDA / ADELLO also: the final online estimate ``q_hat`` and
-    ``kl_to_true_prior`` = KL(q_hat || Q); the EM estimate on held-out predictions
-    (`heldout_split`: BCTS-calibrated on a balanced half of the test split, then
-    `ltlab.label_shift.em_prior` on a subset of the other half drawn with Q) and
-    ``kl_em_to_true_prior``; the same EM without calibration (``kl_em_uncalibrated``); the
-    EM-corrected online estimate (``kl_online_em_to_true_prior``, with ``trace_every`` > 0)
-    and the training ``trace``. SGD with Nesterov momentum 0.9 at a constant learning rate,
-    as in the reference; the labeled batch gets the weak view.
-    """
-    seed_everything(seed)
-    model = CNN1D(data.num_classes, length=data.x_train.shape[1], channels=channels,
-                  feature_dim=feature_dim)
-    if isinstance(method, str):
-        if method not in SSL_METHODS:
-            raise ValueError(f"method must be one of {sorted(SSL_METHODS)} (got {method!r}).")
-        cls = SSL_METHODS[method]
-        method_kwargs = {"ema": ema, **method_kwargs}
-        if cls is not FixMatch:
-            method_kwargs = {"momentum": momentum, "distill_start": distill_start,
-                             "trace_every": trace_every, **method_kwargs}
-        method = cls(**method_kwargs)
-    history = fit(model, method, data, steps=steps, batch_size=batch_size, lr=lr,
-                  weight_decay=weight_decay, schedule="constant", unlabeled_ratio=unlabeled_ratio, augment=signal_weak,
-                  eval_every=10**9, device=device, seed=seed, progress=False)
-    logits = predict_logits(model, method, data.x_test, device)
-    probs = torch.softmax(logits, 1)
-    out: dict[str, Any] = {
-        "balanced_accuracy": balanced_accuracy(logits, data.y_test, data.num_classes),
-        **shot_accuracy(logits, data.y_test, data.train_counts, many=SHOTS[0], few=SHOTS[1]),
-        "ece": expected_calibration_error(probs, data.y_test),
-        "temperature": fit_temperature(logits, data.y_test),
-        "per_class_accuracy": per_class_accuracy(logits, data.y_test, data.num_classes).tolist(),
-        "mask_rate": history.last("mask_rate"),
-        "seconds": history.seconds,
-    }
-    if isinstance(method, FlexDA):
-        q = true_unlabeled_prior(data)
-        q_hat = method.q_hat.detach().cpu().float()
-        q_alpha = method.q_alpha.detach().cpu().float()
-        cal_idx, est_idx = heldout_split(data, q, seed)
-        # EM on held-out predictions: calibrate on the balanced half (BCTS), so the source
-        # prior is that half's (uniform) prior, then estimate on the Q-shaped subset
-        temp, bias = fit_bias_corrected_temperature(logits[cal_idx], data.y_test[cal_idx])
-        cal_prior = torch.bincount(data.y_test[cal_idx], minlength=data.num_classes).float()
-        em, _ = em_prior(calibrated_probs(logits[est_idx], temp, bias), cal_prior / cal_prior.sum())
-        # the same EM on the raw predictions, with the prior the raw model was trained toward
-        em_raw, _ = em_prior(probs[est_idx], q_alpha / q_alpha.sum())
-        out.update(
-            q_hat=q_hat.tolist(), true_prior=q.tolist(), em_prior=em.tolist(),
-            em_prior_uncalibrated=em_raw.tolist(),
-            kl_to_true_prior=kl_divergence(q_hat / q_hat.sum(), q),
-            kl_em_to_true_prior=kl_divergence(em / em.sum(), q),
-            kl_em_uncalibrated=kl_divergence(em_raw / em_raw.sum(), q),
-            kl_online_em_to_true_prior=(kl_divergence(method.shadow.prior.cpu().float(), q)
-                                        if method.shadow is not None else math.nan),
-            trace=method.trace,
-        )
-    return out
-
-
-SPLIT_KEYS = ("labeled_max", "unlabeled_max", "imbalance_ratio", "test_per_class", "class_order")
-
-
-def quick_settings() -> dict[str, Any]:
-    """Quick mode (CPU, about 10 s per run on one core); notebook 03 explains the choices.
-
-    The labeled set has 200 down to 20 samples (ratio 10), the unlabeled set 400 down to 40
-    (or 400 of every class); 800 steps of 64 labeled + 128 unlabeled signals at a constant
-    lr of 0.1 with weight decay 1.5e-4 (the reference's lr x weight decay, 0.03 x 5e-4); the
-    weight average and the prior estimate use an EMA of 0.99 (a time constant of 100 steps;
-    the reference's 0.999 suits its 262,144 steps)."""
-    return dict(
-        labeled_max=200, unlabeled_max=400, imbalance_ratio=10, test_per_class=200,
-        class_order=HARD_TO_EASY, steps=800, batch_size=64, unlabeled_ratio=2, lr=0.1,
-        weight_decay=1.5e-4, momentum=0.99, ema=0.99, channels=32, feature_dim=64,
-        distill_start=0.2,
-    )
-
-
-def full_settings() -> dict[str, Any]:
-    """Full mode (GPU): a larger split, 8,000 steps, the reference's lr, weight decay and
-    EMAs of 0.999, a wider CNN."""
-    return dict(
-        labeled_max=400, unlabeled_max=1000, imbalance_ratio=20, test_per_class=200,
-        class_order=HARD_TO_EASY, steps=8000, batch_size=64, unlabeled_ratio=2, lr=0.03,
-        weight_decay=5e-4, momentum=0.999, ema=0.999, channels=64, feature_dim=128,
-        distill_start=0.2,
-    )
-
-
-def _run_task(args: tuple) -> dict[str, Any]:
-    data, name, kwargs = args
-    return run_ssl(data, name, **kwargs)
-
-
-def compare(
-    profiles: Sequence[str] = ("consistent", "uniform", "reversed"),
-    methods: Sequence[str] = ("fixmatch", "flexda", "adello"),
-    quick: bool = True,
-    seed: int = 0,
-    device: str = "auto",
-    trace_every: int = 40,
-    workers: int = 1,
-    **overrides: Any,
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """The notebook-03 experiment: every method on every unlabeled profile, same split and
-    seed per profile. Returns ``results[profile][method]`` = the dict of `run_ssl`.
-    ``overrides`` replace entries of `quick_settings` / `full_settings`. ``workers`` > 1
-    runs the trainings in that many processes (one thread each; CPU only): the results are
-    the same as with one worker."""
-    settings = {**(quick_settings() if quick else full_settings()), **overrides}
-    sizes = {k: settings.pop(k) for k in SPLIT_KEYS if k in settings}
-    unknown = set(settings) - set(inspect.signature(run_ssl).parameters)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; see quick_settings().")
-    datasets = {p: make_ssl_data(p, seed=seed, **sizes) for p in profiles}
-    tasks = [(datasets[p], m, dict(seed=seed, device=device, trace_every=trace_every, **settings))
-             for p in profiles for m in methods]
-    outputs = map_tasks(_run_task, tasks, workers if resolve_device(device).type == "cpu" else 1)
-    results: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in profiles}
-    for (data, name, _), out in zip(tasks, outputs):
-        results[_profile_of(data, datasets)][name] = out
-    return results
-
-
-def _profile_of(data: LTData, datasets: dict[str, LTData]) -> str:
-    return next(p for p, d in datasets.items() if d is data)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ._deprecation import moved_names
+from ._validation import as_choice, as_int, as_positive
 from .data import LTData
 from .metrics import accuracy, balanced_accuracy
 
@@ -223,16 +224,14 @@ def fit(
     """
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= or steps=.")
-    if (epochs is not None and epochs < 1) or (steps is not None and steps < 1):
-        raise ValueError(f"epochs/steps must be >= 1 (got epochs={epochs}, steps={steps}).")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1 (got {batch_size}).")
-    if schedule not in ("cosine", "step", "constant"):
-        raise ValueError(f"schedule must be 'cosine', 'step' or 'constant' (got {schedule!r}).")
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"optimizer must be 'sgd' or 'adam' (got {optimizer!r}).")
-    if mixup_alpha < 0:
-        raise ValueError(f"mixup_alpha must be >= 0 (got {mixup_alpha}).")
+    if epochs is not None:
+        as_int(epochs, "epochs", minimum=1)
+    if steps is not None:
+        as_int(steps, "steps", minimum=1)
+    as_int(batch_size, "batch_size", minimum=1)
+    as_choice(schedule, ("cosine", "step", "constant"), "schedule")
+    as_choice(optimizer, ("sgd", "adam"), "optimizer")
+    as_positive(mixup_alpha, "mixup_alpha", "0 turns mixup off.", allow_zero=True)
     if unlabeled_ratio and data.x_unlabeled is None:
         raise ValueError("unlabeled_ratio > 0 needs data with an unlabeled split (`ssl_split`).")
 

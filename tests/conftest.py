@@ -2,7 +2,8 @@
 
 `executed` runs a notebook once per test session (quick mode, ``interactive=False``) with
 papermill and hands every test the same recorded results; the executed copy is written
-under ``test-output/notebooks/`` for inspection.
+under ``test-output/notebooks/`` for inspection. `cifar_root` writes CIFAR-format files
+with random pixels once per session (the data and recipe tests read them).
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ def run_cached(name: str, **parameters) -> dict:
 def executed():
     """``executed("00_tour", seed=1)`` -> recorded results of that notebook run."""
     return run_cached
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory):
+    """One folder with CIFAR-10 and CIFAR-100 files in the official format, random pixels
+    (`ltlab.data.write_fake_cifar`). CIFAR-100's train split is full size (the FlexDA recipe
+    draws from all of it), CIFAR-10's holds just what CIFAR-10-LT IR100 keeps; the test
+    splits are tiny (1 and 5 per class: evaluating ResNet-32 on the CPU dominates otherwise)."""
+    from ltlab.data import write_fake_cifar
+    from ltlab.priors import long_tailed_counts
+
+    root = tmp_path_factory.mktemp("cifar")
+    write_fake_cifar(root, 100, long_tailed_counts(100, 500, 1).tolist(), test_per_class=1,
+                     seed=1)
+    write_fake_cifar(root, 10, long_tailed_counts(10, 5000, 100).tolist(), test_per_class=5,
+                     seed=2)
+    return root
 
 
 def pytest_collection_modifyitems(config, items):

@@ -30,7 +30,7 @@ EXERCISES = (
     Exercise(check_imbalance_ratio, reference=lambda: 100.0,
              mistake=lambda: 4 / 400, hint="largest class count by the smallest",
              kwargs={"train_counts": _COUNTS}),
-    Exercise(check_tail_share, reference=lambda: 16 / 782,
-             mistake=lambda: 16.0, hint="divide by the total",
+    Exercise(check_tail_share, reference=lambda: (20 + 8 + 4) / 782,
+             mistake=lambda: 20.0 + 8 + 4, hint="divide by the total",
              kwargs={"train_counts": _COUNTS}),
 )

@@ -1,12 +1,22 @@
-"""The MNIST-1D-LT setting shared by notebooks 01, 02 and 04: data sizes and `fit` arguments."""
+"""The MNIST-1D-LT setting shared by notebooks 01, 02 and 04: data sizes, `fit` arguments,
+and `train_method`, which trains one method of `method_registry` with them."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..data import LTData, mnist1d_lt
+import torch
+import torch.nn as nn
 
-__all__ = ["mnist_recipe", "mnist_data"]
+from ..data import LTData, mnist1d_lt
+from ..metrics import summary
+from ..train import History, fit, predict_logits, seed_everything
+from .method_registry import make_method
+
+__all__ = ["mnist_recipe", "mnist_data", "Trained", "train_method", "evaluate"]
 
 
 def mnist_recipe(quick: bool = True) -> dict[str, Any]:
@@ -34,3 +44,49 @@ def mnist_data(quick: bool = True, seed: int = 0, imbalance_ratio: float = 100) 
                           num_samples=7000, seed=seed)
     return mnist1d_lt(imbalance_ratio, max_count=2000, test_per_class=500,
                       num_samples=36000, seed=seed)
+
+
+@dataclass
+class Trained:
+    """A trained model with its method (``method.predict`` gives its test-time logits)."""
+
+    name: str
+    model: nn.Module
+    method: Any
+    history: History
+    seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def logits(self, x: torch.Tensor, device: str = "auto") -> torch.Tensor:
+        return predict_logits(self.model, self.method, x, device)
+
+
+def train_method(name: str, data: LTData, *, quick: bool = True, seed: int = 0,
+                 device: str = "auto", progress: bool = False, tau: float = 1.0,
+                 lambdas: Sequence[float] = (1.0, 0.0, -1.0), mixup_alpha: float | None = None,
+                 cosine: bool | None = None, **fit_overrides: Any) -> Trained:
+    """Train one of `method_registry.METHODS` on ``data`` with `mnist_recipe`
+    (``fit_overrides`` replace its entries, e.g. ``epochs=30``) and return a `Trained`."""
+    recipe = dict(mnist_recipe(quick), **fit_overrides)
+    seed_everything(seed)
+    model, method, alpha = make_method(name, data.num_classes, tau=tau, lambdas=lambdas,
+                                       cosine=cosine)
+    alpha = alpha if mixup_alpha is None else mixup_alpha
+    t0 = time.perf_counter()
+    history = fit(model, method, data, mixup_alpha=alpha, eval_every=10**9, device=device,
+                  seed=seed, progress=progress, **recipe)
+    settings = dict(recipe, mixup_alpha=alpha, tau=tau, lambdas=tuple(lambdas))
+    return Trained(name, model, method, history, time.perf_counter() - t0, settings)
+
+
+def evaluate(logits: torch.Tensor, data: LTData) -> dict[str, float]:
+    """`ltlab.metrics.summary` of test logits on ``data``'s test split (balanced accuracy,
+    accuracy, many / medium / few, ECE).
+
+    >>> from ltlab.data import LTData
+    >>> y = torch.tensor([0, 1, 1]); z = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> data = LTData(z, y, z, y, torch.tensor([200, 10]), ["a", "b"])
+    >>> evaluate(z, data)["balanced_accuracy"]
+    0.75
+    """
+    return summary(logits, data.y_test, data.train_counts)

@@ -1,37 +1,161 @@
-"""Calibration beyond the ECE: adaptive bins, over-confidence, per-class and per-shot-group
-errors, and logit scaling fits (vector and bias-corrected temperature scaling).
+r"""Calibration metrics: the ECE family, reliability bins, NLL and Brier score.
+
+A classifier is *calibrated* when, among the samples it predicts with confidence
+:math:`c`, a fraction :math:`c` is correct. Under class imbalance this fails in a
+structured way: a long-tailed model is over-confident on its head predictions and, once one
+temperature removes the common over-confidence, under-confident on its tail predictions.
+
+Conventions (the same as the BalPoE reference code, ``utils/calibration_metrics.py``):
+
+* Calibration metrics take probabilities ``[N, C]`` (rows sum to 1) and integer targets.
+* ECE uses ``n_bins`` equal-width bins that are open on the left and closed on the right,
+  (lo, hi]; a confidence of exactly 1.0 falls in the last bin and a confidence of 0 in the
+  first. :math:`\mathrm{ECE} = \sum_b (n_b / N)\,|\mathrm{acc}_b - \mathrm{conf}_b|`, reported
+  as a fraction (papers print x100). Other libraries (torchmetrics) use [lo, hi) bins, which
+  moves samples that sit exactly on an edge such as 0.8 or 1.0 into another bin.
+* Shot groups (many / medium / few) are by *training* count, see `ltlab.metrics.shot_groups`.
+
+Beyond the ECE: `adaptive_calibration_error` (equal-mass bins), `calibration_error_split`
+(over- + under-confident parts), `overconfidence_error` (Thulasidasan et al., 2019),
+`per_class_calibration_error` and `shot_calibration_gap` (per class and per group, grouped
+by the *predicted* class, where the head/tail asymmetry shows, or by the *true* class).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .accuracy import (
-    _check_bins,
-    _check_probs,
-    _check_targets,
-    expected_calibration_error,
-    reliability_bins,
-    shot_groups,
-)
+from .._validation import as_choice, as_int, as_probs, as_targets
+from .accuracy import shot_groups
 
 __all__ = [
+    "reliability_bins",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "classwise_calibration_error",
+    "shot_calibration_error",
+    "negative_log_likelihood",
+    "brier_score",
     "adaptive_calibration_error",
     "calibration_error_split",
     "overconfidence_error",
     "per_class_calibration_error",
     "shot_calibration_gap",
-    "LogitScaling",
-    "fit_vector_scaling",
-    "fit_bias_corrected_temperature",
 ]
 
+_GROUPINGS = ("predicted", "true")
 
-# ----------------------------------------------------------------------------- metrics
+
+def _probs_and_targets(probs, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities as float64 ``[N, C]`` and matching int64 targets ``[N]``."""
+    p = as_probs(probs)
+    return p, as_targets(targets, p.shape[0], p.shape[1])
+
+
+def _bin_index(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
+    # bucketize(right=False) gives i with edges[i-1] < x <= edges[i]: (lo, hi] bins.
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)[1:-1]
+    return torch.bucketize(conf.contiguous(), edges, right=False)
+
+
+# ----------------------------------------------------------------------------- equal-width ECE
+def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15) -> dict:
+    """Per-bin statistics of top-label confidence: ``lo``, ``hi``, ``count``, ``accuracy``,
+    ``confidence`` (NaN for empty bins), all tensors of length ``n_bins``."""
+    n_bins = as_int(n_bins, "n_bins", minimum=1)
+    probs, targets = _probs_and_targets(probs, targets)
+    conf, pred = probs.max(1)
+    correct = (pred == targets).double()
+    b = _bin_index(conf, n_bins)
+    count = torch.bincount(b, minlength=n_bins).double()
+    acc_sum = torch.bincount(b, weights=correct, minlength=n_bins)
+    conf_sum = torch.bincount(b, weights=conf, minlength=n_bins)
+    nan = torch.full_like(count, math.nan)
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+    return {
+        "lo": edges[:-1],
+        "hi": edges[1:],
+        "count": count,
+        "accuracy": torch.where(count > 0, acc_sum / count.clamp_min(1), nan),
+        "confidence": torch.where(count > 0, conf_sum / count.clamp_min(1), nan),
+    }
+
+
+def expected_calibration_error(
+    probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15
+) -> float:
+    """ECE = sum_b (n_b / N) |acc_b - conf_b| over ``n_bins`` equal-width (lo, hi] bins.
+
+    >>> p = torch.tensor([[0.9, 0.1], [0.6, 0.4]]); y = torch.tensor([0, 1])
+    >>> round(expected_calibration_error(p, y, n_bins=10), 4)  # (|1-.9| + |0-.6|) / 2
+    0.35
+    """
+    bins = reliability_bins(probs, targets, n_bins)
+    gap = (bins["accuracy"] - bins["confidence"]).abs().nan_to_num(0.0)
+    return float((bins["count"] * gap).sum() / bins["count"].sum())
+
+
+def maximum_calibration_error(
+    probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15
+) -> float:
+    """MCE = max over non-empty bins of |acc_b - conf_b|."""
+    bins = reliability_bins(probs, targets, n_bins)
+    gap = (bins["accuracy"] - bins["confidence"]).abs()
+    return float(gap[bins["count"] > 0].max())
+
+
+def classwise_calibration_error(
+    probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15
+) -> float:
+    """Static (class-wise) calibration error: for every class c, bin p_c of *all* samples,
+    compare with the frequency of y = c in each bin, and average the C errors (Nixon et al.)."""
+    n_bins = as_int(n_bins, "n_bins", minimum=1)
+    probs, targets = _probs_and_targets(probs, targets)
+    n, num_classes = probs.shape
+    total = 0.0
+    for c in range(num_classes):
+        p = probs[:, c]
+        hit = (targets == c).double()
+        b = _bin_index(p, n_bins)
+        gap = (torch.bincount(b, weights=hit, minlength=n_bins)
+               - torch.bincount(b, weights=p, minlength=n_bins)).abs()
+        total += float(gap.sum() / n)
+    return total / num_classes
+
+
+def shot_calibration_error(
+    probs: torch.Tensor, targets: torch.Tensor, train_counts, n_bins: int = 15,
+    many: int = 100, few: int = 20,
+) -> dict[str, float]:
+    """ECE restricted to the test samples of each shot group (NaN for an empty group)."""
+    probs, targets = _probs_and_targets(probs, targets)
+    out = {}
+    for name, classes in shot_groups(train_counts, many, few).items():
+        mask = torch.isin(targets, classes)
+        out[name] = (
+            expected_calibration_error(probs[mask], targets[mask], n_bins)
+            if mask.any() else math.nan
+        )
+    return out
+
+
+def negative_log_likelihood(probs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean -log p_y (probabilities clamped at 1e-12)."""
+    probs, targets = _probs_and_targets(probs, targets)
+    return float(-probs.gather(1, targets[:, None]).clamp_min(1e-12).log().mean())
+
+
+def brier_score(probs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean over samples of sum_c (p_c - 1[y = c])^2 (between 0 and 2)."""
+    probs, targets = _probs_and_targets(probs, targets)
+    onehot = F.one_hot(targets, probs.shape[1]).double()
+    return float(((probs - onehot) ** 2).sum(1).mean())
+
+
+# ----------------------------------------------------------------------------- beyond the ECE
 def adaptive_calibration_error(
     probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15
 ) -> float:
@@ -45,11 +169,12 @@ def adaptive_calibration_error(
 
     >>> p = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2]])
     >>> y = torch.tensor([0, 1, 0, 0])
-    >>> round(adaptive_calibration_error(p, y, n_bins=2), 4)  # bins {.6,.7} and {.8,.9}
-    0.25
+    >>> # bins {.6 (wrong), .7}: |1 - 1.3|, and {.8, .9}: |2 - 1.7|; (0.3 + 0.3) / 4
+    >>> round(adaptive_calibration_error(p, y, n_bins=2), 4)
+    0.15
     """
-    _check_bins(n_bins)
-    probs, targets = _check_probs(probs, targets)
+    n_bins = as_int(n_bins, "n_bins", minimum=1)
+    probs, targets = _probs_and_targets(probs, targets)
     conf, pred = probs.max(1)
     correct = (pred == targets).double()
     order = torch.sort(conf, stable=True).indices
@@ -87,17 +212,6 @@ def overconfidence_error(probs: torch.Tensor, targets: torch.Tensor, n_bins: int
     return float((w * conf * gap.clamp_min(0)).sum())
 
 
-_GROUPINGS = ("predicted", "true")
-
-
-def _check_by(by: str) -> None:
-    if by not in _GROUPINGS:
-        raise ValueError(
-            f"by must be 'predicted' (group samples by the predicted class) or 'true' (by the "
-            f"label) (got {by!r})."
-        )
-
-
 def per_class_calibration_error(
     probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15, by: str = "predicted"
 ) -> torch.Tensor:
@@ -107,11 +221,11 @@ def per_class_calibration_error(
     ``by="predicted"``: class c's samples are those *predicted* as c, so the ECE compares
     confidence with precision; a long-tailed model is over-confident on head predictions
     and under-confident on tail predictions. ``by="true"``: the samples *labelled* c, as
-    in `ltlab.metrics.shot_calibration_error` (confidence against recall-side accuracy).
+    in `shot_calibration_error` (confidence against recall-side accuracy).
     Same (lo, hi] bins as `expected_calibration_error`.
     """
-    _check_by(by)
-    probs, targets = _check_probs(probs, targets)
+    by = as_choice(by, _GROUPINGS, "by")  # predicted class or label
+    probs, targets = _probs_and_targets(probs, targets)
     key = probs.argmax(1) if by == "predicted" else targets
     out = torch.full((probs.shape[1],), math.nan, dtype=torch.float64)
     for c in range(probs.shape[1]):
@@ -132,8 +246,8 @@ def shot_calibration_gap(
     "count"}``, where ``gap`` = mean confidence - accuracy is signed: positive means
     over-confident. A group without samples gets NaN values and count 0.
     """
-    _check_by(by)
-    probs, targets = _check_probs(probs, targets)
+    by = as_choice(by, _GROUPINGS, "by")  # predicted class or label
+    probs, targets = _probs_and_targets(probs, targets)
     conf, pred = probs.max(1)
     key = pred if by == "predicted" else targets
     out: dict[str, dict[str, float]] = {}
@@ -151,92 +265,3 @@ def shot_calibration_gap(
             "gap": mean_conf - acc, "confidence": mean_conf, "accuracy": acc, "count": n,
         }
     return out
-
-
-# ----------------------------------------------------------------------------- scaling
-@dataclass
-class LogitScaling:
-    r"""A per-class affine map of logits, :math:`z \mapsto w \odot z + b` (``weight`` and
-    ``bias`` have shape ``[C]``). Temperature scaling is :math:`w = 1/T`, bias-corrected
-    temperature scaling (BCTS) is :math:`w = 1/T` plus a bias, vector scaling has a free
-    :math:`w`. The bias is stored with mean 0 (softmax ignores a common shift).
-    Call it on logits; `probs` gives the calibrated probabilities."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-    kind: str = "vector"
-
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        logits = torch.as_tensor(logits)
-        if logits.dim() != 2 or logits.shape[1] != self.weight.numel():
-            raise ValueError(
-                f"logits must have shape [N, {self.weight.numel()}] (got {tuple(logits.shape)})."
-            )
-        w, b = self.weight.to(logits), self.bias.to(logits)
-        return logits * w + b
-
-    def probs(self, logits: torch.Tensor) -> torch.Tensor:
-        return self(logits).softmax(1)
-
-    @property
-    def temperature(self) -> float:
-        """1 / w when all weights are equal (temperature and BCTS), else NaN."""
-        w = self.weight
-        return float(1.0 / w[0]) if bool((w == w[0]).all()) else math.nan
-
-
-def _check_logits(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = torch.as_tensor(logits).detach().double()
-    if logits.dim() != 2:
-        raise ValueError(f"logits must have shape [N, C] (got {tuple(logits.shape)}).")
-    if not torch.isfinite(logits).all():
-        raise ValueError("logits contains NaN or inf.")
-    return logits, _check_targets(targets, logits.shape[0], logits.shape[1])
-
-
-def _minimise_nll(logits, targets, params, transform, max_iter):
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(transform(logits), targets)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-
-
-def fit_vector_scaling(
-    logits: torch.Tensor, targets: torch.Tensor, max_iter: int = 200
-) -> LogitScaling:
-    r"""Vector scaling (Guo et al., ICML 2017, Sec. 4.2): per-class weight ``w`` and bias
-    ``b`` minimising the NLL of :math:`\mathrm{softmax}(w \odot z + b)` on held-out logits
-    (L-BFGS, float64, started at w = 1, b = 0)."""
-    logits, targets = _check_logits(logits, targets)
-    c = logits.shape[1]
-    w = torch.ones(c, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(c, dtype=torch.float64, requires_grad=True)
-    _minimise_nll(logits, targets, [w, b], lambda z: z * w + b, max_iter)
-    b = b.detach()
-    return LogitScaling(w.detach().float(), (b - b.mean()).float(), "vector")
-
-
-def fit_bias_corrected_temperature(
-    logits: torch.Tensor, targets: torch.Tensor, max_iter: int = 200
-) -> LogitScaling:
-    r"""Bias-corrected temperature scaling, BCTS (Alexandari et al., ICML 2020, Sec. 3):
-    one temperature T and a per-class bias b minimising the NLL of
-    :math:`\mathrm{softmax}(z / T + b)` on held-out logits. The class biases fix a
-    systematic over-prediction of some classes that one temperature cannot, which is what
-    EM prior estimation under label shift needs (their "BCTS + EM is hard to beat")."""
-    logits, targets = _check_logits(logits, targets)
-    c = logits.shape[1]
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(c, dtype=torch.float64, requires_grad=True)
-    _minimise_nll(logits, targets, [log_t, b], lambda z: z / log_t.exp() + b, max_iter)
-    inv_t = float(torch.exp(-log_t.detach()))
-    b = b.detach()
-    return LogitScaling(torch.full((c,), inv_t), (b - b.mean()).float(), "bcts")
-
-
-# ----------------------------------------------------------------------------- notebook 04

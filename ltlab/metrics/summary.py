@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .accuracy import (
-    accuracy,
-    balanced_accuracy,
-    expected_calibration_error,
-    shot_accuracy,
-)
+from .._validation import as_counts, as_logits
+from .accuracy import accuracy, balanced_accuracy, shot_accuracy
+from .calibration import expected_calibration_error
 
 __all__ = ["summary"]
 
@@ -31,7 +28,8 @@ def summary(logits: torch.Tensor, targets: torch.Tensor, train_counts, *, many: 
     >>> round(s["balanced_accuracy"], 3), s["many"], s["few"]
     (0.75, 1.0, 0.5)
     """
-    counts = torch.as_tensor(train_counts)
+    logits = as_logits(logits)
+    counts = as_counts(train_counts, "train_counts", allow_zero=True)
     shots = shot_accuracy(logits, targets, counts, many=many, few=few)
     return {
         "balanced_accuracy": balanced_accuracy(logits, targets, counts.numel()),

@@ -20,7 +20,7 @@ _EXPERT_COLORS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c
 
 
 def balpoe_priors_figure(m: Mapping[str, Any]) -> go.Figure:
-    """The experts panel of notebook 02 from `ltlab.balpoe.expert_marginals`:
+    """The experts panel of notebook 02 from `ltlab.experiments.balpoe.expert_marginals`:
 
     left, each λ-expert's target prior ∝ π^λ and its expected marginal (dotted; log scale;
     the ensemble's target ∝ π^mean(λ) dashed, paper Fig. 3b);

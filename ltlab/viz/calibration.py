@@ -2,7 +2,9 @@
 
 Bins are the (lo, hi] equal-width bins of `ltlab.metrics`; groups are many / medium / few
 by training counts, and samples are grouped by their *predicted* class unless said
-otherwise (see `ltlab.calibration.shot_calibration_gap`).
+otherwise (see `ltlab.metrics.shot_calibration_gap`). Builders receive computed results
+(`ltlab.experiments.calibration`'s evaluation and label-shift dictionaries) and, where a
+figure names models, a ``labels`` mapping (model name -> display label).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..calibration import (
-    MODEL_LABELS,
+from ..metrics import (
     adaptive_calibration_error,
+    expected_calibration_error,
+    maximum_calibration_error,
+    reliability_bins,
     shot_calibration_gap,
 )
-from ..metrics import expected_calibration_error, maximum_calibration_error, reliability_bins
-from . import GROUP_COLORS
+from .style import GROUP_COLORS
 
 __all__ = [
     "calibration_overview",
@@ -104,17 +107,18 @@ def calibration_overview(
 
 def shot_calibration_figure(
     groups: Mapping[str, Mapping[str, Mapping[str, float]]], metric: str = "gap",
-    title: str | None = None,
+    title: str | None = None, labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Grouped bars, one series per model, of a `shot_calibration_gap` entry per
     many / medium / few group: ``"gap"`` (mean confidence - accuracy, signed) or ``"ece"``.
-    ``groups``: model (or any label) -> group -> stats."""
+    ``groups``: model (or any label) -> group -> stats; ``labels`` renames the series."""
+    labels = labels or {}
     if metric not in ("gap", "ece", "confidence", "accuracy"):
         raise ValueError(f"metric must be 'gap', 'ece', 'confidence' or 'accuracy' (got {metric!r}).")
     fig = go.Figure()
     for name, stats in groups.items():
         names = [g for g in _GROUPS if g in stats]
-        fig.add_bar(name=MODEL_LABELS.get(name, name), x=names,
+        fig.add_bar(name=labels.get(name, name), x=names,
                     y=[stats[g][metric] for g in names])
     label = {"gap": "confidence - accuracy (> 0: over-confident)", "ece": "ECE"}.get(metric, metric)
     fig.update_layout(title=title or f"{label} per group", barmode="group", height=360,
@@ -126,13 +130,16 @@ def shot_calibration_figure(
 
 def calibration_table_figure(
     evaluation: Mapping[str, Mapping[str, float]], title: str = "Calibration and accuracy",
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """A table in the layout of the BalPoE paper's Table 2 (ECE, MCE, accuracy in %),
     plus balanced accuracy, NLL, the fitted temperature and the NLL after it.
-    ``evaluation``: `ltlab.calibration.evaluate_zoo`'s output."""
+    ``evaluation``: model -> metrics (`ltlab.experiments.calibration.evaluate_zoo`'s
+    output); ``labels`` names the models in the first column."""
     names = list(evaluation)
+    labels = labels or {}
     columns = {
-        "model": [MODEL_LABELS.get(n, n) for n in names],
+        "model": [labels.get(n, n) for n in names],
         "ECE % ↓": [f"{100 * evaluation[n]['ece']:.1f}" for n in names],
         "MCE % ↓": [f"{100 * evaluation[n]['mce']:.1f}" for n in names],
         "ACC % ↑": [f"{100 * evaluation[n]['accuracy']:.1f}" for n in names],
@@ -156,7 +163,8 @@ def label_shift_calibration_figure(result: Mapping[str, object], n_bins: int = 1
     after EM (a calibrated model's mean prediction equals the class frequency). Right:
     class-wise and top-label ECE (in %) before, after EM and with the true prior; the NLLs
     are in the panel's title.
-    ``result``: `ltlab.calibration.shifted_calibration`'s output (computed with ``n_bins``).
+    ``result``: `ltlab.experiments.calibration.shifted_calibration`'s output (computed with
+    ``n_bins``).
     """
     nll = (f"NLL {result['nll_before']:.2f} → {result['nll_after']:.2f} after EM "
            f"({result['nll_oracle']:.2f} with the true prior)")
@@ -197,7 +205,7 @@ def label_shift_sweep_figure(
 ) -> go.Figure:
     """Class-wise ECE and NLL against the test prior (backward → forward): the model's
     posteriors, after EM adaptation, and re-weighted with the true prior (the oracle).
-    ``sweep``: `ltlab.calibration.label_shift_sweep`'s output."""
+    ``sweep``: `ltlab.experiments.calibration.label_shift_sweep`'s output."""
     settings = list(sweep)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("class-wise ECE", "NLL"))
     for col, metric in ((1, "classwise_ece"), (2, "nll")):

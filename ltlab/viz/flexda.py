@@ -1,7 +1,8 @@
 """Figures for FlexDA and long-tailed semi-supervised learning (notebook 03).
 
 * `alpha_schedule_figure`: alpha_t over training with the current point, and the bars of
-  the smoothed prior Q̂_alpha against Q̂ and uniform.
+  the smoothed prior Q̂_alpha against Q̂ and uniform (the caller computes them:
+  `ltlab.experiments.flexda.alpha_curves`).
 * `prior_estimation_figure`: the prior-estimation curves of the ADELLO paper's Figure 3,
   KL(Q̂ || Q) and KL(Q̂ || U) over training per unlabeled profile, with the EM estimate on
   the same predictions beside them.
@@ -19,7 +20,6 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..flexda import alpha_schedule, smoothed_prior
 from ..priors import kl_divergence
 
 __all__ = [
@@ -41,24 +41,23 @@ def _prior(values) -> torch.Tensor:
     return p / p.sum()
 
 
-def alpha_schedule_figure(q_hat, alpha_min: float = 0.1, power: float = 2.0,
-                          progress: float = 0.5) -> go.Figure:
-    """Left: alpha_t = 1 - (1 - alpha_min) progress^power, with a marker at ``progress``.
-    Right: Q̂_alpha at that alpha, against Q̂ and the uniform prior."""
+def alpha_schedule_figure(grid: Sequence[float], alphas: Sequence[float], progress: float,
+                          alpha: float, q_hat, q_alpha, alpha_min: float = 0.1,
+                          power: float = 2.0) -> go.Figure:
+    """Left: the schedule ``alphas`` against training progress ``grid``, with a marker at
+    (``progress``, ``alpha``). Right: the smoothed prior ``q_alpha`` against ``q_hat`` and
+    the uniform prior. ``alpha_min`` and ``power`` only label the curve."""
     q = _prior(q_hat)
-    alpha = alpha_schedule(progress, alpha_min, power)
-    qa = smoothed_prior(q, alpha)
-    grid = [i / 100 for i in range(101)]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.4, 0.6], subplot_titles=(
         f"α_t = 1 − (1 − {alpha_min:g})·t^{power:g}",
         f"Q̂_α at progress {progress:.2f} (α = {alpha:.3f})"))
-    fig.add_scatter(x=grid, y=[alpha_schedule(t, alpha_min, power) for t in grid], mode="lines",
+    fig.add_scatter(x=list(grid), y=list(alphas), mode="lines",
                     name="α_t", line=dict(color="#9467bd"), row=1, col=1)
     fig.add_scatter(x=[progress], y=[alpha], mode="markers", name="now",
                     marker=dict(size=11, color="#9467bd"), row=1, col=1)
     classes = [str(i) for i in range(q.numel())]
     fig.add_bar(x=classes, y=q.tolist(), name="Q̂ (estimate)", marker_color="#1f77b4", row=1, col=2)
-    fig.add_bar(x=classes, y=qa.tolist(), name="Q̂_α (target)", marker_color="#ff7f0e", row=1, col=2)
+    fig.add_bar(x=classes, y=_prior(q_alpha).tolist(), name="Q̂_α (target)", marker_color="#ff7f0e", row=1, col=2)
     fig.add_bar(x=classes, y=[1.0 / q.numel()] * q.numel(), name="uniform",
                 marker_color="#bbbbbb", row=1, col=2)
     fig.update_xaxes(title_text="training progress t / T", range=[0, 1], row=1, col=1)
@@ -124,7 +123,8 @@ def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                       columns: Sequence[str] = ("balanced_accuracy", "many", "medium", "few", "ece"),
                       ) -> go.Figure:
     """A table: one row per (profile, method), columns in percent; ``results`` is the output
-    of `ltlab.semi_supervised.compare`. The best balanced accuracy per profile is bold."""
+    of `ltlab.experiments.flexda.compare` (its ``.results``). The best balanced accuracy per
+    profile is bold."""
     header = ["profile", "method"] + [c.replace("_", " ") + " (%)" for c in columns]
     rows: list[list[str]] = []
     for prof, by_method in results.items():

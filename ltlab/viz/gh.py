@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from . import GROUP_COLORS
+from .style import GROUP_COLORS
 
 __all__ = [
     "structure_figure",
@@ -135,7 +135,7 @@ def class_similarity_figure(
     cosines: Mapping[str, torch.Tensor], tail_classes: Sequence[int] | None = None,
     title: str = "Cosine similarity between class means (classes head → tail)",
 ) -> go.Figure:
-    """Heatmaps of class-mean cosine similarities (`ltlab.gh.class_mean_cosines`), one per
+    """Heatmaps of class-mean cosine similarities (`ltlab.analysis.class_mean_cosines`), one per
     method; each subtitle gives the mean off-diagonal value (-1/(C-1) for perfectly uniform
     classes) and, for ``tail_classes`` (default: the last third of the indices), the mean
     similarity to the nearest other class (high: the tail classes sit on top of others)."""

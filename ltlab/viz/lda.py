@@ -53,13 +53,19 @@ def balance_dynamics_figure(history: Any, title: str = "Balance factor and the t
     return fig
 
 
-def head_accuracy_figure(history: Any, window: int, count_empty_slots: bool = True,
-                         title: str = "Training-batch accuracy of the two heads") -> go.Figure:
-    """Per-batch training accuracy of h' and h (dots) and their window means (lines): the
-    gap between the two lines, raised to gamma, is the balance factor."""
-    from ..lda import window_means
+def head_accuracy_figure(history: Any, title: str = "Training-batch accuracy of the two heads"
+                         ) -> go.Figure:
+    """Per-batch training accuracy of h' and h (dots) and their window means (lines), as the
+    `ltlab.lda.LDA` run logged them: the gap between the two lines, raised to gamma, is the
+    balance factor (Eq. 6).
 
+    ``history``: an `ltlab.train.History` of an LDA run, or its ``step_terms`` dict."""
     st = getattr(history, "step_terms", history)
+    missing = {f"{kind}accuracy_{head}" for kind in ("", "mean_")
+               for head in ("unbalanced", "balanced")} - set(st)
+    if missing:
+        raise ValueError(f"step terms {sorted(missing)} are missing; pass the History of an "
+                         f"`ltlab.lda.LDA` run (got terms {sorted(st)}).")
     fig = go.Figure()
     for key, label in (("unbalanced", "h′ (unbalanced)"), ("balanced", "h (balanced)")):
         acc = list(st[f"accuracy_{key}"])
@@ -67,10 +73,10 @@ def head_accuracy_figure(history: Any, window: int, count_empty_slots: bool = Tr
         color = _HEAD_COLORS[key]
         fig.add_scatter(x=steps, y=acc, mode="markers", name=f"{label}, batch",
                         marker=dict(size=3, color=color, opacity=0.35))
-        fig.add_scatter(x=steps, y=window_means(acc, window, count_empty_slots).tolist(),
-                        mode="lines", name=f"{label}, window mean", line=dict(color=color))
-    fig.update_layout(title=f"{title} (window {window})", xaxis_title="training step",
-                      yaxis_title="accuracy", height=380)
+        fig.add_scatter(x=steps, y=list(st[f"mean_accuracy_{key}"]), mode="lines",
+                        name=f"{label}, window mean", line=dict(color=color))
+    fig.update_layout(title=title, xaxis_title="training step", yaxis_title="accuracy",
+                      height=380)
     return fig
 
 
@@ -112,7 +118,7 @@ def lda_comparison_table(rows: Sequence[Mapping[str, Any]], title: str = "Balanc
                          ) -> go.Figure:
     """A table of methods with balanced and many / medium / few accuracy (in percent).
     ``rows``: dicts with ``method``, ``balanced``, ``many``, ``medium``, ``few`` (fractions),
-    e.g. `ltlab.lda.LDAComparison.rows()`."""
+    e.g. `ltlab.experiments.lda.LDAComparison.rows()`."""
     cols = ["method", "balanced", "many", "medium", "few"]
 
     def fmt(v: Any) -> str:

@@ -24,7 +24,7 @@ def _class_colorscale(num_classes: int) -> list[list[Any]]:
 
 
 def la_mixture_figure(study: Any) -> go.Figure:
-    """The 2-D panel of notebook 01 from a `ltlab.logit_adjustment.MixtureStudy`:
+    """The 2-D panel of notebook 01 from a `ltlab.experiments.logit_adjustment.MixtureStudy`:
 
     top, the decision regions of the trained model (LA loss or CE + post-hoc adjustment at
     tau) beside the Bayes-optimal balanced classifier, with the training points; bottom

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..balpoe import expert_marginals
+from ..experiments.balpoe import expert_marginals
 from ..experts import evenly_spaced_lambdas
 from ..viz.balpoe import balpoe_priors_figure
-from . import LivePanel
+from .live_panel import LivePanel
 
 __all__ = ["experts_panel"]
 

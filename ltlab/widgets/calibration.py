@@ -2,7 +2,8 @@
 
 * `calibration_panel`: a model selector, a temperature slider and a bins slider redraw the
   reliability diagram, ECE / MCE / ACE and the per-group ECE bars
-  (`ltlab.viz.calibration_overview`) from a trained `ltlab.calibration.ModelZoo`.
+  (`ltlab.viz.calibration_overview`) from a trained
+  `ltlab.experiments.calibration.ModelZoo`.
 * `label_shift_panel`: a test-prior slider (backward-50 → uniform → forward-50) and an
   EM-steps slider redraw the mean prediction per class against the test prior and the
   calibration errors before and after EM adaptation
@@ -16,7 +17,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import torch
 
-from ..calibration import (
+from ..experiments.calibration import (
     EM_ITERATIONS,
     MODEL_LABELS,
     SHIFT_SETTINGS,
@@ -24,7 +25,7 @@ from ..calibration import (
     shifted_calibration,
 )
 from ..viz.calibration import calibration_overview, label_shift_calibration_figure
-from . import LivePanel
+from .live_panel import LivePanel
 
 __all__ = ["calibration_panel", "label_shift_panel", "calibration_figure_for",
            "label_shift_figure_for"]

@@ -1,7 +1,8 @@
 """Live panels of notebook 03 (FlexDA): built on `ltlab.widgets.LivePanel`.
 
 * `alpha_panel`: sliders for alpha_min, the power d and the training progress redraw
-  alpha_t and the bars of Q̂_alpha against Q̂ and uniform.
+  alpha_t and the bars of Q̂_alpha against Q̂ and uniform (computed by
+  `ltlab.experiments.flexda.alpha_curves`).
 * `prior_curves_panel`: the prior-estimation curves (KL to the true prior and to uniform,
   with the EM estimate beside them) for the chosen unlabeled profiles.
 * `ssl_table_panel`: the FixMatch / FlexDA / ADELLO table for the chosen profiles.
@@ -11,10 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..experiments.flexda import alpha_curves
 from ..viz.flexda import alpha_schedule_figure, prior_estimation_figure, ssl_results_table
-from . import LivePanel
+from .live_panel import LivePanel
 
 __all__ = ["alpha_panel", "prior_curves_panel", "ssl_table_panel"]
+
+
+def _alpha_figure(q_hat, alpha_min: float, power: float, progress: float):
+    return alpha_schedule_figure(**alpha_curves(q_hat, alpha_min, power, progress))
 
 
 def alpha_panel(q_hat, alpha_min: float = 0.1, power: float = 2.0, progress: float = 0.5,
@@ -31,7 +37,7 @@ def alpha_panel(q_hat, alpha_min: float = 0.1, power: float = 2.0, progress: flo
         "progress": widgets.FloatSlider(value=progress, min=0.0, max=1.0, step=0.01,
                                         description="progress t/T", style=style),
     }
-    return LivePanel(alpha_schedule_figure, controls, fixed={"q_hat": q_hat},
+    return LivePanel(_alpha_figure, controls, fixed={"q_hat": q_hat},
                      interactive=interactive)
 
 
@@ -63,6 +69,7 @@ def _table_for(results, profiles):
 
 def ssl_table_panel(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                     interactive: bool = True) -> LivePanel:
-    """The results table, restricted to the selected unlabeled profiles."""
+    """The results table, restricted to the selected unlabeled profiles (``results`` is
+    ``compare(...).results`` of `ltlab.experiments.flexda`)."""
     return LivePanel(_table_for, {"profiles": _profiles_control(list(results))},
                      fixed={"results": results}, interactive=interactive)

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import torch
 
-from ..gh import sinkhorn_allocation, toy_scores
+from ..experiments.gh import toy_scores
+from ..gh import sinkhorn_allocation
 from ..viz.gh import allocation_figure
-from . import LivePanel
+from .live_panel import LivePanel
 
 __all__ = ["MARGINALS", "toy_marginal", "allocation_panel_figure", "allocation_panel"]
 
@@ -36,7 +37,7 @@ def allocation_panel_figure(
     eps: float, n_iter: int, marginal: str, counts: Sequence[int] = (24, 12, 6, 3, 2),
     noise: float = 0.5, seed: int = 0,
 ) -> go.Figure:
-    """The allocation figure of a toy batch (`ltlab.gh.toy_scores`) for one setting."""
+    """The allocation figure of a toy batch (`ltlab.experiments.gh.toy_scores`) for one setting."""
     scores, labels = toy_scores(counts, noise, seed)
     prior = toy_marginal(marginal, counts)
     # tol=0: run exactly n_iter iterations, so the slider shows the iterations' effect

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..data import LTData
-from . import LivePanel
+from .live_panel import LivePanel
 
 __all__ = ["balance_factor_panel"]
 
@@ -29,10 +29,10 @@ def balance_factor_panel(
     """Sliders for ``gamma`` and ``window`` (``continuous_update=False``: a short training
     run starts when a slider is released) above the balance factor and the two risks of an
     `ltlab.lda.LDA` run of ``epochs`` epochs on ``data``. Runs are cached per setting.
-    ``variant``, ``lda_kwargs`` and ``fit_kwargs`` go to `ltlab.lda.compare`."""
+    ``variant``, ``lda_kwargs`` and ``fit_kwargs`` go to `ltlab.experiments.lda.compare`."""
     import ipywidgets as widgets
 
-    from ..lda import compare
+    from ..experiments.lda import compare
     from ..viz.lda import balance_dynamics_figure
 
     cache: dict[tuple[float, int], go.Figure] = {}

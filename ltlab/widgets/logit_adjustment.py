@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..logit_adjustment import mixture_study
+from ..experiments.logit_adjustment import mixture_study
 from ..viz.logit_adjustment import la_mixture_figure
-from . import LivePanel
+from .live_panel import LivePanel
 
 __all__ = ["mixture_panel", "IMBALANCE_RATIOS"]
 

@@ -13,8 +13,14 @@ from ltlab.data import (
     label_shift_subset,
     mnist1d_lt,
     ssl_split,
+    write_fake_cifar,
 )
+from ltlab.data.mnist1d import _mnist1d_pool
 from ltlab.priors import long_tailed_counts, shifted_prior
+
+# what the `cifar_root` fixture (tests/conftest.py) writes per class in the train splits
+C100_TRAIN = long_tailed_counts(100, 500, 1).tolist()
+C10_TRAIN = long_tailed_counts(10, 5000, 100).tolist()
 
 
 def test_gaussian_mixture_posterior_matches_the_density_formula():
@@ -139,26 +145,110 @@ def test_ltdata_shape_mismatch_is_an_error():
 def test_mnist1d_disk_cache_returns_the_generated_arrays(tmp_path, monkeypatch):
     """The on-disk cache gives exactly a fresh generation's arrays; a corrupt cache file
     is regenerated; LTLAB_CACHE_DIR="" turns the cache off."""
-    import numpy as np
-
-    from ltlab import data as D
-
     monkeypatch.setenv("LTLAB_CACHE_DIR", "")
-    D._mnist1d_pool.cache_clear()
-    fresh = D._mnist1d_pool(300, 7)
+    _mnist1d_pool.cache_clear()
+    fresh = _mnist1d_pool(300, 7)
     assert not list(tmp_path.iterdir())
     monkeypatch.setenv("LTLAB_CACHE_DIR", str(tmp_path))
-    D._mnist1d_pool.cache_clear()
-    first = D._mnist1d_pool(300, 7)
+    _mnist1d_pool.cache_clear()
+    first = _mnist1d_pool(300, 7)
     files = list(tmp_path.glob("mnist1d-raw-300-7.npz"))
     assert len(files) == 1 and not list(tmp_path.glob("*.tmp*"))
-    D._mnist1d_pool.cache_clear()
-    cached = D._mnist1d_pool(300, 7)
+    _mnist1d_pool.cache_clear()
+    cached = _mnist1d_pool(300, 7)
     for a, b, c in zip(fresh, first, cached):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     files[0].write_bytes(b"not an npz file")
-    D._mnist1d_pool.cache_clear()
-    again = D._mnist1d_pool(300, 7)
+    _mnist1d_pool.cache_clear()
+    again = _mnist1d_pool(300, 7)
     np.testing.assert_array_equal(again[0], fresh[0])
-    D._mnist1d_pool.cache_clear()
+    _mnist1d_pool.cache_clear()
+
+
+# ----------------------------------------------------------------------------- CIFAR files
+def test_fake_cifar_files_have_the_official_layout(cifar_root):
+    for folder, names in (("cifar-100-python", ["train", "test", "meta"]),
+                          ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)]
+                           + ["test_batch", "batches.meta"])):
+        for name in names:
+            assert (cifar_root / folder / name).is_file(), (folder, name)
+    with open(cifar_root / "cifar-100-python" / "train", "rb") as f:
+        d = pickle.load(f, encoding="latin1")
+    assert d["data"].dtype == np.uint8 and d["data"].shape == (sum(C100_TRAIN), 3072)
+    assert np.bincount(d["fine_labels"]).tolist() == C100_TRAIN
+    assert len(d["coarse_labels"]) == len(d["filenames"]) == sum(C100_TRAIN)
+    with open(cifar_root / "cifar-10-batches-py" / "batches.meta", "rb") as f:
+        assert len(pickle.load(f, encoding="latin1")["label_names"]) == 10
+    labels = []
+    for i in range(1, 6):
+        with open(cifar_root / "cifar-10-batches-py" / f"data_batch_{i}", "rb") as f:
+            labels += pickle.load(f, encoding="latin1")["labels"]
+    assert np.bincount(labels).tolist() == C10_TRAIN
+
+
+def test_cifar_lt_loads_the_files_with_the_ldam_counts(cifar_root):
+    data = cifar_lt(cifar_root, 10, 100, verify=False)
+    assert data.train_counts.tolist() == C10_TRAIN and data.x_train.shape == (12406, 3, 32, 32)
+    assert torch.bincount(data.y_train).tolist() == C10_TRAIN
+    assert data.x_test.shape == (50, 3, 32, 32)
+    # torchvision's own reader agrees pixel for pixel (channel-major rows -> HWC -> CHW)
+    with open(cifar_root / "cifar-10-batches-py" / "test_batch", "rb") as f:
+        raw = pickle.load(f, encoding="latin1")["data"].reshape(-1, 3, 32, 32)
+    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(3, 1, 1)
+    std = torch.tensor([0.2023, 0.1994, 0.2010]).view(3, 1, 1)
+    assert torch.allclose(data.x_test[0], (torch.as_tensor(raw[0]).float() / 255 - mean) / std,
+                          atol=1e-5)
+
+
+def test_cifar_files_missing_or_corrupt_are_clear_errors(cifar_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found .or corrupt.*download=True"):
+        cifar_lt(tmp_path / "empty", 100)
+    with pytest.raises(FileNotFoundError, match="corrupt"):  # MD5 differs from the real files
+        cifar_lt(cifar_root, 10)
+    broken = tmp_path / "broken"
+    write_fake_cifar(broken, 10, 10, test_per_class=1)
+    path = broken / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by an interrupted copy
+    with pytest.raises(FileNotFoundError, match="corrupt"):
+        cifar_lt(broken, 10, verify=False)
+    with pytest.raises(ValueError, match="train_counts"):
+        write_fake_cifar(tmp_path / "x", 10, [5] * 9)
+    with pytest.raises(ValueError, match="num_classes"):
+        write_fake_cifar(tmp_path / "x", 20)
+
+
+def test_bad_arguments_say_what_to_do():
+    """The data sets check their inputs with `ltlab._validation` (one message per mistake)."""
+    with pytest.raises(ValueError, match="dim must be >= 1"):
+        GaussianMixtureLT(dim=0)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        GaussianMixtureLT(std=0.0)
+    gm = GaussianMixtureLT(num_classes=4, imbalance_ratio=10, max_count=50)
+    with pytest.raises(ValueError, match="prior has 2 entries but there are 4 classes"):
+        gm.sample(10, prior=[0.5, 0.5])
+    with pytest.raises(ValueError, match="prior has 3 entries but there are 4 classes"):
+        gm.bayes_posterior(torch.zeros(2, 2), prior=[0.2, 0.3, 0.5])
+    with pytest.raises(ValueError, match="sum to 1.*prior_from_counts"):
+        gm.sample(10, prior=[0.5, 0.5, 0.5, 0.5])
+    targets = torch.arange(4).repeat(10)
+    with pytest.raises(ValueError, match="integer class indices"):
+        label_shift_subset(targets.float(), [0.25] * 4)
+    with pytest.raises(ValueError, match="labels >= 3"):
+        label_shift_subset(targets, [0.5, 0.25, 0.25])
+    with pytest.raises(ValueError, match="signal must lie in"):
+        write_fake_cifar("unused", 10, signal=1.5)
+
+
+def test_moved_prior_checks_keep_the_numbers():
+    """`as_prior` returns the prior unchanged: the same draws as before the move."""
+    gm = GaussianMixtureLT(num_classes=3, imbalance_ratio=10, max_count=30)
+    prior = [0.2, 0.3, 0.5]
+    x, y = gm.sample(200, prior=prior, seed=4)
+    g = torch.Generator().manual_seed(4)
+    y_ref = torch.multinomial(torch.tensor(prior, dtype=torch.float64).float(), 200,
+                              replacement=True, generator=g)
+    assert torch.equal(y, y_ref)
+    post = gm.bayes_posterior(x, torch.tensor(prior))
+    joint = gm.log_likelihood(x) + torch.log(torch.tensor(prior, dtype=torch.float64))
+    assert torch.allclose(post, torch.softmax(joint, 1).float())

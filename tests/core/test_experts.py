@@ -191,3 +191,15 @@ def test_balpoe_trains_with_fit_and_mixup_on_multi_expert_models(arch):
     # the method's prior came from the data's counts, and predictions are [N, C]
     assert torch.allclose(method.log_prior.exp(), data.train_prior, atol=1e-6)
     assert method.predict(model.eval(), data.x_test).shape == (9, 3)
+
+
+def test_bad_ranges_and_priors_say_what_is_wrong():
+    with pytest.raises(ValueError, match="need low <= high"):
+        X.evenly_spaced_lambdas(3, low=1.0, high=-1.0)
+    with pytest.raises(ValueError, match="high must be a finite number"):
+        X.midpoint_lambdas(2, high=float("inf"))
+    with pytest.raises(ValueError, match="zero entries"):
+        X.expert_target_priors((1.0, -1.0), [1.0, 0.0])
+    with pytest.raises(ValueError, match="sum to 1"):
+        X.expert_target_priors((1.0, -1.0), [0.5, 0.6])
+    assert X.BalPoE(0.0).num_experts == 1  # a single number is one expert

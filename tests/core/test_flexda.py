@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from ltlab.flexda import (
     PriorEstimator,
     alpha_schedule,
-    check_alpha,
-    check_smoothed_prior,
     complementary_consistency_loss,
     flexda_adjustment,
     flexda_consistency_loss,
@@ -238,77 +236,12 @@ def test_losses_reject_bad_priors(batch, prior, match):
         flexda_supervised_loss(batch["z"][:, :2], batch["y"] % 2, torch.tensor(prior), [0.5, 0.5])
 
 
-def test_exercise_checkers(capsys):
-    assert not check_alpha(None, 0.5)
-    assert "not answered" in capsys.readouterr().out.lower()
-    assert check_alpha(0.775, 0.5)
-    assert not check_alpha(0.5, 0.5)
-    q = [0.6, 0.3, 0.1]
-    assert check_smoothed_prior(smoothed_prior(torch.tensor(q), 0.5).tolist(), q, 0.5)
-    assert not check_smoothed_prior(q, q, 0.5)
-    assert not check_smoothed_prior(None, q, 0.5)
+def test_moved_checkers_still_work_with_a_warning():
+    import ltlab.exercises.flexda as new
+    import ltlab.flexda as old
 
-
-# ----------------------------------------------------------------------------- figures, panels
-def _fake_traces():
-    q = {"consistent": shifted_prior(4, 10, "forward"), "reversed": shifted_prior(4, 10, "backward")}
-    traces = {}
-    for p, prior in q.items():
-        steps = [10, 20, 30]
-        q_hats = [smoothed_prior(prior, a).tolist() for a in (0.2, 0.6, 1.0)]
-        traces[p] = {"step": steps, "q_hat": q_hats, "em": q_hats[::-1], "q_hat_em": q_hats}
-    return traces, {p: v.tolist() for p, v in q.items()}
-
-
-def test_prior_estimation_figure_values():
-    from ltlab.viz.flexda import prior_estimation_figure
-
-    traces, true = _fake_traces()
-    fig = prior_estimation_figure(traces, true)
-    assert len(fig.data) == 6  # KL to Q, KL to U and EM per profile
-    kl_q = fig.data[0].y
-    assert kl_q[-1] == pytest.approx(0.0, abs=1e-6)  # the last estimate is the true prior
-    assert kl_q[0] == pytest.approx(kl_divergence(torch.tensor(traces["consistent"]["q_hat"][0]),
-                                                  torch.tensor(true["consistent"])), rel=1e-5)
-    assert len(prior_estimation_figure(traces, true, show_em=False).data) == 4
-
-
-def test_alpha_panel_redraws_when_driven():
-    from ltlab.widgets.flexda import alpha_panel
-
-    q = shifted_prior(5, 20, "backward")
-    panel = alpha_panel(q, interactive=True)
-    before = list(panel.figure.data[3].y)  # the Q_alpha bars
-    panel.controls["progress"].value = 1.0
-    after = list(panel.figure.data[3].y)
-    assert after != before
-    expect = smoothed_prior(q, alpha_schedule(1.0, 0.1, 2.0)).tolist()
-    assert after == pytest.approx(expect, abs=1e-6)
-    panel.controls["alpha_min"].value = 1.0  # alpha stays 1: the target is the estimate itself
-    assert list(panel.figure.data[3].y) == pytest.approx(q.tolist(), abs=1e-6)
-    assert panel.figure.data[1].y[0] == pytest.approx(1.0)
-    static = alpha_panel(q, interactive=False)
-    import plotly.graph_objects as go
-
-    assert not isinstance(static.figure, go.FigureWidget)
-
-
-def test_prior_curves_and_table_panels_follow_their_controls():
-    from ltlab.widgets.flexda import prior_curves_panel, ssl_table_panel
-
-    traces, true = _fake_traces()
-    panel = prior_curves_panel(traces, true, interactive=True)
-    assert len(panel.figure.data) == 6
-    panel.controls["profiles"].value = ("reversed",)
-    assert len(panel.figure.data) == 3 and all("reversed" in t.name for t in panel.figure.data)
-    panel.controls["show_em"].value = False
-    assert len(panel.figure.data) == 2
-    results = {p: {m: {"balanced_accuracy": 0.5 + 0.1 * i, "many": 0.9, "medium": 0.5,
-                       "few": float("nan"), "ece": 0.05}
-                   for i, m in enumerate(("fixmatch", "flexda", "adello"))}
-               for p in ("consistent", "reversed")}
-    table = ssl_table_panel(results, interactive=True)
-    assert len(table.figure.data[0].cells.values[0]) == 6
-    table.controls["profiles"].value = ("consistent",)
-    cells = table.figure.data[0].cells.values
-    assert len(cells[0]) == 3 and "<b>70.0</b>" in cells[2]
+    for name in ("check_alpha", "check_smoothed_prior", "check_ema_steps"):
+        with pytest.warns(DeprecationWarning, match="ltlab.exercises.flexda"):
+            assert getattr(old, name) is getattr(new, name)
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ltlab.data import GaussianMixtureLT
 from ltlab.label_shift import (
     bbse_prior,
-    check_probs,
+    calibrated_probs,
     confusion_matrix,
     em_prior,
     reweight_posteriors,
@@ -104,14 +104,16 @@ def test_confusion_matrix_hard_and_soft():
 @pytest.mark.parametrize("bad,match", [
     (torch.tensor([[0.5, 0.6]]), "sum to 1"),
     (torch.tensor([[float("nan"), 1.0]]), "NaN"),
-    (torch.tensor([[-0.1, 1.1]]), "negative"),
+    (torch.tensor([[-0.1, 1.1]]), r"\[0, 1\]"),
     (torch.tensor([0.5, 0.5]), r"\[N, C\]"),
 ])
 def test_bad_probabilities_raise(bad, match):
     with pytest.raises(ValueError, match=match):
-        check_probs(bad)
-    with pytest.raises(ValueError, match=match):
         em_prior(bad, [0.5, 0.5])
+    with pytest.raises(ValueError, match=match):
+        reweight_posteriors(bad, [0.5, 0.5], [0.5, 0.5])
+    with pytest.raises(ValueError, match=match):
+        bbse_prior(bad, torch.tensor([0]), torch.tensor([[0.5, 0.5]]))
 
 
 def test_bad_train_prior_raises():
@@ -122,3 +124,37 @@ def test_bad_train_prior_raises():
         em_prior(probs, [1.0, 0.0])
     with pytest.raises(ValueError, match="classes"):
         em_prior(probs, [0.2, 0.3, 0.5])
+
+
+def test_posteriors_are_renormalised():
+    """Rows off 1 by rounding (within the tolerance) are divided by their sum, as the old
+    ``check_probs`` did: the soft BBSE estimate does not see the rounding."""
+    g = torch.Generator().manual_seed(0)
+    src = torch.randn(200, 3, generator=g, dtype=torch.float64).softmax(1)
+    tgt = torch.randn(100, 3, generator=g, dtype=torch.float64).softmax(1)
+    y = torch.multinomial(src, 1, generator=g).flatten()
+    def off(p):  # every other row sums to 1 + 5e-4 (inside the tolerance), the rest to 1
+        scale = 1 + 5e-4 * (torch.arange(len(p)) % 2 == 0)
+        return p * scale[:, None]
+
+    exact = bbse_prior(src, y, tgt, soft=True)
+    rounded = bbse_prior(off(src), y, off(tgt), soft=True)
+    assert torch.allclose(rounded.double(), exact.double(), atol=1e-7, rtol=0)
+
+
+def test_calibrated_probs_by_hand():
+    z = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    got = calibrated_probs(z, 2.0, torch.tensor([0.0, 1.0]))
+    assert got[0].tolist() == pytest.approx([0.5, 0.5])  # [1, 0] + [0, 1]
+    e = math.e
+    assert got[1].tolist() == pytest.approx([1 / (1 + e), e / (1 + e)])
+    assert torch.allclose(calibrated_probs(z, 1.0), z.softmax(1))
+
+
+def test_check_probs_is_forwarded_with_a_deprecation_warning():
+    import ltlab.label_shift as label_shift
+    from ltlab._validation import as_probs
+
+    with pytest.warns(DeprecationWarning, match="ltlab._validation.as_probs"):
+        forwarded = label_shift.check_probs
+    assert forwarded is as_probs

@@ -1,11 +1,10 @@
 """ltlab.lda: weights, risks, the balance factor, distance losses and the method, against
-independent computations; bad input; the fit integration; the targets over several seeds."""
+independent computations; bad input; the fit integration; the names that moved out."""
 
 from __future__ import annotations
 
 import math
 
-import plotly.graph_objects as go
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ltlab import lda as L
-from ltlab.augment import signal_weak
 from ltlab.data import GaussianMixtureLT, LTData
 from ltlab.models import CNN1D, MLP, ResNet32
 from ltlab.train import Batch, fit
@@ -201,15 +199,6 @@ def test_inter_unweighted_and_weighted_match_direct_sums():
     assert float(L.inter_class_distance_loss(z, y, w, margin=0.8)) == pytest.approx(weighted)
 
 
-def test_distance_ratio_small_for_tight_far_classes():
-    g = torch.Generator().manual_seed(0)
-    centres = torch.eye(4) * 10
-    y = torch.arange(4).repeat_interleave(50)
-    tight = centres[y] + 0.1 * torch.randn(200, 4, generator=g)
-    loose = centres[y] + 5.0 * torch.randn(200, 4, generator=g)
-    assert L.distance_ratio(tight, y) < 0.01 < L.distance_ratio(loose, y)
-
-
 # ----------------------------------------------------------------------------- the method
 def _batch(seed: int = 0, n: int = 32, d: int = 6, c: int = 4):
     g = torch.Generator().manual_seed(seed)
@@ -335,12 +324,6 @@ def test_other_bad_input():
     with pytest.raises(ValueError, match="num_experts"):
         data = GaussianMixtureLT(num_classes=3, max_count=20, imbalance_ratio=4).dataset(5)
         fit(MLP(2, 3, num_experts=2), L.LDA(), data, steps=1, progress=False, device="cpu")
-    with pytest.raises(ValueError, match="variant"):
-        L.compare(GaussianMixtureLT(num_classes=3, max_count=20, imbalance_ratio=4).dataset(5),
-                  ["lda"], variant="percent")
-    with pytest.raises(ValueError, match="unknown method"):
-        L.compare(GaussianMixtureLT(num_classes=3, max_count=20, imbalance_ratio=4).dataset(5),
-                  ["lda", "bbn"])
 
 
 # ----------------------------------------------------------------------------- fit
@@ -357,9 +340,15 @@ def test_fit_trains_lda_logs_terms_and_resumes_with_its_buffers(mixture, tmp_pat
                device="cpu", checkpoint=ckpt)
     steps = hist.total_steps
     for k in ("alpha", "risk_unbalanced", "risk_balanced", "accuracy_unbalanced",
-              "accuracy_balanced", "intra", "inter"):
+              "accuracy_balanced", "mean_accuracy_unbalanced", "mean_accuracy_balanced",
+              "intra", "inter"):
         assert len(hist.step_terms[k]) == steps
     assert int(lda.balance.steps) == steps
+    # the logged window means are Eq. 6's: over the batches seen, at most 7
+    for head in ("unbalanced", "balanced"):
+        means = L.window_means(hist.step_terms[f"accuracy_{head}"], 7, count_empty_slots=False)
+        assert torch.allclose(torch.tensor(hist.step_terms[f"mean_accuracy_{head}"],
+                                           dtype=torch.float64), means, atol=1e-6)
     want = L.balance_factor_trace(hist.step_terms["accuracy_unbalanced"],
                                   hist.step_terms["accuracy_balanced"], window=7,
                                   count_empty_slots=False)
@@ -391,69 +380,17 @@ def test_lda_works_with_every_model(make):
     assert lda.predict(model.eval(), x).shape == (12, 3)
 
 
-def test_checkers():
-    assert L.check_balance_factor(None) is False
-    assert L.check_balance_factor(17.5 ** 2) is True
-    assert L.check_balance_factor(40.0 ** 2) is False
-    assert L.check_tail_weight(None, [400, 4]) is False
-    assert L.check_tail_weight(1 / 8, [400, 4]) is True
 
+# ----------------------------------------------------------------------------- moved names
+@pytest.mark.parametrize("name,new_module", [
+    ("compare", "ltlab.experiments.lda"),
+    ("LDAComparison", "ltlab.experiments.lda"),
+    ("distance_ratio", "ltlab.analysis"),
+    ("check_balance_factor", "ltlab.exercises.lda"),
+])
+def test_moved_names_warn_and_forward(name, new_module):
+    import importlib
 
-# ----------------------------------------------------------------------------- viz, widget
-def test_figures_and_panel(mixture):
-    from ltlab.viz.lda import (
-        balance_dynamics_figure,
-        distance_ratio_figure,
-        head_accuracy_figure,
-        lda_comparison_table,
-        weight_norm_figure,
-    )
-    from ltlab.widgets.lda import balance_factor_panel
-
-    run = L.compare(mixture, ["ce", "lda"], epochs=2, batch_size=32, device="cpu",
-                    variant="normalised")
-    hist = run.histories["lda"]
-    fig = balance_dynamics_figure(hist)
-    assert list(fig.data[0].y) == pytest.approx(hist.step_terms["alpha"])
-    assert len(head_accuracy_figure(hist, window=5).data) == 4
-    assert len(weight_norm_figure(run.weight_norms, [120, 50, 20, 6]).data) == 3
-    assert list(distance_ratio_figure(run.distance_ratio).data[0].x) == ["ce", "lda"]
-    assert len(lda_comparison_table(run.rows()).data[0].cells.values[0]) == 3
-    with pytest.raises(ValueError, match="step terms"):
-        balance_dynamics_figure(run.histories["ce"])
-
-    panel = balance_factor_panel(mixture, epochs=2, batch_size=32, device="cpu", window=5,
-                                 variant="normalised")
-    before = list(panel.figure.data[0].y)
-    panel.controls["window"].value = 1
-    after = list(panel.figure.data[0].y)
-    assert panel.updates == 1 and before != after
-    assert panel.controls["gamma"].continuous_update is False
-    static = balance_factor_panel(mixture, epochs=2, batch_size=32, device="cpu",
-                                  variant="normalised", interactive=False)
-    assert not isinstance(static.figure, go.FigureWidget)
-
-
-# ----------------------------------------------------------------------------- targets
-@pytest.fixture(scope="module")
-def mnist_runs():
-    from ltlab.data import mnist1d_lt
-
-    data = mnist1d_lt(100)
-    return [L.compare(data, ["ce", "lda"], seed=s, **QUICK) for s in SEEDS]
-
-
-SEEDS = (0, 1, 2)
-# notebook 05's quick setting: the normalised variant, weak augmentation for every method
-QUICK = dict(epochs=30, batch_size=64, lr=0.05, variant="normalised", augment=signal_weak,
-             device="cpu")
-
-
-def test_lda_beats_ce_by_three_points_on_every_seed(mnist_runs):
-    gains = [r.balanced_accuracy["lda"] - r.balanced_accuracy["ce"] for r in mnist_runs]
-    assert min(gains) >= 0.03, gains
-
-
-def test_lda_weight_norms_are_flatter_than_ce(mnist_runs):
-    for r in mnist_runs:
-        assert r.weight_norm_ratio["lda"] < r.weight_norm_ratio["ce"], r.weight_norm_ratio
+    with pytest.warns(DeprecationWarning, match=new_module.replace(".", r"\.")):
+        old = getattr(L, name)
+    assert old is getattr(importlib.import_module(new_module), name)

@@ -170,7 +170,7 @@ def test_ldam_margins_and_loss():
     w = torch.tensor([0.5, 1.0, 1.5])
     want = (w[y] * F.cross_entropy(ref, y, reduction="none")).mean()
     assert torch.allclose(L.ldam_loss(s * cos, y, m, scale=s, weight=w), want)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="empty classes"):
         L.ldam_margins([3, 0])
 
 
@@ -216,3 +216,26 @@ def test_methods_compute_their_losses_and_predictions():
 def test_method_without_prior_says_what_to_do():
     with pytest.raises(ValueError, match="setup"):
         L.LogitAdjustedLoss().loss(torch.nn.Linear(2, 3), _Batch(torch.zeros(1, 2), torch.tensor([0])), 0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: L.focal_loss(torch.zeros(2, 3), torch.tensor([0, 1]), gamma=-1.0), "gamma must be >= 0"),
+        (lambda: L.focal_loss(torch.zeros(2, 3), torch.tensor([0, 1]), weight=torch.ones(2)),
+         "weight must be a finite vector of length 3"),
+        (lambda: L.ldam_loss(torch.zeros(2, 3), torch.tensor([0, 1]), torch.ones(3),
+                             weight=torch.tensor([1.0, -1.0, 1.0])), "weight must be non-negative"),
+        (lambda: L.ldam_loss(torch.zeros(2, 3), torch.tensor([0, 1]), torch.ones(4)), "margins"),
+        (lambda: L.class_balanced_weights([10, 1], beta=1.0), r"beta must lie in \[0, 1\)"),
+        (lambda: L.ClassBalancedLoss(base="hinge"), "base must be one of 'ce', 'focal'"),
+        (lambda: L.LDAMDRW(drw_start=1.5), "drw_start"),
+        (lambda: L.log_prior_of([0.5, 0.5], eps=0.0), "eps must be > 0"),
+        (lambda: L.log_prior_from_counts([2.5, 1.0]), "whole numbers"),
+        (lambda: L.logit_adjusted_cross_entropy(torch.zeros(2, 3), torch.tensor([0.0, 1.0]),
+                                                torch.zeros(3)), "integer class indices"),
+    ],
+)
+def test_bad_arguments_name_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

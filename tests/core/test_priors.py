@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ltlab._validation import as_prior
 from ltlab.priors import (
-    check_prior,
     kl_divergence,
     long_tailed_counts,
     prior_from_counts,
@@ -60,13 +60,23 @@ def test_prior_from_counts_and_zero_counts():
         prior_from_counts([3, -1])
 
 
-def test_check_prior_messages():
-    with pytest.raises(ValueError, match="sum to 1 \\(got 0.9"):
-        check_prior([0.5, 0.4])
+def test_prior_messages_say_what_to_do():
+    with pytest.raises(ValueError, match="sum to 1 \\(got 0.9.*prior_from_counts"):
+        kl_divergence([0.5, 0.4], [0.5, 0.5])
     with pytest.raises(ValueError, match="negative"):
-        check_prior([1.2, -0.2])
+        tempered([1.2, -0.2], 0.5)
     with pytest.raises(ValueError, match="1-D"):
-        check_prior([[0.5, 0.5]])
+        tempered([[0.5, 0.5]], 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        tempered([0.5, 0.5], math.nan)
+
+
+def test_check_prior_is_forwarded_with_a_deprecation_warning():
+    import ltlab.priors as priors
+
+    with pytest.warns(DeprecationWarning, match="ltlab._validation.as_prior"):
+        forwarded = priors.check_prior
+    assert forwarded is as_prior
 
 
 def test_shifted_prior_matches_the_protocol():

@@ -104,6 +104,14 @@ def test_bad_arguments(mixture):
         fit(MLP(2, 4), CrossEntropy(), mixture, epochs=1, schedule="linear", progress=False)
     with pytest.raises(ValueError, match="unlabeled"):
         fit(MLP(2, 4), CrossEntropy(), mixture, epochs=1, unlabeled_ratio=2, progress=False)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        fit(MLP(2, 4), CrossEntropy(), mixture, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be an integer"):
+        fit(MLP(2, 4), CrossEntropy(), mixture, epochs=1, batch_size=1.5, progress=False)
+    with pytest.raises(ValueError, match="optimizer must be one of 'sgd', 'adam'"):
+        fit(MLP(2, 4), CrossEntropy(), mixture, epochs=1, optimizer="rmsprop", progress=False)
+    with pytest.raises(ValueError, match="mixup_alpha must be >= 0"):
+        fit(MLP(2, 4), CrossEntropy(), mixture, epochs=1, mixup_alpha=-0.1, progress=False)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")

@@ -1,13 +1,14 @@
 """The issue's targets for logit adjustment and BalPoE, checked at library level on seeds the
-notebooks do not run (the notebooks themselves run seed 0: tests/test_notebook_01.py, _02.py).
+notebooks do not run (the notebooks themselves run seed 0: tests/notebooks/test_notebook_01.py, _02.py).
 
 Quick recipe, CPU: about 4 s per MNIST-1D-LT model and 1 s per 2-D model on an idle laptop.
 """
 
 import pytest
 
-from ltlab.balpoe import calibration_table, shifted_accuracy, train_models
-from ltlab.logit_adjustment import mixture_errors, mnist_data
+from ltlab.experiments.balpoe import calibration_table, shifted_accuracy, train_models
+from ltlab.experiments.logit_adjustment import mixture_errors
+from ltlab.experiments.mnist1d_setup import mnist_data
 
 SEEDS = (1, 2)
 
@@ -20,6 +21,7 @@ def test_mixture_la_within_bayes_band(seed):
     assert e["balanced_error_ce"] - bayes >= 0.04, e
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mnist1d_targets(seed):
     data = mnist_data(quick=True, seed=seed)

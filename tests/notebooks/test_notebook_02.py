@@ -1,7 +1,7 @@
 """Notebook 02 (BalPoE), executed once by papermill in quick mode; its recorded results are
 checked against the issue's targets."""
 
-from ltlab.balpoe import SHIFTS
+from ltlab.experiments.balpoe import SHIFTS
 
 KEYS = ("balanced_accuracy_ce", "balanced_accuracy_la", "balanced_accuracy_balpoe",
         "balanced_accuracy_balpoe_mixup", "ece_ce", "ece_balpoe_mixup")

@@ -48,3 +48,49 @@ def test_ruff_is_clean_on_library_tests_and_notebooks():
     res = subprocess.run([exe, "check", "ltlab", "tests", "notebooks", "benchmarks"],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _ltlab_names(source: str) -> tuple[list[str], dict[str, str]]:
+    """The notebook's ltlab import statements, and each name bound to an ltlab module."""
+    import ast
+
+    statements, modules = [], {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ltlab":
+            statements.append(ast.unparse(node))
+            for alias in node.names:
+                modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "ltlab":
+                    statements.append(ast.unparse(node))
+                    if alias.asname:
+                        modules[alias.asname] = alias.name
+    return statements, modules
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_uses_no_deprecated_path(path):
+    """Names that moved still work from their old module for one release, with a
+    DeprecationWarning; the notebooks use the new places (imports and ``module.name``)."""
+    import ast
+    import importlib
+    import warnings
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(TransformerManager().transform_cell(c.source)
+                       for c in nb.cells if c.cell_type == "code")
+    statements, modules = _ltlab_names(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        namespace: dict = {}
+        for statement in statements:
+            exec(statement, namespace)  # the notebook's own import lines
+        for node in ast.walk(ast.parse(source)):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in modules):
+                module = namespace.get(node.value.id)
+                if module is not None and type(module).__name__ == "module":
+                    getattr(importlib.import_module(module.__name__), node.attr)

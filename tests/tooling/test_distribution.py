@@ -7,7 +7,6 @@ import os
 import re
 import sys
 import types
-import warnings
 from pathlib import Path
 
 import nbformat
@@ -146,51 +145,6 @@ def test_widgets_turn_on_colabs_widget_manager(monkeypatch):
         util.enable_custom_widget_manager_once.cache_clear()
 
 
-def _displayed_bar_heights(output) -> list:
-    """The y values of the bar figures an ``ipywidgets.Output`` holds (plotly mimetype)."""
-    found = []
-    for item in output.outputs:
-        fig = item.get("data", {}).get("application/vnd.plotly.v1+json")
-        if fig is not None:
-            found.append(list(fig["data"][0]["y"]))
-    return found
-
-
-@pytest.mark.parametrize("how", ["argument", "environment", "no-anywidget"])
-def test_panel_falls_back_to_re_rendering_a_static_figure(monkeypatch, how):
-    """Where plotly's FigureWidget cannot work (no anywidget, or forced off), the controls
-    still drive the panel: each change redraws a static figure in an Output widget."""
-    import ipywidgets
-    import plotly.graph_objects as go
-    import plotly.io as pio
-
-    from ltlab.widgets import LivePanel
-
-    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
-    kwargs = {}
-    if how == "argument":
-        kwargs["static"] = True
-    elif how == "environment":
-        monkeypatch.setenv("LTLAB_STATIC_PANELS", "1")
-    else:
-        def no_widget(*a, **k):
-            raise ImportError("Please install anywidget to use the FigureWidget class")
-        monkeypatch.setattr(go, "FigureWidget", no_widget)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        panel = LivePanel(lambda n: go.Figure(go.Bar(y=[n, 2 * n])),
-                          {"n": ipywidgets.IntSlider(value=1, min=0, max=5)}, **kwargs)
-    assert panel.static and type(panel.figure) is go.Figure
-    assert any("anywidget" in str(w.message) for w in caught) == (how == "no-anywidget")
-    box = panel.widget()
-    output = box.children[1]
-    assert isinstance(output, ipywidgets.Output)
-    assert _displayed_bar_heights(output) == [[1, 2]]
-    panel.controls["n"].value = 4
-    assert panel.figure.data[0].y == (4, 8) and panel.updates == 1
-    assert _displayed_bar_heights(output) == [[4, 8]]  # replaced, not appended
-
-
 # ----------------------------------------------------------------------------- Binder
 def test_binder_folder_is_the_only_config():
     assert BINDER.is_dir()
@@ -275,3 +229,26 @@ def test_readme_lists_every_notebook():
     missing = [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
                if f"](notebooks/{p.name})" not in readme]
     assert not missing, f"README's notebook table misses {missing}"
+
+
+def test_readme_library_table_lists_every_module_under_its_floor():
+    """Each top-level module and package of ltlab sits in README's table of its floor."""
+    readme = (ROOT / "README.md").read_text()
+    library = readme[readme.index("## The library"):]
+    library = library[:library.index("\n## ", 5)]
+    floors = {}
+    for section in library.split("\n### ")[1:]:
+        heading = section.split(":", 1)[0].strip().lower()
+        floors.update({name: heading for name in re.findall(r"`(ltlab(?:\.\w+)?)`", section)
+                       if name not in floors})
+    floor_of = {"experiments": "teaching", "exercises": "teaching", "viz": "presentation",
+                "widgets": "presentation", "runner": "tooling", "sweep": "tooling",
+                "cli": "tooling", "recipes": "tooling"}
+    package = ROOT / "ltlab"
+    names = {p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "_deprecation")}
+    names |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    expected = {f"ltlab.{n}": floor_of.get(n, "core") for n in names} | {"ltlab": "tooling"}
+    missing = sorted(set(expected) - set(floors))
+    assert not missing, f"README's library tables miss {missing}"
+    wrong = {n: floors[n] for n in expected if floors[n] != expected[n]}
+    assert not wrong, f"README lists these under the wrong floor: {wrong}"

@@ -3,14 +3,14 @@ guarantees the recipes rely on: same seed, same numbers; a resumed run ends wher
 uninterrupted one does.
 
 End-to-end runs use CIFAR files written in the real python-pickle format with random
-pixels (`write_fake_cifar`), so `ltlab.data.cifar_lt`, the recipe and `ltlab.train.fit`
-all run as they would on the real data, for one or two small steps.
+pixels (`ltlab.data.write_fake_cifar`, the ``cifar_root`` fixture of ``tests/conftest.py``),
+so `ltlab.data.cifar_lt`, the recipe and `ltlab.train.fit` all run as they would on the
+real data, for one or two small steps.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -19,26 +19,13 @@ import torch.nn.functional as F
 
 from ltlab import recipes
 from ltlab.augment import image_standard, signal_weak
-from ltlab.data import LTData, cifar_lt, digits_lt
+from ltlab.cli import main
+from ltlab.data import LTData, digits_lt
 from ltlab.models import MLP, ResNet32
 from ltlab.priors import long_tailed_counts
-from ltlab.recipes import RECIPES, get_recipe, run_recipe, write_fake_cifar
-from ltlab.runner import main
+from ltlab.recipes import RECIPES, get_recipe, run_recipe
+from ltlab.recipes.run import _scaled_schedule
 from ltlab.train import CrossEntropy, _lr_factor, fit, seed_everything
-
-C100_TRAIN = long_tailed_counts(100, 500, 1).tolist()  # full CIFAR-100 (the SSL pool)
-C10_TRAIN = long_tailed_counts(10, 5000, 100).tolist()  # just what CIFAR-10-LT IR100 keeps
-
-
-@pytest.fixture(scope="session")
-def cifar_root(tmp_path_factory):
-    """One folder with CIFAR-10 and CIFAR-100 files in the official format, random pixels:
-    CIFAR-100's train split is full size (the FlexDA recipe draws from all of it), the
-    test splits are tiny (evaluating ResNet-32 on the CPU dominates otherwise)."""
-    root = tmp_path_factory.mktemp("cifar")
-    write_fake_cifar(root, 100, C100_TRAIN, test_per_class=1, seed=1)
-    write_fake_cifar(root, 10, C10_TRAIN, test_per_class=5, seed=2)
-    return root
 
 
 # ----------------------------------------------------------------------------- recipe data
@@ -120,64 +107,13 @@ def test_train_list_prints_every_recipe_with_its_paper_number(capsys):
 
 
 def test_shortened_run_keeps_the_schedule_shape():
-    t = recipes._scaled_schedule(get_recipe("balpoe-cifar100-lt-ir100").train, 20)
+    t = _scaled_schedule(get_recipe("balpoe-cifar100-lt-ir100").train, 20)
     assert t["epochs"] == 20 and t["milestones"] == (16, 18)
     assert t["warmup_epochs"] == pytest.approx(0.5)
 
 
-# ----------------------------------------------------------------------------- CIFAR files
-def test_fake_cifar_files_have_the_official_layout(cifar_root):
-    for folder, names in (("cifar-100-python", ["train", "test", "meta"]),
-                          ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)]
-                           + ["test_batch", "batches.meta"])):
-        for name in names:
-            assert (cifar_root / folder / name).is_file(), (folder, name)
-    with open(cifar_root / "cifar-100-python" / "train", "rb") as f:
-        d = pickle.load(f, encoding="latin1")
-    assert d["data"].dtype == np.uint8 and d["data"].shape == (sum(C100_TRAIN), 3072)
-    assert np.bincount(d["fine_labels"]).tolist() == C100_TRAIN
-    assert len(d["coarse_labels"]) == len(d["filenames"]) == sum(C100_TRAIN)
-    with open(cifar_root / "cifar-10-batches-py" / "batches.meta", "rb") as f:
-        assert len(pickle.load(f, encoding="latin1")["label_names"]) == 10
-    labels = []
-    for i in range(1, 6):
-        with open(cifar_root / "cifar-10-batches-py" / f"data_batch_{i}", "rb") as f:
-            labels += pickle.load(f, encoding="latin1")["labels"]
-    assert np.bincount(labels).tolist() == C10_TRAIN
-
-
-def test_cifar_lt_loads_the_files_with_the_ldam_counts(cifar_root):
-    data = cifar_lt(cifar_root, 10, 100, verify=False)
-    assert data.train_counts.tolist() == C10_TRAIN and data.x_train.shape == (12406, 3, 32, 32)
-    assert torch.bincount(data.y_train).tolist() == C10_TRAIN
-    assert data.x_test.shape == (50, 3, 32, 32)
-    # torchvision's own reader agrees pixel for pixel (channel-major rows -> HWC -> CHW)
-    with open(cifar_root / "cifar-10-batches-py" / "test_batch", "rb") as f:
-        raw = pickle.load(f, encoding="latin1")["data"].reshape(-1, 3, 32, 32)
-    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(3, 1, 1)
-    std = torch.tensor([0.2023, 0.1994, 0.2010]).view(3, 1, 1)
-    assert torch.allclose(data.x_test[0], (torch.as_tensor(raw[0]).float() / 255 - mean) / std,
-                          atol=1e-5)
-
-
-def test_cifar_files_missing_or_corrupt_are_clear_errors(cifar_root, tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found .or corrupt.*download=True"):
-        cifar_lt(tmp_path / "empty", 100)
-    with pytest.raises(FileNotFoundError, match="corrupt"):  # MD5 differs from the real files
-        cifar_lt(cifar_root, 10)
-    broken = tmp_path / "broken"
-    write_fake_cifar(broken, 10, 10, test_per_class=1)
-    path = broken / "cifar-10-batches-py" / "data_batch_3"
-    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by an interrupted copy
-    with pytest.raises(FileNotFoundError, match="corrupt"):
-        cifar_lt(broken, 10, verify=False)
-    with pytest.raises(ValueError, match="train_counts"):
-        write_fake_cifar(tmp_path / "x", 10, [5] * 9)
-    with pytest.raises(ValueError, match="num_classes"):
-        write_fake_cifar(tmp_path / "x", 20)
-
-
 # ----------------------------------------------------------------------------- end to end
+@pytest.mark.slow  # ~1 min: a ResNet-32 step per recipe on the CPU
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_trains_end_to_end_on_cifar_format_files(name, cifar_root):
     result = run_recipe(name, cifar_root, verify=False, device="cpu", steps=2, batch_size=8,

@@ -6,10 +6,10 @@ import pytest
 from ltlab.runner import (
     RESULT_MIME,
     _jsonable,
-    check_parameters,
     notebook_parameters,
     read_results,
     run_notebook,
+    validate_parameters,
 )
 
 
@@ -44,12 +44,12 @@ def test_parameters_are_checked_before_running(tmp_path):
     path = _notebook(tmp_path / "nb.ipynb")
     assert notebook_parameters(path) == {"x": 1, "name": "a", "quick": True, "interactive": True}
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['seeed'\]"):
-        check_parameters(path, {"seeed": 1})
+        validate_parameters(path, {"seeed": 1})
     with pytest.raises(TypeError, match="expects int"):
-        check_parameters(path, {"x": "two"})
+        validate_parameters(path, {"x": "two"})
     with pytest.raises(TypeError, match="expects int"):
-        check_parameters(path, {"x": True})
-    check_parameters(path, {"x": 3, "quick": False})
+        validate_parameters(path, {"x": True})
+    validate_parameters(path, {"x": 3, "quick": False})
     with pytest.raises(ValueError, match="unknown"):
         run_notebook(path, {"imbalance": 5})
 

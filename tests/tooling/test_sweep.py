@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from ltlab import runner
+from ltlab.cli import main
 from ltlab.sweep import (
     expand_grid,
     is_kernel_start_failure,
@@ -262,12 +263,13 @@ def test_sweep_table_figure_failures_and_resume(tiny, tmp_path):
     assert sorted(logged(log)[4:]) == ["3,x,0", "3,y,0"]
 
 
+@pytest.mark.slow  # two `ltlab sweep` processes, eight notebook runs of a second each
 def test_killed_sweep_resumes_only_missing_runs(tiny, tmp_path):
     """Kill the ``ltlab sweep`` process midway; the rerun completes only the missing runs."""
     _, log = tiny
     path = make_notebook(tmp_path, delay=1.0)
     out = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "ltlab.runner", "sweep", str(path), "-p", "a", "1", "2",
+    cmd = [sys.executable, "-m", "ltlab.cli", "sweep", str(path), "-p", "a", "1", "2",
            "-p", "b", "x", "y", "--workers", "2", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -299,16 +301,17 @@ def test_killed_sweep_resumes_only_missing_runs(tiny, tmp_path):
 
 
 def test_cli_rejects_unknown_parameter(tiny, tmp_path, capsys):
-    code = runner.main(["sweep", str(tiny[0]), "-p", "tua", "1", "2", "--out",
+    code = main(["sweep", str(tiny[0]), "-p", "tua", "1", "2", "--out",
                         str(tmp_path / "s")])
     assert code == 2
     assert "unknown parameter(s) ['tua']" in capsys.readouterr().err
-    code = runner.main(["sweep", str(tiny[0]), "-p", "a", "1", "x", "--out", str(tmp_path / "s")])
+    code = main(["sweep", str(tiny[0]), "-p", "a", "1", "x", "--out", str(tmp_path / "s")])
     assert code == 2
     assert "'x' is not an integer" in capsys.readouterr().err
     assert not (tmp_path / "s").exists() and not logged(tiny[1])
 
 
+@pytest.mark.slow  # starts a local Dask cluster of two worker processes
 def test_sweep_on_dask_local_cluster(tiny, tmp_path):
     """A Dask distributed client's executor spreads the runs; nothing changes in ltlab."""
     distributed = pytest.importorskip("distributed")

@@ -1,0 +1,206 @@
+r"""What a trained representation looks like: features, the linear probe and the geometry of
+classes and classifiers.
+
+These measure a model after training; none of them trains one. Three groups:
+
+* **features and the probe** (GH's evaluation, Zhou et al., NeurIPS 2023): `extract_features`
+  (backbone features ``model.features(x)``), `linear_probe` (a linear classifier on frozen,
+  standardised features), `probe_accuracy` (probe trained on a balanced labeled set, tested
+  on a balanced test set), reported per *third by training frequency* (`frequency_groups`,
+  `group_accuracy`: the paper's CIFAR protocol, 34 / 33 / 33 of 100 classes);
+* **geometry of the features**: `class_mean_cosines` (cosines of the class means; category-
+  level uniformity gives -1/(C-1) off the diagonal), `pca_2d` (a 2-D picture) and
+  `distance_ratio` (LDA's Figure 4c: mean intra-class over mean inter-class cosine distance,
+  the distances of LDA's Eq. 7 and 8);
+* **the classifier**: `classifier_weight_norms` (LDA's Figure 4a: a CE classifier gives head
+  classes longer weight vectors) and `weight_norm_ratio` (max / min, 1 is flat).
+
+>>> weight_norm_ratio(torch.tensor([2.0, 1.0, 0.5]))
+4.0
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._validation import as_int, as_vector
+from .lda import class_centres, intra_class_distances
+from .metrics import per_class_accuracy
+from .models import LTModel
+
+__all__ = [
+    "LinearProbe",
+    "class_mean_cosines",
+    "classifier_weight_norms",
+    "distance_ratio",
+    "extract_features",
+    "frequency_groups",
+    "group_accuracy",
+    "linear_probe",
+    "pca_2d",
+    "probe_accuracy",
+    "weight_norm_ratio",
+]
+
+
+# ----------------------------------------------------------------------------- groups
+def frequency_groups(train_counts) -> dict[str, torch.Tensor]:
+    """Class indices of the many / medium / few groups as *thirds by training frequency*
+    (the paper's CIFAR protocol: 34 / 33 / 33 of 100 classes; 4 / 3 / 3 of 10). Classes are
+    sorted by count (most frequent first, ties by index); a remainder goes to the first
+    groups.
+
+    >>> {k: v.tolist() for k, v in frequency_groups([5, 50, 500, 1]).items()}
+    {'many': [1, 2], 'medium': [0], 'few': [3]}
+    """
+    counts = as_vector(train_counts, "train_counts")
+    if counts.numel() < 3:
+        raise ValueError(
+            f"train_counts must have at least 3 classes (got {counts.numel()}); thirds need "
+            "three groups."
+        )
+    order = sorted(range(counts.numel()), key=lambda c: (-float(counts[c]), c))
+    base, extra = divmod(counts.numel(), 3)
+    sizes = [base + (i < extra) for i in range(3)]
+    out, start = {}, 0
+    for name, size in zip(("many", "medium", "few"), sizes):
+        out[name] = torch.tensor(sorted(order[start : start + size]), dtype=torch.long)
+        start += size
+    return out
+
+
+def group_accuracy(logits: torch.Tensor, targets: torch.Tensor, train_counts) -> dict[str, float]:
+    """Mean per-class accuracy of each third (`frequency_groups`) and of all classes."""
+    counts = torch.as_tensor(train_counts)
+    acc = per_class_accuracy(logits, targets, counts.numel())
+    out = {name: float(torch.nanmean(acc[idx])) for name, idx in frequency_groups(counts).items()}
+    out["all"] = float(torch.nanmean(acc))
+    return out
+
+
+# ----------------------------------------------------------------------------- the probe
+@torch.no_grad()
+def extract_features(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Backbone features ``model.features(x)`` in eval mode (batched, on the model's device)."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out = torch.cat([model.features(x[i : i + batch_size].to(dev))
+                     for i in range(0, x.shape[0], batch_size)])
+    model.train(was_training)
+    return out
+
+
+class LinearProbe(nn.Module):
+    """logits = W standardize(f) + b, with the mean and std of the probe's training features."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, num_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.linear = nn.Linear(mean.numel(), num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear((features - self.mean) / self.std)
+
+
+def linear_probe(
+    features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 300,
+    lr: float = 1e-2, final_lr: float = 1e-6, weight_decay: float = 5e-6, seed: int = 0,
+) -> LinearProbe:
+    """Train a linear classifier on frozen features: full-batch Adam, lr decaying
+    exponentially from ``lr`` to ``final_lr``, weight decay 5e-6 (GH reference ``eval``,
+    which runs 500 epochs in batches of 1000). Features are standardised first."""
+    as_int(epochs, "epochs", minimum=1)
+    features = features.detach().float()
+    mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
+    torch.manual_seed(seed)
+    probe = LinearProbe(mean, std, num_classes).to(features.device)
+    opt = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
+    decay = (final_lr / lr) ** (1.0 / epochs)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
+    labels = labels.to(features.device)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            loss = F.cross_entropy(probe(features), labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return probe.eval()
+
+
+def probe_accuracy(
+    model: nn.Module, probe_x: torch.Tensor, probe_y: torch.Tensor, test_x: torch.Tensor,
+    test_y: torch.Tensor, train_counts, epochs: int = 300, seed: int = 0,
+) -> dict[str, float]:
+    """GH's evaluation: a linear probe on the frozen backbone features of a balanced labeled
+    set (``probe_x``, ``probe_y``), tested on a balanced test set; accuracy of the many /
+    medium / few thirds of the *pre-training* ``train_counts`` and of all classes."""
+    counts = torch.as_tensor(train_counts)
+    probe = linear_probe(extract_features(model, probe_x), probe_y, counts.numel(), epochs,
+                         seed=seed)
+    with torch.no_grad():
+        logits = probe(extract_features(model, test_x)).cpu()
+    return group_accuracy(logits, test_y.cpu(), counts)
+
+
+# ----------------------------------------------------------------------------- geometry
+def class_mean_cosines(features: torch.Tensor, labels: torch.Tensor, num_classes: int
+                       ) -> torch.Tensor:
+    """Cosine similarities ``[C, C]`` between class means of the normalised, then centred
+    features (centring removes the direction all samples share, e.g. of non-negative ReLU
+    features). Category-level uniformity on a balanced set gives -1/(C-1) off the diagonal."""
+    f = F.normalize(features.detach().float(), dim=1)
+    f = f - f.mean(0, keepdim=True)
+    means = torch.zeros(num_classes, f.shape[1], device=f.device).index_add_(0, labels, f)
+    means = F.normalize(means, dim=1)
+    return means @ means.T
+
+
+def pca_2d(features: torch.Tensor) -> torch.Tensor:
+    """The first two principal components of the L2-normalised features ``[N, 2]``."""
+    f = F.normalize(features.detach().double(), dim=1)
+    f = f - f.mean(0, keepdim=True)
+    _, _, vh = torch.linalg.svd(f, full_matrices=False)
+    sign = torch.sign(vh[:2].sum(1, keepdim=True)).clamp_min(0) * 2 - 1  # deterministic signs
+    return (f @ (vh[:2] * sign).T).float()
+
+
+def distance_ratio(features: torch.Tensor, targets: torch.Tensor) -> float:
+    r"""LDA's Figure 4c: mean intra-class distance over mean inter-class distance,
+
+    :math:`\frac{\frac1C \sum_l d_l}{\frac1{C^2 - C}\sum_{a \ne b} D_{ab}}` with the cosine
+    distances of LDA's Eq. 7 and 8 (`ltlab.lda.intra_class_distances`), computed over a whole
+    (test) set. Smaller is better: compact classes, far-apart centres.
+    """
+    z = torch.as_tensor(features).double()
+    y = torch.as_tensor(targets).long()
+    per_class, _ = intra_class_distances(z, y)
+    _, centres, _, _ = class_centres(z, y)
+    c = centres.shape[0]
+    if c < 2:
+        raise ValueError("distance_ratio needs features of at least 2 classes.")
+    unit = F.normalize(centres, dim=1)
+    inter = ((1.0 - unit @ unit.T) * (1.0 - torch.eye(c, dtype=z.dtype))).sum() / (c * c - c)
+    return float(per_class.mean() / inter)
+
+
+# ----------------------------------------------------------------------------- classifier
+def classifier_weight_norms(head: nn.Module) -> torch.Tensor:
+    """L2 norm of each class's weight vector, shape [C] (LDA's Figure 4a).
+
+    ``head`` is an ``nn.Linear``, an `ltlab.models.ExpertHeads` with one expert, or a
+    model (its ``classifier``)."""
+    if isinstance(head, LTModel):
+        head = head.classifier
+    w = head.weights()[0] if hasattr(head, "weights") else head.weight
+    return w.detach().float().norm(dim=1).cpu()
+
+
+def weight_norm_ratio(norms: torch.Tensor) -> float:
+    """Largest over smallest per-class weight norm: 1 is perfectly flat."""
+    norms = torch.as_tensor(norms, dtype=torch.float64)
+    return float(norms.max() / norms.min())

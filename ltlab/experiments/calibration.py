@@ -1,0 +1,395 @@
+r"""Notebook 04 (calibration under class imbalance): the five-model zoo and the label-shift
+sweep.
+
+Five models are trained on one long-tailed MNIST-1D set with the same backbone, schedule
+and seed (CE, CE + mixup, LA, BalPoE, BalPoE + mixup; `ltlab.experiments.method_registry`
+builds them) and kept as held-out logits (`ModelZoo`). `compare` trains them and measures
+each one's calibration with `ltlab.metrics` (ECE, MCE, equal-mass ECE, the over/under
+split, NLL, a temperature fitted on the validation half and the per-group gaps of
+`ltlab.metrics.shot_calibration_gap`); `recorded_results` gives the notebook's contract
+keys. The label-shift part (`shifted_calibration`, `label_shift_sweep`) draws test subsets
+whose class proportions follow the test-agnostic protocol (`prior_for_setting`) and measures
+calibration before and after EM adaptation (`ltlab.label_shift.em_prior`).
+
+Verbs: `settings(quick)`, `compare(...)` -> `CalibrationComparison` (``.rows()``),
+`recorded_results(result)`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .._validation import (
+    as_choice,
+    as_fraction,
+    as_int,
+    as_positive,
+    as_probs,
+    as_targets,
+)
+from ..augment import signal_weak
+from ..data import label_shift_subset, mnist1d_lt
+from ..label_shift import em_prior, reweight_posteriors
+from ..metrics import (
+    adaptive_calibration_error,
+    calibration_error_split,
+    classwise_calibration_error,
+    expected_calibration_error,
+    fit_temperature,
+    maximum_calibration_error,
+    negative_log_likelihood,
+    shot_calibration_gap,
+    summary,
+)
+from ..priors import shifted_prior
+from ..train import fit, predict_logits, resolve_device, seed_everything
+from .method_registry import make_method
+from .process_pool import map_tasks
+
+NOTEBOOK = "04_calibration"
+
+__all__ = [
+    "NOTEBOOK",
+    "MODEL_NAMES",
+    "MODEL_LABELS",
+    "settings",
+    "ModelZoo",
+    "CalibrationComparison",
+    "compare",
+    "recorded_results",
+    "split_balanced",
+    "train_model_zoo",
+    "evaluate_zoo",
+    "SHIFT_SETTINGS",
+    "EM_ITERATIONS",
+    "prior_for_setting",
+    "shifted_calibration",
+    "label_shift_sweep",
+]
+
+MODEL_NAMES = ("ce", "ce_mixup", "la", "balpoe", "balpoe_mixup")
+MODEL_LABELS = {"ce": "CE", "ce_mixup": "CE + mixup", "la": "LA", "balpoe": "BalPoE",
+                "balpoe_mixup": "BalPoE + mixup"}
+
+
+def settings(quick: bool = True) -> dict[str, Any]:
+    """The data, model and training settings of `train_model_zoo`, in one place so the
+    notebook can print them. Quick: MNIST-1D-LT at imbalance ratio 100 with 400 training
+    signals in the head class, sized for a laptop CPU. Full (for a GPU): ten times the data
+    (4,000 in the head, 40 in the tail) and a longer schedule.
+
+    Mixup's alpha is 0.1 here, below the 0.4 of the BalPoE CIFAR-100 configuration: on this
+    small set and short schedule, larger values cost BalPoE more balanced accuracy than
+    they gain in calibration (measured over several seeds while writing notebook 04).
+    """
+    base = dict(
+        imbalance_ratio=100, max_count=400, test_per_class=200, val_fraction=0.5,
+        batch_size=64, lr=0.05, weight_decay=5e-4, mixup_alpha=0.1, lambdas=(1.0, 0.0, -1.0),
+        cosine_experts=True, augment=False, epochs=60,
+    )
+    if quick:
+        return base
+    return dict(base, max_count=4000, epochs=100)
+
+
+@dataclass
+class ModelZoo:
+    """Five models trained on one long-tailed set, kept as held-out logits.
+
+    The balanced test split of ``data`` is cut, per class, into a *validation* half
+    (``val_index``: where temperatures and other scalings are fitted) and a *test* half
+    (``test_index``: where everything is measured). ``logits[name]`` holds
+    ``{"val": [N_val, C], "test": [N_test, C]}``; the names are `MODEL_NAMES`.
+    """
+
+    data: Any
+    val_index: torch.Tensor
+    test_index: torch.Tensor
+    logits: dict[str, dict[str, torch.Tensor]]
+    seconds: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def y_val(self) -> torch.Tensor:
+        return self.data.y_test[self.val_index]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        return self.data.y_test[self.test_index]
+
+    @property
+    def train_counts(self) -> torch.Tensor:
+        return self.data.train_counts
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.logits)
+
+    def targets(self, split: str = "test") -> torch.Tensor:
+        as_choice(split, ("val", "test"), "split")
+        return self.y_val if split == "val" else self.y_test
+
+    def probs(self, name: str, split: str = "test", temperature: float = 1.0) -> torch.Tensor:
+        """softmax(logits / temperature) of one model on one split."""
+        as_choice(name, self.names, "model")
+        as_positive(temperature, "temperature")
+        return (self.logits[name][split].double() / temperature).softmax(1)
+
+
+def split_balanced(targets: torch.Tensor, fraction: float = 0.5, seed: int = 0):
+    """Per-class random split of ``targets`` into (first, second) index tensors, the first
+    holding ``round(fraction * n_c)`` samples of every class c (both sorted)."""
+    targets = torch.as_tensor(targets)
+    as_fraction(fraction, "fraction", low_open=True, high_open=True)
+    g = torch.Generator().manual_seed(seed)
+    first, second = [], []
+    for c in torch.unique(targets).tolist():
+        idx = torch.nonzero(targets == c).flatten()
+        idx = idx[torch.randperm(idx.numel(), generator=g)]
+        k = int(round(fraction * idx.numel()))
+        first.append(idx[:k])
+        second.append(idx[k:])
+    return torch.cat(first).sort().values, torch.cat(second).sort().values
+
+
+# ----------------------------------------------------------------------------- training
+def zoo_member(name: str, setting: Mapping[str, Any], num_classes: int = 10):
+    """``(model, method, mixup_alpha)`` of one zoo model, from the method registry: CE and
+    LA on a plain `CNN1D` head, BalPoE on ``len(lambdas)`` heads (cosine heads when
+    ``cosine_experts``); ``*_mixup`` uses the setting's ``mixup_alpha``."""
+    as_choice(name, MODEL_NAMES, "model")
+    cosine = bool(setting["cosine_experts"]) if name.startswith("balpoe") else False
+    return make_method(name, num_classes, tau=1.0, lambdas=tuple(setting["lambdas"]),
+                       cosine=cosine, mixup_alpha=setting["mixup_alpha"])
+
+
+def train_model_zoo(
+    seed: int = 0,
+    quick: bool = True,
+    device: str = "auto",
+    models: Sequence[str] = MODEL_NAMES,
+    progress: bool = False,
+    data: Any = None,
+    workers: int = 1,
+    **overrides: Any,
+) -> ModelZoo:
+    """Train CE, CE + mixup, LA (logit-adjusted loss, tau = 1), BalPoE and BalPoE + mixup
+    (lambdas 1, 0, -1, cosine heads) on MNIST-1D-LT (imbalance ratio 100) with
+    `ltlab.train.fit`, and keep their validation and test logits.
+
+    All models share the backbone (`ltlab.models.CNN1D`), schedule, augmentation and seed,
+    so the rows of notebook 04's table differ only in the loss, the heads and mixup.
+    ``overrides`` replace entries of `settings` (e.g. ``epochs=30``); ``data`` replaces
+    the data set (an `ltlab.data.LTData` with a balanced test split). ``workers`` > 1 trains
+    the models in that many processes, one thread each (`map_tasks`; CPU only). The numbers
+    depend on the thread count, not on the worker count: ``workers=2`` and ``workers=1``
+    with ``torch.set_num_threads(1)`` give the same logits.
+    """
+    setting = settings(quick)
+    unknown = sorted(set(overrides) - set(setting))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(setting)}.")
+    setting.update(overrides)
+    bad = [m for m in models if m not in MODEL_NAMES]
+    if bad or not models:
+        raise ValueError(f"models must be a non-empty subset of {MODEL_NAMES} (got {models!r}).")
+    workers = as_int(workers, "workers", minimum=1)
+    if data is None:
+        data = mnist1d_lt(setting["imbalance_ratio"], max_count=setting["max_count"],
+                          test_per_class=setting["test_per_class"], seed=seed)
+    val_index, test_index = split_balanced(data.y_test, setting["val_fraction"], seed)
+    dev = resolve_device(device)
+    tasks = [(name, setting, data, val_index, test_index, str(dev), seed, progress)
+             for name in models]
+    outputs = map_tasks(_train_member_task, tasks, workers if dev.type == "cpu" else 1)
+    logits = {name: out[0] for name, out in zip(models, outputs)}
+    seconds = {name: out[1] for name, out in zip(models, outputs)}
+    return ModelZoo(data, val_index, test_index, logits, seconds, setting)
+
+
+def _train_member(name, setting, data, val_index, test_index, device, seed, progress):
+    """Train one zoo model; its (val / test logits, seconds)."""
+    seed_everything(seed)
+    model, method, alpha = zoo_member(name, setting, data.num_classes)
+    t0 = time.perf_counter()
+    fit(model, method, data, epochs=setting["epochs"], batch_size=setting["batch_size"],
+        lr=setting["lr"], weight_decay=setting["weight_decay"], mixup_alpha=alpha,
+        augment=signal_weak if setting["augment"] else None, eval_every=10**9,
+        device=device, seed=seed, progress=progress)
+    dev = torch.device(device)
+    logits = {"val": predict_logits(model, method, data.x_test[val_index], dev),
+              "test": predict_logits(model, method, data.x_test[test_index], dev)}
+    return logits, time.perf_counter() - t0
+
+
+def _train_member_task(task: tuple):
+    return _train_member(*task)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate_zoo(zoo: ModelZoo, n_bins: int = 15) -> dict[str, dict[str, Any]]:
+    """Every model's test-half metrics: `ltlab.metrics.summary` (``balanced_accuracy``,
+    ``accuracy``, ``many`` / ``medium`` / ``few``, ``ece``), ``mce``, ``ace`` (equal mass),
+    ``over`` / ``under`` (the ECE split), ``nll``; the temperature fitted on the validation
+    half (``temperature``) and the test NLL / ECE with it (``nll_temperature``,
+    ``ece_temperature``); and ``groups``: `shot_calibration_gap` by predicted class, before
+    and after temperature scaling (``groups_temperature``)."""
+    n_bins = as_int(n_bins, "n_bins", minimum=1)
+    y, counts = zoo.y_test, zoo.train_counts
+    out: dict[str, dict[str, Any]] = {}
+    for name in zoo.names:
+        p = zoo.probs(name)
+        t = fit_temperature(zoo.logits[name]["val"], zoo.y_val)
+        pt = zoo.probs(name, temperature=t)
+        split = calibration_error_split(p, y, n_bins)
+        out[name] = {
+            **summary(zoo.logits[name]["test"], y, counts, n_bins=n_bins),
+            "mce": maximum_calibration_error(p, y, n_bins),
+            "ace": adaptive_calibration_error(p, y, n_bins),
+            "over": split["over"], "under": split["under"],
+            "nll": negative_log_likelihood(p, y),
+            "temperature": t,
+            "nll_temperature": negative_log_likelihood(pt, y),
+            "ece_temperature": expected_calibration_error(pt, y, n_bins),
+            "groups": shot_calibration_gap(p, y, counts, n_bins),
+            "groups_temperature": shot_calibration_gap(pt, y, counts, n_bins),
+        }
+    return out
+
+
+@dataclass
+class CalibrationComparison:
+    """What `compare` measured: the trained ``zoo`` and its ``evaluation`` (`evaluate_zoo`,
+    model -> metrics) with ``n_bins`` confidence bins."""
+
+    zoo: ModelZoo
+    evaluation: dict[str, dict[str, Any]]
+    n_bins: int = 15
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per model, in the layout of the BalPoE paper's Table 2 plus balanced
+        accuracy, NLL and the fitted temperature."""
+        keys = ("ece", "mce", "accuracy", "balanced_accuracy", "nll", "temperature",
+                "nll_temperature", "ece_temperature")
+        return [{"model": name, "label": MODEL_LABELS.get(name, name),
+                 **{k: row[k] for k in keys}} for name, row in self.evaluation.items()]
+
+
+def compare(data: Any = None, *, quick: bool = True, seed: int = 0, device: str = "auto",
+            models: Sequence[str] = MODEL_NAMES, n_bins: int = 15, workers: int = 1,
+            progress: bool = False, **overrides: Any) -> CalibrationComparison:
+    """Train the zoo (`train_model_zoo`) and measure it (`evaluate_zoo`)."""
+    zoo = train_model_zoo(seed=seed, quick=quick, device=device, models=models,
+                          progress=progress, data=data, workers=workers, **overrides)
+    return CalibrationComparison(zoo, evaluate_zoo(zoo, n_bins), n_bins)
+
+
+def recorded_results(result: CalibrationComparison | Mapping[str, Mapping[str, Any]]
+                     ) -> dict[str, dict]:
+    """The contract of notebook 04: ``ece`` and ``balanced_accuracy`` (model -> value) and
+    ``nll_before_after_temperature`` (model -> [before, after]). ``result``: `compare`'s
+    output (or an `evaluate_zoo` dictionary)."""
+    evaluation = result.evaluation if isinstance(result, CalibrationComparison) else result
+    return {
+        "ece": {m: r["ece"] for m, r in evaluation.items()},
+        "balanced_accuracy": {m: r["balanced_accuracy"] for m, r in evaluation.items()},
+        "nll_before_after_temperature": {
+            m: [r["nll"], r["nll_temperature"]] for m, r in evaluation.items()},
+    }
+
+
+# ----------------------------------------------------------------------------- label shift
+SHIFT_SETTINGS = ("backward-50", "backward-10", "backward-2", "uniform", "forward-2",
+                  "forward-10", "forward-50")
+EM_ITERATIONS = 5
+
+
+def prior_for_setting(setting: str, num_classes: int) -> torch.Tensor:
+    """The test prior named ``"forward-<rho>"``, ``"backward-<rho>"`` or ``"uniform"`` (the
+    test-agnostic protocol, `ltlab.priors.shifted_prior`).
+
+    >>> [round(v, 3) for v in prior_for_setting("forward-4", 3).tolist()]
+    [0.571, 0.286, 0.143]
+    """
+    if setting == "uniform":
+        return shifted_prior(num_classes, 1.0, "uniform")
+    direction, _, rho = str(setting).partition("-")
+    try:
+        value = float(rho)
+    except ValueError:
+        value = math.nan
+    if direction not in ("forward", "backward") or not value >= 1:
+        raise ValueError(
+            f"setting must be 'uniform', 'forward-<rho>' or 'backward-<rho>' with rho >= 1, "
+            f"e.g. 'forward-50' (got {setting!r})."
+        )
+    return shifted_prior(num_classes, value, direction)
+
+
+def shifted_calibration(
+    probs: torch.Tensor, targets: torch.Tensor, setting: str, source_prior=None,
+    n_bins: int = 15, seed: int = 0, em_iterations: int = EM_ITERATIONS,
+) -> dict[str, Any]:
+    r"""Calibration on a label-shifted subset of a balanced test set, before and after EM.
+
+    Draws the subset of ``targets`` whose class proportions follow ``setting``
+    (`prior_for_setting`, `ltlab.data.label_shift_subset`), then adapts the posteriors with
+    the EM of Saerens et al. (`ltlab.label_shift.em_prior`), which needs the prior the
+    posteriors were calibrated for (``source_prior``; uniform by default: a balanced model
+    calibrated on balanced data). Returns ``index``, ``targets``, ``true_prior``,
+    ``em_prior``, and for ``before`` (no adaptation), ``after`` (EM) and ``oracle``
+    (re-weighted with the true test prior): ``probs_*``, ``mean_probs_*`` (the mean
+    prediction per class, to hold against the true prior), ``ece_*`` (top label),
+    ``classwise_ece_*``, ``nll_*`` and ``accuracy_*``.
+
+    ``em_iterations`` caps the EM steps (`em_prior`'s ``max_iter``). Run to convergence
+    on a few hundred samples, EM finds the maximum-likelihood prior, which overfits: classes
+    with a handful of test samples get a prior near 0, and their samples an NLL near
+    infinity. A few steps from the source prior act as a regulariser (5 by default;
+    notebook 04 lets you slide it to 1000 and watch the collapse).
+
+    Label shift shows in the class-wise ECE and the NLL far more than in the top-label
+    ECE: the over-confident (now rarer) and under-confident (now commoner) classes share
+    confidence bins, and their errors cancel there.
+    """
+    probs = as_probs(probs)
+    targets = as_targets(targets, probs.shape[0], probs.shape[1])
+    c = probs.shape[1]
+    prior = prior_for_setting(setting, c)
+    source = torch.full((c,), 1.0 / c) if source_prior is None else torch.as_tensor(source_prior)
+    index = label_shift_subset(targets, prior, seed)
+    p, y = probs[index], targets[index]
+    estimate, adapted = em_prior(p, source, max_iter=em_iterations)
+    oracle = reweight_posteriors(p, source, prior)
+    out: dict[str, Any] = {"setting": setting, "em_iterations": em_iterations, "index": index,
+                           "targets": y, "true_prior": prior, "em_prior": estimate}
+    for key, q in (("before", p), ("after", adapted.double()), ("oracle", oracle.double())):
+        q = q / q.sum(1, keepdim=True)
+        out[f"probs_{key}"] = q
+        out[f"mean_probs_{key}"] = q.mean(0)
+        out[f"ece_{key}"] = expected_calibration_error(q, y, n_bins)
+        out[f"classwise_ece_{key}"] = classwise_calibration_error(q, y, n_bins)
+        out[f"nll_{key}"] = negative_log_likelihood(q, y)
+        out[f"accuracy_{key}"] = float((q.argmax(1) == y).double().mean())
+    return out
+
+
+def label_shift_sweep(
+    probs: torch.Tensor, targets: torch.Tensor, settings: Sequence[str] = SHIFT_SETTINGS,
+    source_prior=None, n_bins: int = 15, seed: int = 0, em_iterations: int = EM_ITERATIONS,
+) -> dict[str, dict[str, float]]:
+    """`shifted_calibration` for each setting: setting -> top-label ECE, class-wise ECE,
+    NLL and accuracy, each ``_before`` / ``_after`` EM and ``_oracle`` (true prior)."""
+    keys = [f"{m}_{k}" for m in ("ece", "classwise_ece", "nll", "accuracy")
+            for k in ("before", "after", "oracle")]
+    out = {}
+    for s in settings:
+        r = shifted_calibration(probs, targets, s, source_prior, n_bins, seed, em_iterations)
+        out[s] = {k: r[k] for k in keys}
+    return out

@@ -1,0 +1,170 @@
+"""Notebook 06 (Geometric Harmonization): SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT
+and compared by a balanced linear probe, and the toy batch of the allocation panel.
+
+The three verbs: `settings` (the notebook's sizes), `compare` (pre-train both and probe;
+returns a `GHComparison`) and `recorded_results` (what the notebook records).
+
+>>> settings(quick=True)["warmup_epochs"]
+10
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .._validation import as_int
+from ..analysis import extract_features, probe_accuracy
+from ..augment import contrastive_signal_view
+from ..contrastive import SimCLR
+from ..data import LTData, mnist1d_lt
+from ..gh import SimCLRGH, geometric_logits, uniform_structure
+from ..train import fit, resolve_device, seed_everything
+
+__all__ = ["NOTEBOOK", "GHComparison", "compare", "mnist1d_pretraining_splits",
+           "recorded_results", "settings", "toy_scores"]
+
+NOTEBOOK = "06_geometric_harmonization"
+
+
+def settings(quick: bool = True) -> dict[str, Any]:
+    """Sizes of notebook 06: the head class of the pre-training set, balanced probe and test
+    signals per class, pre-training epochs and the SimCLR-only warm-up. Quick runs on a
+    2-core CPU in a few minutes; full is the GPU run."""
+    if quick:
+        return dict(max_count=400, probe_per_class=100, test_per_class=100, epochs=40,
+                    warmup_epochs=10)
+    return dict(max_count=1000, probe_per_class=300, test_per_class=300, epochs=400,
+                warmup_epochs=100)
+
+
+def toy_scores(
+    counts=(24, 12, 6, 3, 2), noise: float = 0.5, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A toy batch for the allocation panel: ``counts[k]`` samples around anchor k of a
+    simplex structure (K = len(counts), dim K), plus Gaussian noise of std ``noise``,
+    returned as geometric logits ``[N, K]`` and the true clusters ``[N]``."""
+    counts = [int(c) for c in counts]
+    if len(counts) < 2 or min(counts) < 1:
+        raise ValueError(f"counts needs >= 2 clusters of >= 1 sample each (got {counts}).")
+    k = len(counts)
+    m = uniform_structure(k, k, seed).double()
+    labels = torch.repeat_interleave(torch.arange(k), torch.tensor(counts))
+    g = torch.Generator().manual_seed(seed)
+    z = m[labels] + noise * torch.randn(labels.numel(), k, generator=g, dtype=torch.float64)
+    return geometric_logits(z, m).float(), labels
+
+
+def mnist1d_pretraining_splits(
+    imbalance_ratio: float = 100, max_count: int = 400, probe_per_class: int = 100,
+    test_per_class: int = 100, seed: int = 0,
+) -> tuple[LTData, torch.Tensor, torch.Tensor]:
+    """The three sets of the paper's protocol on MNIST-1D: a long-tailed pre-training set
+    (`mnist1d_lt`; its labels only define the groups and the training monitor), a balanced
+    labeled probe set of ``probe_per_class`` signals per class, and the balanced test set.
+    Both come from one generated pool (the probe set may share signals with the
+    pre-training set, as the paper's probe uses the full balanced CIFAR train set); the
+    test signals are disjoint from both. Returns ``(data, probe_x, probe_y)``."""
+    per_class = max(max_count, probe_per_class)
+    # the pool splits 80/20 into train/test and its classes vary by a few percent
+    num_samples = 1000 * math.ceil(max(per_class / 0.8, test_per_class / 0.2) * 14 / 1000)
+    data = mnist1d_lt(imbalance_ratio, max_count, test_per_class, num_samples, seed)
+    probe = mnist1d_lt(1, probe_per_class, test_per_class, num_samples, seed)
+    return data, probe.x_train, probe.y_train
+
+
+@dataclass
+class GHComparison:
+    """What `compare` measured: ``probe_accuracy[method][group]``, training histories,
+    the test set's backbone features (what the probe sees) and projector outputs z (where
+    GH acts), and the pre-trained model and method of each run."""
+
+    probe_accuracy: dict[str, dict[str, float]]
+    histories: dict[str, Any] = field(default_factory=dict)
+    test_features: dict[str, torch.Tensor] = field(default_factory=dict)
+    test_projections: dict[str, torch.Tensor] = field(default_factory=dict)
+    models: dict[str, nn.Module] = field(default_factory=dict)
+    methods: dict[str, nn.Module] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per method: probe accuracy of many / medium / few and of all classes."""
+        return [{"method": name, **acc} for name, acc in self.probe_accuracy.items()]
+
+    def few_gain(self) -> float:
+        """Few-group probe accuracy of SimCLR + GH minus SimCLR's."""
+        return self.probe_accuracy["simclr_gh"]["few"] - self.probe_accuracy["simclr"]["few"]
+
+
+def compare(
+    data: LTData, probe_x: torch.Tensor, probe_y: torch.Tensor,
+    make_model: Callable[[], nn.Module], *, epochs: int = 40, warmup_epochs: int = 10,
+    ramp_epochs: int = 5, prior_every: int = 20, num_prototypes: int | None = None,
+    proj_dim: int = 32, batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
+    weight_decay: float = 0.0, schedule: str = "constant",
+    view: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = contrastive_signal_view,
+    probe_epochs: int = 300, seed: int = 0, device: str = "auto", progress: bool = False,
+    fixed_prior=None,
+) -> GHComparison:
+    """Pre-train SimCLR and SimCLR + GH on ``data``'s long-tailed train split (its labels
+    are not used by either loss), then linear-probe both on the balanced (``probe_x``,
+    ``probe_y``) and report many / medium / few / all on ``data``'s balanced test set.
+
+    As in the reference, SimCLR + GH *is* SimCLR for the first ``warmup_epochs`` (while its
+    memory learns the cluster prior), so both runs share that warm-up: one model is
+    trained for ``warmup_epochs``, copied, and each copy trains ``epochs - warmup_epochs``
+    more, one with NT-Xent only and one with NT-Xent + w_GH L_GH, with the same data order
+    and augmentations. The comparison is therefore paired: the two runs differ only by GH.
+    Each phase has its own learning-rate ``schedule`` (the reference also uses one
+    schedule per stage). ``num_prototypes`` defaults to the number of classes;
+    ``fixed_prior`` is passed to `SimCLRGH` (None: the memory's estimate, as in the paper).
+    """
+    as_int(warmup_epochs, "warmup_epochs", minimum=1)
+    if not isinstance(epochs, int) or epochs <= warmup_epochs:
+        raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}); "
+                         "GH only starts after the warm-up.")
+    dev = resolve_device(device)
+    k = num_prototypes or data.num_classes
+    common = dict(batch_size=batch_size, lr=lr, optimizer=optimizer, nesterov=False,
+                  weight_decay=weight_decay, schedule=schedule, device=dev, progress=progress)
+    seed_everything(seed)
+    model = make_model()
+    gh_method = SimCLRGH(model.feature_dim, k, proj_dim, view=view,
+                         warmup_epochs=warmup_epochs, ramp_epochs=ramp_epochs,
+                         prior_every=prior_every, structure_seed=seed, fixed_prior=fixed_prior)
+    result = GHComparison(probe_accuracy={})
+    t0 = time.perf_counter()
+    result.histories["warmup"] = fit(model, gh_method, data, epochs=warmup_epochs, seed=seed,
+                                     eval_every=warmup_epochs, **common)
+    result.seconds["warmup"] = time.perf_counter() - t0
+    simclr_method = SimCLR(model.feature_dim, proj_dim, view=view)
+    simclr_method.projector.load_state_dict(gh_method.projector.state_dict())
+    runs = {"simclr": (copy.deepcopy(model), simclr_method), "simclr_gh": (model, gh_method)}
+    rest = epochs - warmup_epochs
+    for name, (m, method) in runs.items():
+        t0 = time.perf_counter()
+        result.histories[name] = fit(m, method, data, epochs=rest, seed=seed + 1,
+                                     eval_every=max(1, rest // 5), **common)
+        result.probe_accuracy[name] = probe_accuracy(
+            m, probe_x.to(dev), probe_y.to(dev), data.x_test.to(dev), data.y_test,
+            data.train_counts, probe_epochs, seed)
+        result.seconds[name] = time.perf_counter() - t0
+        result.test_features[name] = extract_features(m, data.x_test.to(dev)).cpu()
+        method.eval()
+        with torch.no_grad():
+            result.test_projections[name] = method.projector(
+                result.test_features[name].to(dev)).cpu()
+        result.models[name], result.methods[name] = m, method
+    return result
+
+
+def recorded_results(result: GHComparison) -> dict[str, Any]:
+    """The values notebook 06 records: the probe accuracy of both methods, per group."""
+    return {"probe_accuracy": result.probe_accuracy}

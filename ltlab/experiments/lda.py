@@ -1,0 +1,182 @@
+"""Notebook 05 (LDA): CE, logit adjustment, LDA and LDA with its distance terms, trained
+alike on one long-tailed data set and measured on the balanced test set.
+
+The three verbs: `settings` (the notebook's sizes), `compare` (train and measure; returns an
+`LDAComparison`) and `recorded_results` (what the notebook records).
+
+>>> settings(quick=True)["epochs"]
+30
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .._validation import as_choice
+from ..analysis import classifier_weight_norms, distance_ratio, extract_features, weight_norm_ratio
+from ..data import LTData
+from ..lda import LDA
+from ..metrics import per_class_accuracy, summary
+from ..models import CNN1D, MLP, LTModel, ResNet32
+from ..train import History, fit, predict_logits, seed_everything
+from .method_registry import make_method
+
+__all__ = ["METHOD_NAMES", "NOTEBOOK", "LDAComparison", "compare", "default_model",
+           "recorded_results", "settings"]
+
+NOTEBOOK = "05_lda"
+
+#: The methods `compare` trains: CE, the logit-adjusted loss, LDA without a projection (the
+#: CIFAR configuration) and LDA with a linear projection and the distance losses.
+METHOD_NAMES = ("ce", "la", "lda", "lda_distance")
+
+
+def settings(quick: bool = True) -> dict[str, Any]:
+    """Sizes of notebook 05: the head class of MNIST-1D-LT, training epochs (of `compare` and
+    of the live panel's short runs), batch size and learning rate. Quick runs on a 2-core CPU
+    in about a minute; full is the GPU run."""
+    sizes = dict(max_count=400, epochs=30, panel_epochs=8) if quick else dict(
+        max_count=4000, epochs=100, panel_epochs=20)
+    return dict(sizes, batch_size=64, lr=0.05)
+
+
+def default_model(data: LTData) -> LTModel:
+    """The model `compare` trains when none is given: `CNN1D` for 1-D signals (MNIST-1D),
+    `ResNet32` for images, an `MLP` for short feature vectors (the Gaussian mixtures)."""
+    x = data.x_train
+    c = data.num_classes
+    if x.dim() == 4:
+        return ResNet32(num_classes=c, in_channels=x.shape[1])
+    if x.dim() == 2 and x.shape[1] >= 16:
+        return CNN1D(num_classes=c, length=x.shape[1])
+    return MLP(int(x[0].numel()), c)
+
+
+@dataclass
+class LDAComparison:
+    """What `compare` measured, one entry per method name (``ce``, ``la``, ``lda``,
+    ``lda_distance``; ``lda_unbalanced`` is the auxiliary head h' of the ``lda`` run)."""
+
+    balanced_accuracy: dict[str, float] = field(default_factory=dict)
+    shot_accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_class_accuracy: dict[str, torch.Tensor] = field(default_factory=dict)
+    weight_norms: dict[str, torch.Tensor] = field(default_factory=dict)
+    weight_norm_ratio: dict[str, float] = field(default_factory=dict)
+    distance_ratio: dict[str, float] = field(default_factory=dict)
+    histories: dict[str, History] = field(default_factory=dict)
+    models: dict[str, nn.Module] = field(default_factory=dict)
+    methods: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per method: balanced accuracy and many / medium / few."""
+        return [{"method": k, "balanced": v, **self.shot_accuracy.get(k, {})}
+                for k, v in self.balanced_accuracy.items()]
+
+    def __str__(self) -> str:
+        lines = [f"{'method':<16}{'balanced':>10}{'many':>8}{'medium':>8}{'few':>8}"]
+        for r in self.rows():
+            lines.append(f"{r['method']:<16}{r['balanced']:>10.3f}{r.get('many', math.nan):>8.3f}"
+                         f"{r.get('medium', math.nan):>8.3f}{r.get('few', math.nan):>8.3f}")
+        return "\n".join(lines)
+
+
+class _UnbalancedHead:
+    """The auxiliary head h' of an LDA run, as a method for `predict_logits`."""
+
+    def __init__(self, lda: LDA) -> None:
+        self.lda = lda
+
+    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return self.lda.predict_unbalanced(model, x)
+
+
+def _shots(scores: dict[str, float]) -> dict[str, float]:
+    return {k: scores[k] for k in ("many", "medium", "few")}
+
+
+def compare(
+    data: LTData,
+    methods: Sequence[str] = METHOD_NAMES,
+    *,
+    model_fn: Callable[[], LTModel] | None = None,
+    epochs: int = 30,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    seed: int = 0,
+    device: str = "auto",
+    variant: str = "reference",
+    lda_kwargs: dict[str, Any] | None = None,
+    distance_kwargs: dict[str, Any] | None = None,
+    progress: bool = False,
+    **fit_kwargs: Any,
+) -> LDAComparison:
+    """Train CE, logit adjustment, LDA and LDA with the distance terms on ``data`` with the
+    same model, seed and schedule, and measure them on the balanced test set.
+
+    ``methods``: any of `METHOD_NAMES`. ``variant``: ``"reference"`` (`ltlab.lda.LDA`, the
+    reference code's scales) or ``"normalised"`` (`ltlab.lda.LDA.normalised`). ``lda_kwargs``
+    go to every LDA; ``distance_kwargs`` only to ``lda_distance`` (default
+    ``projection="linear"``). Reports balanced and many/medium/few accuracy, the per-class
+    weight norms of the test-time classifier and their max/min ratio, and the intra/inter
+    distance ratio of the backbone features on the test set.
+    """
+    as_choice(variant, ("reference", "normalised"), "variant")
+    make_lda = LDA if variant == "reference" else LDA.normalised
+    unknown = sorted(set(methods) - set(METHOD_NAMES))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHOD_NAMES)}.")
+    model_fn = model_fn or (lambda: default_model(data))
+    out = LDAComparison()
+    for name in methods:
+        seed_everything(seed)
+        model = model_fn()
+        if name in ("ce", "la"):
+            method: Any = make_method(name, data.num_classes, model=model)[1]
+        elif name == "lda":
+            method = make_lda(**(lda_kwargs or {}))
+        else:
+            method = make_lda(**{"projection": "linear", **(lda_kwargs or {}),
+                                 **(distance_kwargs or {})})
+        hist = fit(model, method, data, epochs=epochs, batch_size=batch_size, lr=lr,
+                   seed=seed, device=device, progress=progress, **fit_kwargs)
+        logits = predict_logits(model, method, data.x_test, device)
+        scores = summary(logits, data.y_test, data.train_counts)
+        out.balanced_accuracy[name] = scores["balanced_accuracy"]
+        out.shot_accuracy[name] = _shots(scores)
+        out.per_class_accuracy[name] = per_class_accuracy(logits, data.y_test, data.num_classes)
+        head = method.balanced if isinstance(method, LDA) else model.classifier
+        out.weight_norms[name] = classifier_weight_norms(head)
+        out.weight_norm_ratio[name] = weight_norm_ratio(out.weight_norms[name])
+        features = extract_features(model, data.x_test).cpu()
+        out.distance_ratio[name] = distance_ratio(features, data.y_test)
+        out.histories[name], out.models[name], out.methods[name] = hist, model, method
+        out.seconds[name] = hist.seconds
+        if name == "lda":
+            aux = summary(predict_logits(model, _UnbalancedHead(method), data.x_test, device),
+                          data.y_test, data.train_counts)
+            out.balanced_accuracy["lda_unbalanced"] = aux["balanced_accuracy"]
+            out.shot_accuracy["lda_unbalanced"] = _shots(aux)
+            out.weight_norms["lda_unbalanced"] = classifier_weight_norms(method.unbalanced)
+    # h' is a side result: list it after the four methods
+    for d in (out.balanced_accuracy, out.shot_accuracy):
+        if "lda_unbalanced" in d:
+            d["lda_unbalanced"] = d.pop("lda_unbalanced")
+    return out
+
+
+def recorded_results(result: LDAComparison) -> dict[str, Any]:
+    """The values notebook 05 records: balanced accuracy of the four methods, the weight-norm
+    ratio of CE and LDA, many / medium / few accuracy (with h') and the distance ratios."""
+    return {
+        "balanced_accuracy": {k: result.balanced_accuracy[k] for k in METHOD_NAMES},
+        "weight_norm_ratio": {k: result.weight_norm_ratio[k] for k in ("ce", "lda")},
+        "shot_accuracy": result.shot_accuracy,
+        "distance_ratio": result.distance_ratio,
+    }

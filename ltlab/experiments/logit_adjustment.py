@@ -1,0 +1,300 @@
+r"""Notebook 01 (logit adjustment): the experiments, as functions tests can call per seed.
+
+The losses themselves live in `ltlab.losses`; this module trains and measures models with
+them.
+
+**2-D mixture** (`mixture_study`, `mixture_errors`). On `ltlab.data.GaussianMixtureLT`
+(10 classes on a circle, shared isotropic covariance) the class-conditional log-densities are
+linear in x up to a shared term, so a *linear* softmax model can represent the Bayes
+classifier for any prior. We train that model with plain CE (then adjust post hoc) and with
+the LA loss, and compare their balanced errors with the Bayes balanced error of
+:math:`\arg\max_y p(x|y)` (the balanced-error floor, which does not depend on the training
+prior).
+
+**MNIST-1D-LT** (`compare_losses`). One recipe (`mnist1d_setup.mnist_recipe`) trains CE, LA,
+balanced softmax, focal, class-balanced and LDAM-DRW models; post-hoc LA reuses the CE model.
+
+The three verbs: `settings(quick)`, `compare(...)` (both parts, a `LossComparison`) and
+`recorded_results(result)` (the notebook's contract keys).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..data import GaussianMixtureLT, LTData
+from ..losses import LogitAdjustedLoss, adjust_logits, log_prior_from_counts
+from ..metrics import balanced_accuracy, per_class_accuracy, summary
+from ..models import MLP
+from ..train import CrossEntropy, fit, predict_logits, resolve_device, seed_everything
+from .method_registry import METHOD_LABELS, METHODS
+from .mnist1d_setup import Trained, mnist_data, mnist_recipe, train_method
+
+NOTEBOOK = "01_logit_adjustment"
+
+__all__ = [
+    "NOTEBOOK",
+    "LOSS_TABLE",
+    "TAU_GRID",
+    "settings",
+    "compare",
+    "recorded_results",
+    "LossComparison",
+    "compare_losses",
+    "MixtureStudy",
+    "mixture_setup",
+    "train_mixture_model",
+    "mixture_study",
+    "mixture_errors",
+]
+
+LOSS_TABLE = ("ce", "posthoc", "la", "balanced_softmax", "focal", "class_balanced", "ldam_drw")
+TAU_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
+_MIXTURE_MAX_COUNT = 1000
+_MIXTURE_TEST_PER_CLASS = 2000
+
+
+# ----------------------------------------------------------------------------- the verbs
+def settings(quick: bool = True) -> dict[str, Any]:
+    """Notebook 01's sizes: the MNIST-1D-LT ``recipe`` (`fit` arguments), the ``losses`` of
+    the table, and the 2-D ``mixture`` (head count, test points per class, tau grid).
+
+    >>> settings()["recipe"]["epochs"], settings(quick=False)["recipe"]["epochs"]
+    (100, 150)
+    """
+    return {
+        "recipe": mnist_recipe(quick),
+        "losses": LOSS_TABLE,
+        "mixture": {"max_count": _MIXTURE_MAX_COUNT, "test_per_class": _MIXTURE_TEST_PER_CLASS,
+                    "taus": TAU_GRID},
+    }
+
+
+@dataclass
+class LossComparison:
+    """What notebook 01 measures: ``errors`` (the 2-D balanced errors of `mixture_errors`)
+    and ``table`` (name -> metrics of `compare_losses`, with ``seconds``, ``trained`` and
+    ``reused``)."""
+
+    errors: dict[str, float]
+    table: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per loss: its label, balanced accuracy, many / medium / few, ECE, seconds."""
+        keys = ("balanced_accuracy", "accuracy", "many", "medium", "few", "ece", "seconds")
+        return [{"method": name, "label": METHOD_LABELS.get(name, name),
+                 **{k: row[k] for k in keys if k in row}}
+                for name, row in self.table.items()]
+
+
+def compare(data: LTData | None = None, names: Sequence[str] = LOSS_TABLE, *,
+            quick: bool = True, seed: int = 0, tau: float = 1.0, imbalance_ratio: float = 100,
+            device: str = "auto", progress: bool = False, **fit_overrides: Any) -> LossComparison:
+    """Both parts of notebook 01: the 2-D mixture's balanced errors at ``imbalance_ratio``
+    and ``tau``, and the MNIST-1D-LT loss table on ``data`` (default: `mnist_data(quick,
+    seed)`; ``fit_overrides`` replace entries of its recipe)."""
+    errors = mixture_errors(imbalance_ratio, tau, seed)
+    data = mnist_data(quick, seed) if data is None else data
+    table = compare_losses(data, names, quick=quick, seed=seed, tau=tau, device=device,
+                           progress=progress, **fit_overrides)
+    return LossComparison(errors, table)
+
+
+def recorded_results(result: LossComparison) -> dict[str, float]:
+    """Notebook 01's contract keys: the four ``balanced_error_*`` of the mixture and
+    ``balanced_accuracy_ce`` / ``balanced_accuracy_la`` on MNIST-1D-LT."""
+    return {
+        **result.errors,
+        "balanced_accuracy_ce": result.table["ce"]["balanced_accuracy"],
+        "balanced_accuracy_la": result.table["la"]["balanced_accuracy"],
+    }
+
+
+# ----------------------------------------------------------------------------- MNIST-1D-LT
+def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bool = True,
+                   seed: int = 0, tau: float = 1.0, device: str = "auto",
+                   progress: bool = False, **fit_overrides: Any) -> dict[str, dict[str, Any]]:
+    """Train and evaluate the loss table of notebook 01: name -> `ltlab.metrics.summary`
+    plus ``seconds``, ``trained`` (the `Trained`) and ``reused``. ``fit_overrides`` replace
+    entries of the recipe (e.g. ``epochs=5``).
+
+    ``posthoc`` reuses the CE model (adjusted by ``tau``); ``balanced_softmax`` reuses the LA
+    model when ``tau = 1``, since the two losses are then the same function.
+    """
+    bad = [n for n in names if n not in METHODS]
+    if bad:
+        raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}.")
+    dev = resolve_device(device)
+    lp = log_prior_from_counts(data.train_counts)
+    trained: dict[str, Trained] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    order = sorted(names, key=lambda n: {"posthoc": 1, "balanced_softmax": 1}.get(n, 0))
+    for name in order:
+        if name == "posthoc":
+            base = trained.get("ce") or train_method("ce", data, quick=quick, seed=seed,
+                                                     device=dev, progress=progress,
+                                                     **fit_overrides)
+            trained.setdefault("ce", base)
+            z = adjust_logits(base.logits(data.x_test, dev), lp, tau)
+            rows[name] = dict(summary(z, data.y_test, data.train_counts), seconds=0.0,
+                              trained=base, reused="ce")
+            continue
+        if name == "balanced_softmax" and tau == 1.0 and "la" in trained:
+            rows[name] = dict(rows["la"], seconds=0.0, reused="la")
+            continue
+        t = train_method(name, data, quick=quick, seed=seed, device=dev, progress=progress,
+                         tau=tau, **fit_overrides)
+        trained[name] = t
+        z = t.logits(data.x_test, dev)
+        rows[name] = dict(summary(z, data.y_test, data.train_counts), seconds=t.seconds,
+                          trained=t, reused=None)
+    return {n: rows[n] for n in names}
+
+
+# ----------------------------------------------------------------------------- 2-D mixture
+@functools.lru_cache(maxsize=16)
+def mixture_setup(imbalance_ratio: float = 100, seed: int = 0) -> tuple[GaussianMixtureLT, LTData, float]:
+    """(mixture, data, Bayes balanced error): 10 classes in 2-D, head 1,000 training points
+    (tail 10 at ratio 100), a balanced test set of 2,000 points per class.
+
+    The Bayes balanced error (of argmax_y p(x|y)) depends on the means and the covariance
+    only, not on the prior or the seed, so it is computed once (Monte Carlo, 200,000 points).
+    """
+    mixture = GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=float(imbalance_ratio),
+                                max_count=_MIXTURE_MAX_COUNT, seed=seed)
+    data = mixture.dataset(test_per_class=_MIXTURE_TEST_PER_CLASS, seed=seed)
+    return mixture, data, _bayes_balanced_error()
+
+
+@functools.lru_cache(maxsize=1)
+def _bayes_balanced_error() -> float:
+    return GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=1,
+                             max_count=_MIXTURE_MAX_COUNT).bayes_balanced_error()
+
+
+def train_mixture_model(imbalance_ratio: float = 100, mode: str = "la", tau: float = 1.0,
+                        seed: int = 0) -> tuple[nn.Module, Any]:
+    """A linear softmax model on the 2-D mixture, trained full-batch (Adam, 100 steps,
+    lr 0.2, no weight decay) with plain CE (``mode="ce"``; tau is ignored) or the LA loss
+    at ``tau`` (``mode="la"``; tau = 0 is CE). Cached: the panel asks for the same models
+    again."""
+    if mode not in ("ce", "la"):
+        raise ValueError(f"mode must be 'ce' or 'la' (got {mode!r}).")
+    if mode == "ce" or float(tau) == 0.0:
+        return _train_mixture_model(float(imbalance_ratio), "ce", 0.0, int(seed))
+    return _train_mixture_model(float(imbalance_ratio), "la", float(tau), int(seed))
+
+
+@functools.lru_cache(maxsize=64)
+def _train_mixture_model(imbalance_ratio: float, mode: str, tau: float,
+                         seed: int) -> tuple[nn.Module, Any]:
+    _, data, _ = mixture_setup(imbalance_ratio, seed)
+    seed_everything(seed)
+    model = MLP(2, data.num_classes, hidden=())
+    method = CrossEntropy() if mode == "ce" else LogitAdjustedLoss(tau=tau)
+    fit(model, method, data, steps=100, batch_size=data.x_train.shape[0], lr=0.2,
+        optimizer="adam", weight_decay=0.0, eval_every=10**9, device="cpu", seed=seed,
+        progress=False)
+    return model, method
+
+
+@dataclass
+class MixtureStudy:
+    """Everything notebook 01's 2-D panel draws, for one imbalance ratio, tau and mode.
+
+    ``errors``: balanced errors (``bayes``, ``ce``, ``posthoc`` at tau, ``la`` at tau);
+    ``recall``: per-class recall of the shown model and of the Bayes classifier;
+    ``tau_curve``: ``{"post-hoc": (taus, errors), "LA loss": (taus, errors)}``;
+    ``grid``: (xs, ys, model labels [H, W], Bayes labels [H, W]) for the decision regions.
+    """
+
+    imbalance_ratio: float
+    tau: float
+    mode: str
+    errors: dict[str, float]
+    recall: dict[str, list[float]]
+    tau_curve: dict[str, tuple[list[float], list[float]]]
+    grid: tuple[list[float], list[float], list[list[int]], list[list[int]]]
+    train_points: tuple[list[float], list[float], list[int]]
+    train_counts: list[int]
+
+
+def _balanced_error(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return 1.0 - balanced_accuracy(logits, y, int(y.max()) + 1)
+
+
+def mixture_errors(imbalance_ratio: float = 100, tau: float = 1.0, seed: int = 0) -> dict[str, float]:
+    """The recorded 2-D numbers: ``balanced_error_bayes``, ``balanced_error_ce``,
+    ``balanced_error_posthoc`` (CE adjusted by tau) and ``balanced_error_la`` (LA loss)."""
+    _, data, bayes = mixture_setup(imbalance_ratio, seed)
+    lp = log_prior_from_counts(data.train_counts)
+    ce_model, ce_method = train_mixture_model(imbalance_ratio, "ce", 1.0, seed)
+    la_model, la_method = train_mixture_model(imbalance_ratio, "la", tau, seed)
+    z_ce = predict_logits(ce_model, ce_method, data.x_test, "cpu")
+    z_la = predict_logits(la_model, la_method, data.x_test, "cpu")
+    return {
+        "balanced_error_bayes": bayes,
+        "balanced_error_ce": _balanced_error(z_ce, data.y_test),
+        "balanced_error_posthoc": _balanced_error(adjust_logits(z_ce, lp, tau), data.y_test),
+        "balanced_error_la": _balanced_error(z_la, data.y_test),
+    }
+
+
+def mixture_study(imbalance_ratio: float = 100, tau: float = 1.0, mode: str = "loss",
+                  seed: int = 0, taus: Sequence[float] = TAU_GRID,
+                  resolution: int = 90) -> MixtureStudy:
+    """Train (or fetch from the cache) the 2-D models and measure what the panel shows.
+
+    ``mode``: ``"loss"`` shows the LA-loss model at ``tau``, ``"posthoc"`` the CE model
+    adjusted by ``tau``. The post-hoc curve sweeps tau on one CE model (41 points); the
+    LA-loss curve trains one model per entry of ``taus`` and at ``tau`` (tau = 0 is CE).
+    """
+    if mode not in ("loss", "posthoc"):
+        raise ValueError(f"mode must be 'loss' or 'posthoc' (got {mode!r}).")
+    mixture, data, bayes = mixture_setup(imbalance_ratio, seed)
+    lp = log_prior_from_counts(data.train_counts)
+    y = data.y_test
+    ce_model, ce_method = train_mixture_model(imbalance_ratio, "ce", 1.0, seed)
+    z_ce = predict_logits(ce_model, ce_method, data.x_test, "cpu")
+    fine = [i / 20 for i in range(41)]
+    posthoc_curve = [_balanced_error(adjust_logits(z_ce, lp, t), y) for t in fine]
+    taus = sorted({float(t) for t in taus} | {float(tau)})
+    loss_curve = []
+    for t in taus:
+        m, meth = train_mixture_model(imbalance_ratio, "la", float(t), seed)
+        loss_curve.append(_balanced_error(predict_logits(m, meth, data.x_test, "cpu"), y))
+    la_model, la_method = train_mixture_model(imbalance_ratio, "la", float(tau), seed)
+    z_la = predict_logits(la_model, la_method, data.x_test, "cpu")
+    z_post = adjust_logits(z_ce, lp, tau)
+    shown = z_la if mode == "loss" else z_post
+    bayes_pred = mixture.log_likelihood(data.x_test).argmax(1)
+
+    lim = float(mixture.means.abs().max()) + 3.0
+    axis = torch.linspace(-lim, lim, resolution)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+    pts = torch.stack([gx.flatten(), gy.flatten()], 1)
+    with torch.no_grad():
+        if mode == "loss":
+            grid_logits = predict_logits(la_model, la_method, pts, "cpu")
+        else:
+            grid_logits = adjust_logits(predict_logits(ce_model, ce_method, pts, "cpu"), lp, tau)
+    model_labels = grid_logits.argmax(1).reshape(resolution, resolution)
+    bayes_labels = mixture.log_likelihood(pts).argmax(1).reshape(resolution, resolution)
+    return MixtureStudy(
+        imbalance_ratio=imbalance_ratio, tau=tau, mode=mode,
+        errors={"bayes": bayes, "ce": _balanced_error(z_ce, y),
+                "posthoc": _balanced_error(z_post, y), "la": _balanced_error(z_la, y)},
+        recall={"model": per_class_accuracy(shown, y, 10).tolist(),
+                "Bayes": per_class_accuracy(bayes_pred, y, 10).tolist()},
+        tau_curve={"post-hoc": (fine, posthoc_curve), "LA loss": ([float(t) for t in taus], loss_curve)},
+        grid=(axis.tolist(), axis.tolist(), model_labels.tolist(), bayes_labels.tolist()),
+        train_points=(data.x_train[:, 0].tolist(), data.x_train[:, 1].tolist(),
+                      data.y_train.tolist()),
+        train_counts=data.train_counts.tolist(),
+    )

@@ -1,0 +1,46 @@
+"""ltlab.exercises.flexda: notebook 03's checkers (the alpha schedule, Q̂_alpha, the EMA);
+the three-way run of their `EXERCISES` is in test_checkers.py."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ltlab.exercises.flexda import check_alpha, check_ema_steps, check_smoothed_prior
+from ltlab.exercises.protocol import NOT_ANSWERED
+
+
+def test_check_alpha(capsys):
+    assert not check_alpha(None, 0.5)
+    assert NOT_ANSWERED in capsys.readouterr().out
+    assert check_alpha(1 - 0.9 * 0.25, 0.5)  # 0.775
+    assert not check_alpha(0.5, 0.5)
+    assert check_alpha(0.3, 1.0, alpha_min=0.3)
+    assert not check_alpha("a lot", 0.5)
+
+
+def test_check_smoothed_prior(capsys):
+    q = [0.6, 0.3, 0.1]
+    sq = torch.tensor(q, dtype=torch.float64).sqrt()
+    assert check_smoothed_prior((sq / sq.sum()).tolist(), q, 0.5)
+    assert not check_smoothed_prior(q, q, 0.5)
+    assert "power alpha" in capsys.readouterr().out
+    assert not check_smoothed_prior(None, q, 0.5)
+    assert not check_smoothed_prior([0.5, 0.5], q, 0.5)  # wrong length
+    assert "Expected 3 numbers" in capsys.readouterr().out
+    assert not check_smoothed_prior("abc", q, 0.5)
+    # alpha = 0 is uniform, whatever the estimate
+    assert check_smoothed_prior([1 / 3] * 3, q, 0.0)
+
+
+def test_check_ema_steps(capsys):
+    # the smallest T with 0.999**T < 0.05 (an independent search, not the closed form)
+    t = next(t for t in range(1, 10_000) if 0.999**t < 0.05)
+    assert check_ema_steps(t, momentum=0.999)
+    assert not check_ema_steps(1000, momentum=0.999)
+    assert "solve momentum**T" in capsys.readouterr().out
+    assert check_ema_steps(math.ceil(math.log(0.1) / math.log(0.9)), momentum=0.9, weight=0.1)
+    with pytest.raises(ValueError, match="momentum"):
+        check_ema_steps(10, momentum=1.0)  # the notebook's argument, not the student's answer

@@ -1,0 +1,44 @@
+"""The checkers of notebooks 05 (LDA) and 06 (GH) beyond the three protocol ways
+(tests/exercises/test_checkers.py): near misses, a student's function that fails, wrong
+shapes."""
+
+from __future__ import annotations
+
+from ltlab.exercises.gh import check_allocation, check_simplex_inner_product
+from ltlab.exercises.lda import check_balance_factor, check_tail_weight
+from ltlab.gh import sinkhorn_allocation
+
+
+def test_balance_factor_checker(capsys):
+    assert check_balance_factor(17.5 ** 2) is True
+    # the gap of the second batch alone, (90 - 60) ** 2, is not the windowed factor
+    assert check_balance_factor(30.0 ** 2) is False
+    assert "empty ones count as 0" in capsys.readouterr().out
+    assert check_balance_factor("three hundred") is False
+
+
+def test_tail_weight_checker():
+    assert check_tail_weight(1 / (3 * 2), [50, 10, 2]) is True
+    assert check_tail_weight(1 / (3 * 50), [50, 10, 2]) is False  # the head's weight
+
+
+def test_simplex_inner_product_checker():
+    assert check_simplex_inner_product(-1 / 4, num_prototypes=5) is True
+    assert check_simplex_inner_product(-1 / 5, num_prototypes=5) is False
+
+
+def test_allocation_checker_reports_a_failing_or_misshapen_answer(capsys):
+    def broken(scores, prior, eps, n_iter):
+        raise ZeroDivisionError("oops")
+
+    assert check_allocation(broken) is False
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert check_allocation(lambda s, p, e, n: s[:, :2]) is False
+    assert "shape" in capsys.readouterr().out
+    assert check_allocation(lambda s, p, e, n: "not a tensor") is False
+    # right marginals, wrong kernel: the allocation of a flatter temperature
+    assert check_allocation(lambda s, p, e, n: sinkhorn_allocation(s, p, 1.0, n)) is False
+    assert "kernel" in capsys.readouterr().out
+    assert check_allocation(lambda s, p, e, n: sinkhorn_allocation(s, p, e, n)) is True
+    # a student's float64 answer is accepted too
+    assert check_allocation(lambda s, p, e, n: sinkhorn_allocation(s.double(), p, e, n)) is True

@@ -1,0 +1,111 @@
+"""ltlab.experiments.lda: notebook 05's driver (the three verbs, the comparison it measures).
+
+The notebook itself runs seed 0 (tests/notebooks/test_notebook_05.py); the slow test here
+repeats its quick setting for seeds 0-2 with CE and LDA.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltlab.analysis import distance_ratio, extract_features, weight_norm_ratio
+from ltlab.augment import signal_weak
+from ltlab.data import GaussianMixtureLT, LTData
+from ltlab.experiments import lda as driver
+from ltlab.lda import LDA
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    return GaussianMixtureLT(num_classes=4, max_count=120, imbalance_ratio=20).dataset(50)
+
+
+@pytest.fixture(scope="module")
+def run(mixture):
+    return driver.compare(mixture, ["ce", "lda"], epochs=2, batch_size=32, device="cpu",
+                          variant="normalised")
+
+
+def test_settings_are_the_notebooks_sizes():
+    assert driver.NOTEBOOK == "05_lda"
+    assert driver.settings(quick=True) == dict(max_count=400, epochs=30, panel_epochs=8,
+                                               batch_size=64, lr=0.05)
+    assert driver.settings(quick=False) == dict(max_count=4000, epochs=100, panel_epochs=20,
+                                                batch_size=64, lr=0.05)
+
+
+def test_compare_measures_each_method_and_the_auxiliary_head(run, mixture):
+    assert list(run.balanced_accuracy) == ["ce", "lda", "lda_unbalanced"]
+    assert [r["method"] for r in run.rows()] == ["ce", "lda", "lda_unbalanced"]
+    assert set(run.rows()[0]) == {"method", "balanced", "many", "medium", "few"}
+    assert isinstance(run.methods["lda"], LDA)
+    for name in ("ce", "lda"):
+        assert run.weight_norm_ratio[name] == pytest.approx(weight_norm_ratio(
+            run.weight_norms[name]))
+        features = extract_features(run.models[name], mixture.x_test)
+        assert run.distance_ratio[name] == pytest.approx(distance_ratio(features, mixture.y_test))
+        # balanced accuracy is the mean of the per-class accuracies
+        assert run.balanced_accuracy[name] == pytest.approx(
+            float(run.per_class_accuracy[name].mean()))
+    # h' of the LDA run is its unbalanced head, not the balanced one
+    assert not torch.equal(run.weight_norms["lda_unbalanced"], run.weight_norms["lda"])
+    assert "lda" in str(run) and "balanced" in str(run)
+
+
+def test_recorded_results_are_the_notebooks_keys():
+    full = driver.LDAComparison(
+        balanced_accuracy={"ce": 0.3, "la": 0.4, "lda": 0.5, "lda_distance": 0.6,
+                           "lda_unbalanced": 0.35},
+        shot_accuracy={"ce": {"many": 0.9, "medium": 0.2, "few": 0.1}},
+        weight_norm_ratio={"ce": 2.0, "la": 1.5, "lda": 1.2, "lda_distance": 1.1},
+        distance_ratio={"ce": 0.4})
+    rec = driver.recorded_results(full)
+    assert set(rec) == {"balanced_accuracy", "weight_norm_ratio", "shot_accuracy",
+                        "distance_ratio"}
+    assert rec["balanced_accuracy"] == {"ce": 0.3, "la": 0.4, "lda": 0.5, "lda_distance": 0.6}
+    assert rec["weight_norm_ratio"] == {"ce": 2.0, "lda": 1.2}
+    assert rec["shot_accuracy"] is full.shot_accuracy
+
+
+def test_compare_rejects_unknown_variants_and_methods(mixture):
+    with pytest.raises(ValueError, match="variant"):
+        driver.compare(mixture, ["lda"], variant="percent")
+    with pytest.raises(ValueError, match="unknown method"):
+        driver.compare(mixture, ["lda", "bbn"])
+
+
+def test_default_model_follows_the_input_shape(mixture):
+    from ltlab.models import CNN1D, MLP
+
+    assert isinstance(driver.default_model(mixture), MLP)
+    signals = LTData(torch.randn(8, 40), torch.arange(8) % 4, torch.randn(4, 40),
+                     torch.arange(4), torch.tensor([2, 2, 2, 2]), list("abcd"))
+    assert isinstance(driver.default_model(signals), CNN1D)
+
+
+# ----------------------------------------------------------------------------- targets
+SEEDS = (0, 1, 2)
+# notebook 05's quick setting: the normalised variant, weak augmentation for every method
+QUICK = dict(epochs=30, batch_size=64, lr=0.05, variant="normalised", augment=signal_weak,
+             device="cpu")
+
+
+@pytest.fixture(scope="module")
+def mnist_runs():
+    from ltlab.data import mnist1d_lt
+
+    data = mnist1d_lt(100)
+    return [driver.compare(data, ["ce", "lda"], seed=s, **QUICK) for s in SEEDS]
+
+
+@pytest.mark.slow
+def test_lda_beats_ce_by_three_points_on_every_seed(mnist_runs):
+    gains = [r.balanced_accuracy["lda"] - r.balanced_accuracy["ce"] for r in mnist_runs]
+    assert min(gains) >= 0.03, gains
+
+
+@pytest.mark.slow
+def test_lda_weight_norms_are_flatter_than_ce(mnist_runs):
+    for r in mnist_runs:
+        assert r.weight_norm_ratio["lda"] < r.weight_norm_ratio["ce"], r.weight_norm_ratio

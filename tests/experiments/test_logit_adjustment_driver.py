@@ -1,0 +1,98 @@
+"""ltlab.experiments.logit_adjustment (notebook 01's driver): its three verbs, the loss table
+on a tiny run, and the 2-D mixture's numbers against independent computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltlab.data import mnist1d_lt
+from ltlab.experiments import logit_adjustment as E
+from ltlab.experiments.mnist1d_setup import mnist_recipe
+from ltlab.losses import adjust_logits, log_prior_from_counts
+from ltlab.metrics import balanced_accuracy
+from ltlab.train import predict_logits
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist():
+    """A small MNIST-1D-LT (the tests train on it for a few epochs)."""
+    return mnist1d_lt(10, max_count=40, test_per_class=20, seed=0)
+
+
+NOTEBOOK_KEYS = {"balanced_error_bayes", "balanced_error_ce", "balanced_error_posthoc",
+                 "balanced_error_la", "balanced_accuracy_ce", "balanced_accuracy_la"}
+
+
+def test_settings_follow_the_recipe():
+    quick, full = E.settings(True), E.settings(False)
+    assert quick["recipe"] == mnist_recipe(True) and full["recipe"] == mnist_recipe(False)
+    assert quick["losses"] == E.LOSS_TABLE and "posthoc" in quick["losses"]
+    assert quick["mixture"]["taus"] == E.TAU_GRID
+    assert E.NOTEBOOK == "01_logit_adjustment"
+
+
+def test_recorded_results_are_the_notebook_keys():
+    errors = {"balanced_error_bayes": 0.2, "balanced_error_ce": 0.3,
+              "balanced_error_posthoc": 0.25, "balanced_error_la": 0.21}
+    table = {"ce": {"balanced_accuracy": 0.4, "seconds": 1.0},
+             "la": {"balanced_accuracy": 0.5, "seconds": 2.0}}
+    result = E.LossComparison(errors, table)
+    rec = E.recorded_results(result)
+    assert set(rec) == NOTEBOOK_KEYS
+    assert rec["balanced_accuracy_la"] == 0.5 and rec["balanced_error_ce"] == 0.3
+    rows = result.rows()
+    assert [r["method"] for r in rows] == ["ce", "la"]
+    assert rows[1]["label"] == "LA loss" and rows[1]["balanced_accuracy"] == 0.5
+
+
+def test_compare_losses_rejects_unknown_names_before_training():
+    with pytest.raises(ValueError, match="unknown method"):
+        E.compare_losses(None, ["ce", "svm"])
+
+
+def test_loss_table_reuses_models_and_matches_its_own_logits(tiny_mnist):
+    rows = E.compare_losses(tiny_mnist, ("ce", "posthoc", "la", "balanced_softmax"),
+                            device="cpu", epochs=5)
+    assert list(rows) == ["ce", "posthoc", "la", "balanced_softmax"]
+    assert rows["posthoc"]["trained"] is rows["ce"]["trained"] and rows["posthoc"]["reused"] == "ce"
+    assert rows["balanced_softmax"]["reused"] == "la"
+    assert rows["balanced_softmax"]["balanced_accuracy"] == rows["la"]["balanced_accuracy"]
+    ce = rows["ce"]["trained"]
+    z = ce.logits(tiny_mnist.x_test, "cpu")
+    lp = log_prior_from_counts(tiny_mnist.train_counts)
+    want = balanced_accuracy(adjust_logits(z, lp), tiny_mnist.y_test, tiny_mnist.num_classes)
+    assert rows["posthoc"]["balanced_accuracy"] == pytest.approx(want, abs=1e-12)
+
+
+def test_mixture_errors_against_their_definition():
+    errors = E.mixture_errors(100, tau=1.0, seed=0)
+    _, data, bayes = E.mixture_setup(100, 0)
+    model, method = E.train_mixture_model(100, "la", 1.0, 0)
+    z = predict_logits(model, method, data.x_test, "cpu")
+    assert errors["balanced_error_la"] == pytest.approx(
+        1 - balanced_accuracy(z, data.y_test, 10), abs=1e-12)
+    assert errors["balanced_error_bayes"] == bayes
+    # the Bayes floor is below every trained model
+    assert min(errors.values()) == pytest.approx(bayes, abs=0.02)
+    assert errors["balanced_error_ce"] > errors["balanced_error_posthoc"]
+
+
+def test_mixture_study_shows_the_selected_model():
+    s = E.mixture_study(100, tau=1.0, mode="posthoc", seed=0, taus=(0.0, 1.0), resolution=12)
+    assert s.errors["posthoc"] == pytest.approx(
+        E.mixture_errors(100, 1.0, 0)["balanced_error_posthoc"], abs=1e-12)
+    assert len(s.grid[2]) == 12 and len(s.grid[2][0]) == 12
+    assert s.tau_curve["LA loss"][0] == [0.0, 1.0]
+    assert torch.tensor(s.recall["Bayes"]).mean().item() == pytest.approx(
+        1 - s.errors["bayes"], abs=0.02)
+    with pytest.raises(ValueError, match="mode"):
+        E.mixture_study(mode="both")
+
+
+def test_compare_runs_both_parts(tiny_mnist):
+    result = E.compare(tiny_mnist, ("ce", "la"), device="cpu", epochs=2)
+    assert result.errors == E.mixture_errors(100, 1.0, 0)
+    rec = E.recorded_results(result)
+    assert set(rec) == NOTEBOOK_KEYS
+    assert rec["balanced_accuracy_ce"] == result.table["ce"]["balanced_accuracy"]

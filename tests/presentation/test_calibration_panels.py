@@ -1,0 +1,115 @@
+"""Notebook 04's figures (`ltlab.viz.calibration`) and live panels
+(`ltlab.widgets.calibration`), on a zoo of random logits (no training)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from ltlab.data import GaussianMixtureLT, LTData
+from ltlab.experiments.calibration import (
+    MODEL_LABELS,
+    MODEL_NAMES,
+    SHIFT_SETTINGS,
+    ModelZoo,
+    evaluate_zoo,
+    label_shift_sweep,
+    shifted_calibration,
+    split_balanced,
+)
+from ltlab.viz.calibration import (
+    calibration_overview,
+    calibration_table_figure,
+    label_shift_calibration_figure,
+    label_shift_sweep_figure,
+    shot_calibration_figure,
+)
+from ltlab.widgets.calibration import calibration_panel, label_shift_panel
+
+
+@pytest.fixture(scope="module")
+def fake_zoo():
+    """Random logits, head-biased and sharpened for the first models."""
+    g = torch.Generator().manual_seed(0)
+    counts = torch.tensor([400, 200, 90, 40, 20, 10, 4])
+    c = counts.numel()
+    y_test = torch.arange(c).repeat_interleave(40)
+    n = int(counts.sum())
+    data = LTData(torch.zeros(n, 3), torch.zeros(n, dtype=torch.long),
+                  torch.zeros(len(y_test), 3), y_test, counts, [str(i) for i in range(c)])
+    val, test = split_balanced(y_test, 0.5, seed=0)
+    logits = {}
+    for k, name in enumerate(MODEL_NAMES):
+        z = torch.randn(len(y_test), c, generator=g) + 3 * torch.nn.functional.one_hot(y_test, c)
+        z = z + (2 - k / 2) * torch.log(counts / counts.sum())
+        logits[name] = {"val": z[val] * (3 - k / 2), "test": z[test] * (3 - k / 2)}
+    return ModelZoo(data, val, test, logits)
+
+
+@pytest.fixture(scope="module")
+def mixture_posteriors():
+    gm = GaussianMixtureLT(num_classes=5, dim=2, radius=2.0, seed=0)
+    x, y = gm.sample_counts([100] * 5, seed=1)
+    return gm.bayes_posterior(x, torch.full((5,), 0.2)), y
+
+
+def test_calibration_panel_follows_its_controls(fake_zoo):
+    panel = calibration_panel(fake_zoo, interactive=True)
+    assert isinstance(panel.figure, go.FigureWidget)
+
+    def snapshot():
+        return [list(t.y) for t in panel.figure.data], panel.figure.layout.title.text
+
+    before = snapshot()
+    panel.controls["temperature"].value = 2.0
+    after_t = snapshot()
+    assert after_t != before and "T = 2.00" in after_t[1]
+    panel.controls["model"].value = "balpoe_mixup"
+    after_model = snapshot()
+    assert after_model != after_t and "BalPoE + mixup" in after_model[1]
+    panel.controls["n_bins"].value = 5
+    assert len(panel.figure.data[0].x) == 5 and panel.updates == 3
+    with pytest.raises(ValueError, match="model must be one of"):
+        calibration_panel(fake_zoo, model="svm")
+
+
+def test_label_shift_panel_follows_its_slider(mixture_posteriors):
+    probs, y = mixture_posteriors
+    panel = label_shift_panel(probs, y, setting="uniform", interactive=True)
+    titles = [panel.figure.layout.title.text]
+    prior = list(panel.figure.data[0].y)
+    after_em = list(panel.figure.data[2].y)
+    panel.controls["setting"].value = "backward-50"
+    titles.append(panel.figure.layout.title.text)
+    assert "backward-50" in titles[1] and titles[0] != titles[1]
+    assert list(panel.figure.data[0].y) != prior  # the true test prior bars
+    assert list(panel.figure.data[2].y) != after_em  # the EM-adapted mean prediction
+    static = label_shift_panel(probs, y, interactive=False)
+    assert "forward-10" in static.figure.layout.title.text
+
+
+def test_static_figures(fake_zoo, mixture_posteriors):
+    ev = evaluate_zoo(fake_zoo, n_bins=10)
+    table = calibration_table_figure(ev, labels=MODEL_LABELS)
+    assert list(table.data[0].cells.values[0]) == ["CE", "CE + mixup", "LA", "BalPoE",
+                                                   "BalPoE + mixup"]
+    assert table.data[0].cells.values[1][0] == f"{100 * ev['ce']['ece']:.1f}"
+    assert list(calibration_table_figure(ev).data[0].cells.values[0]) == list(MODEL_NAMES)
+    fig = shot_calibration_figure({m: ev[m]["groups"] for m in ev}, labels=MODEL_LABELS)
+    assert len(fig.data) == 5 and list(fig.data[0].x) == ["many", "medium", "few"]
+    assert fig.data[4].name == "BalPoE + mixup"
+    assert list(fig.data[0].y) == [ev["ce"]["groups"][g]["gap"] for g in ("many", "medium", "few")]
+    fig = calibration_overview(fake_zoo.probs("ce"), fake_zoo.y_test, fake_zoo.train_counts, 10)
+    assert f"ECE {100 * ev['ce']['ece']:.1f}%" in fig.layout.title.text
+    assert sum(fig.data[3].y) == len(fake_zoo.y_test)  # the confidence histogram
+    probs, y = mixture_posteriors
+    sweep = label_shift_sweep(probs, y)
+    fig = label_shift_sweep_figure(sweep)
+    assert list(fig.data[0].x) == list(SHIFT_SETTINGS)
+    assert list(fig.data[0].y) == [sweep[s]["classwise_ece_before"] for s in SHIFT_SETTINGS]
+    result = shifted_calibration(probs, y, "forward-10", n_bins=10)
+    fig = label_shift_calibration_figure(result, n_bins=10)
+    assert list(fig.data[0].y) == pytest.approx(result["true_prior"].tolist())
+    with pytest.raises(ValueError, match="metric must be"):
+        shot_calibration_figure({}, metric="nll")

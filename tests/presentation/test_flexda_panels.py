@@ -1,0 +1,93 @@
+"""Notebook 03's figures (`ltlab.viz.flexda`) and live panels (`ltlab.widgets.flexda`)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from ltlab.experiments.flexda import alpha_curves
+from ltlab.flexda import alpha_schedule, smoothed_prior
+from ltlab.priors import kl_divergence, shifted_prior
+from ltlab.viz.flexda import alpha_schedule_figure, prior_estimation_figure, ssl_results_table
+from ltlab.widgets.flexda import alpha_panel, prior_curves_panel, ssl_table_panel
+
+
+def _fake_traces():
+    q = {"consistent": shifted_prior(4, 10, "forward"), "reversed": shifted_prior(4, 10, "backward")}
+    traces = {}
+    for p, prior in q.items():
+        steps = [10, 20, 30]
+        q_hats = [smoothed_prior(prior, a).tolist() for a in (0.2, 0.6, 1.0)]
+        traces[p] = {"step": steps, "q_hat": q_hats, "em": q_hats[::-1], "q_hat_em": q_hats}
+    return traces, {p: v.tolist() for p, v in q.items()}
+
+
+def test_prior_estimation_figure_values():
+    traces, true = _fake_traces()
+    fig = prior_estimation_figure(traces, true)
+    assert len(fig.data) == 6  # KL to Q, KL to U and EM per profile
+    kl_q = fig.data[0].y
+    assert kl_q[-1] == pytest.approx(0.0, abs=1e-6)  # the last estimate is the true prior
+    assert kl_q[0] == pytest.approx(kl_divergence(torch.tensor(traces["consistent"]["q_hat"][0]),
+                                                  torch.tensor(true["consistent"])), rel=1e-5)
+    assert len(prior_estimation_figure(traces, true, show_em=False).data) == 4
+
+
+def test_alpha_figure_draws_the_data_it_is_given():
+    q = [0.7, 0.2, 0.1]
+    data = alpha_curves(q, alpha_min=0.2, power=1.0, progress=0.5, points=11)
+    assert data["grid"] == pytest.approx([i / 10 for i in range(11)])
+    assert data["alphas"] == pytest.approx([1 - 0.8 * t for t in data["grid"]])
+    assert data["alpha"] == pytest.approx(0.6)
+    expect = torch.tensor(q, dtype=torch.float64) ** 0.6
+    assert data["q_alpha"] == pytest.approx((expect / expect.sum()).tolist())
+    fig = alpha_schedule_figure(**data)
+    assert list(fig.data[0].y) == pytest.approx(data["alphas"])
+    assert list(fig.data[1].x) == [0.5] and list(fig.data[1].y) == pytest.approx([0.6])
+    assert list(fig.data[2].y) == pytest.approx(q) and list(fig.data[3].y) == pytest.approx(
+        data["q_alpha"])
+    assert list(fig.data[4].y) == pytest.approx([1 / 3] * 3)
+
+
+def test_results_table_marks_the_best_method_per_profile():
+    results = {"reversed": {"fixmatch": {"balanced_accuracy": 0.8, "ece": 0.1},
+                            "flexda": {"balanced_accuracy": 0.9, "ece": 0.05}}}
+    cells = ssl_results_table(results, columns=("balanced_accuracy", "ece")).data[0].cells.values
+    assert list(cells[1]) == ["FixMatch", "FlexDA"]
+    assert list(cells[2]) == ["80.0", "<b>90.0</b>"] and list(cells[3]) == ["10.0", "5.0"]
+
+
+def test_alpha_panel_redraws_when_driven():
+    q = shifted_prior(5, 20, "backward")
+    panel = alpha_panel(q, interactive=True)
+    before = list(panel.figure.data[3].y)  # the Q_alpha bars
+    panel.controls["progress"].value = 1.0
+    after = list(panel.figure.data[3].y)
+    assert after != before
+    expect = smoothed_prior(q, alpha_schedule(1.0, 0.1, 2.0)).tolist()
+    assert after == pytest.approx(expect, abs=1e-6)
+    panel.controls["alpha_min"].value = 1.0  # alpha stays 1: the target is the estimate itself
+    assert list(panel.figure.data[3].y) == pytest.approx(q.tolist(), abs=1e-6)
+    assert panel.figure.data[1].y[0] == pytest.approx(1.0)
+    static = alpha_panel(q, interactive=False)
+    assert not isinstance(static.figure, go.FigureWidget)
+
+
+def test_prior_curves_and_table_panels_follow_their_controls():
+    traces, true = _fake_traces()
+    panel = prior_curves_panel(traces, true, interactive=True)
+    assert len(panel.figure.data) == 6
+    panel.controls["profiles"].value = ("reversed",)
+    assert len(panel.figure.data) == 3 and all("reversed" in t.name for t in panel.figure.data)
+    panel.controls["show_em"].value = False
+    assert len(panel.figure.data) == 2
+    results = {p: {m: {"balanced_accuracy": 0.5 + 0.1 * i, "many": 0.9, "medium": 0.5,
+                       "few": float("nan"), "ece": 0.05}
+                   for i, m in enumerate(("fixmatch", "flexda", "adello"))}
+               for p in ("consistent", "reversed")}
+    table = ssl_table_panel(results, interactive=True)
+    assert len(table.figure.data[0].cells.values[0]) == 6
+    table.controls["profiles"].value = ("consistent",)
+    cells = table.figure.data[0].cells.values
+    assert len(cells[0]) == 3 and "<b>70.0</b>" in cells[2]

@@ -1,0 +1,105 @@
+"""The figures and live panels of notebooks 05 (LDA) and 06 (GH): built from data, and
+driven from Python (move a control, the figure's data change)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from ltlab import viz
+from ltlab.analysis import class_mean_cosines, frequency_groups, pca_2d
+from ltlab.data import GaussianMixtureLT
+from ltlab.experiments.gh import toy_scores
+from ltlab.experiments.lda import compare
+from ltlab.gh import sinkhorn_allocation, uniform_structure
+from ltlab.viz.lda import (
+    balance_dynamics_figure,
+    distance_ratio_figure,
+    head_accuracy_figure,
+    lda_comparison_table,
+    weight_norm_figure,
+)
+from ltlab.widgets.gh import allocation_panel, toy_marginal
+from ltlab.widgets.lda import balance_factor_panel
+
+
+# ----------------------------------------------------------------------------- LDA (05)
+@pytest.fixture(scope="module")
+def mixture():
+    return GaussianMixtureLT(num_classes=4, max_count=120, imbalance_ratio=20).dataset(50)
+
+
+def test_figures_and_panel(mixture):
+    run = compare(mixture, ["ce", "lda"], epochs=2, batch_size=32, device="cpu",
+                  variant="normalised")
+    hist = run.histories["lda"]
+    fig = balance_dynamics_figure(hist)
+    assert list(fig.data[0].y) == pytest.approx(hist.step_terms["alpha"])
+    assert len(head_accuracy_figure(hist).data) == 4
+    assert len(weight_norm_figure(run.weight_norms, [120, 50, 20, 6]).data) == 3
+    assert list(distance_ratio_figure(run.distance_ratio).data[0].x) == ["ce", "lda"]
+    assert len(lda_comparison_table(run.rows()).data[0].cells.values[0]) == 3
+    with pytest.raises(ValueError, match="step terms"):
+        balance_dynamics_figure(run.histories["ce"])
+
+    panel = balance_factor_panel(mixture, epochs=2, batch_size=32, device="cpu", window=5,
+                                 variant="normalised")
+    before = list(panel.figure.data[0].y)
+    panel.controls["window"].value = 1
+    after = list(panel.figure.data[0].y)
+    assert panel.updates == 1 and before != after
+    assert panel.controls["gamma"].continuous_update is False
+    static = balance_factor_panel(mixture, epochs=2, batch_size=32, device="cpu",
+                                  variant="normalised", interactive=False)
+    assert not isinstance(static.figure, go.FigureWidget)
+
+
+def test_head_accuracy_figure_draws_the_logged_window_means():
+    terms = {"accuracy_unbalanced": [80.0, 90.0], "accuracy_balanced": [40.0, 60.0],
+             "mean_accuracy_unbalanced": [20.0, 42.5], "mean_accuracy_balanced": [10.0, 25.0]}
+    fig = head_accuracy_figure(terms)
+    assert [list(tr.y) for tr in fig.data] == [[80.0, 90.0], [20.0, 42.5], [40.0, 60.0],
+                                               [10.0, 25.0]]
+    with pytest.raises(ValueError, match="mean_accuracy_balanced"):
+        head_accuracy_figure({k: v for k, v in terms.items() if k != "mean_accuracy_balanced"})
+
+
+# ----------------------------------------------------------------------------- GH (06)
+def test_figures_build():
+
+    assert len(viz.structure_figure(uniform_structure(3, 2)).data) == 4
+    scores, labels = toy_scores()
+    prior = torch.full((5,), 0.2)
+    fig = viz.allocation_figure(scores, sinkhorn_allocation(scores, prior), labels, prior)
+    assert fig.data[0].type == "heatmap" and len(fig.data) == 4
+    acc = {"simclr": {"many": 0.5, "medium": 0.4, "few": 0.3, "all": 0.4},
+           "simclr_gh": {"many": 0.5, "medium": 0.45, "few": 0.35, "all": 0.43}}
+    assert len(viz.probe_accuracy_figure(acc).data) == 2
+    feats = torch.randn(30, 8)
+    coords = {"simclr": pca_2d(feats), "simclr_gh": pca_2d(feats + 1)}
+    y = torch.arange(3).repeat(10)
+    groups = frequency_groups(torch.tensor([30, 20, 10]))
+    assert len(viz.feature_projection_figure(coords, y, groups).data) == 6
+    cos = class_mean_cosines(feats, y, 3)
+    assert torch.allclose(cos.diagonal(), torch.ones(3), atol=1e-6)
+    assert len(viz.class_similarity_figure({"simclr": cos}).data) == 1
+
+
+def test_allocation_panel_redraws_on_every_control():
+    panel = allocation_panel(interactive=True)
+    means = panel.figure.data[2].y
+    assert np.allclose(means, 0.2, atol=1e-3)
+    panel.controls["marginal"].value = "cluster prior"
+    assert np.allclose(panel.figure.data[2].y, toy_marginal("cluster prior", (24, 12, 6, 3, 2)),
+                       atol=1e-3)
+    before = panel.figure.data[0].z
+    panel.controls["n_iter"].value = 1
+    assert panel.figure.data[0].z != before and "1 iteration" in panel.figure.layout.title.text
+    before = panel.figure.data[0].z
+    panel.controls["eps"].value = 1.0
+    assert panel.figure.data[0].z != before
+    with pytest.raises(ValueError, match="marginal"):
+        toy_marginal("zipf", (3, 2))
+
