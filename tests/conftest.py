@@ -69,3 +69,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fake_zoo():
+    """A notebook-04 zoo of random logits (no training): head-biased and sharpened for some
+    models; shared by the experiment and presentation tests."""
+    import torch
+
+    from ltlab.data import LTData
+    from ltlab.experiments.calibration import MODEL_NAMES, ModelZoo, split_balanced
+
+    g = torch.Generator().manual_seed(0)
+    counts = torch.tensor([400, 200, 90, 40, 20, 10, 4])
+    c = counts.numel()
+    y_test = torch.arange(c).repeat_interleave(40)
+    n = int(counts.sum())
+    data = LTData(torch.zeros(n, 3), torch.zeros(n, dtype=torch.long),
+                  torch.zeros(len(y_test), 3), y_test, counts, [str(i) for i in range(c)])
+    val, test = split_balanced(y_test, 0.5, seed=0)
+    logits = {}
+    for k, name in enumerate(MODEL_NAMES):
+        z = torch.randn(len(y_test), c, generator=g) + 3 * torch.nn.functional.one_hot(y_test, c)
+        z = z + (2 - k / 2) * torch.log(counts / counts.sum())  # head bias fading along the list
+        logits[name] = {"val": z[val] * (3 - k / 2), "test": z[test] * (3 - k / 2)}
+    return ModelZoo(data, val, test, logits)

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from ltlab.data import GaussianMixtureLT, LTData
+from ltlab.data import GaussianMixtureLT
 from ltlab.experiments import calibration as experiment
 from ltlab.experiments.calibration import (
     MODEL_LABELS,
@@ -17,7 +17,6 @@ from ltlab.experiments.calibration import (
     NOTEBOOK,
     SHIFT_SETTINGS,
     CalibrationComparison,
-    ModelZoo,
     evaluate_zoo,
     label_shift_sweep,
     prior_for_setting,
@@ -36,25 +35,6 @@ from ltlab.metrics import (
     negative_log_likelihood,
 )
 from ltlab.models import CosineClassifier
-
-
-@pytest.fixture(scope="module")
-def fake_zoo():
-    """A zoo of random logits (no training): head-biased and sharpened for some models."""
-    g = torch.Generator().manual_seed(0)
-    counts = torch.tensor([400, 200, 90, 40, 20, 10, 4])
-    c = counts.numel()
-    y_test = torch.arange(c).repeat_interleave(40)
-    n = int(counts.sum())
-    data = LTData(torch.zeros(n, 3), torch.zeros(n, dtype=torch.long),
-                  torch.zeros(len(y_test), 3), y_test, counts, [str(i) for i in range(c)])
-    val, test = split_balanced(y_test, 0.5, seed=0)
-    logits = {}
-    for k, name in enumerate(MODEL_NAMES):
-        z = torch.randn(len(y_test), c, generator=g) + 3 * torch.nn.functional.one_hot(y_test, c)
-        z = z + (2 - k / 2) * torch.log(counts / counts.sum())  # head bias fading along the list
-        logits[name] = {"val": z[val] * (3 - k / 2), "test": z[test] * (3 - k / 2)}
-    return ModelZoo(data, val, test, logits)
 
 
 # ----------------------------------------------------------------------------- the zoo

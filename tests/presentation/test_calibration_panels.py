@@ -7,16 +7,14 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from ltlab.data import GaussianMixtureLT, LTData
+from ltlab.data import GaussianMixtureLT
 from ltlab.experiments.calibration import (
     MODEL_LABELS,
     MODEL_NAMES,
     SHIFT_SETTINGS,
-    ModelZoo,
     evaluate_zoo,
     label_shift_sweep,
     shifted_calibration,
-    split_balanced,
 )
 from ltlab.viz.calibration import (
     calibration_overview,
@@ -26,25 +24,6 @@ from ltlab.viz.calibration import (
     shot_calibration_figure,
 )
 from ltlab.widgets.calibration import calibration_panel, label_shift_panel
-
-
-@pytest.fixture(scope="module")
-def fake_zoo():
-    """Random logits, head-biased and sharpened for the first models."""
-    g = torch.Generator().manual_seed(0)
-    counts = torch.tensor([400, 200, 90, 40, 20, 10, 4])
-    c = counts.numel()
-    y_test = torch.arange(c).repeat_interleave(40)
-    n = int(counts.sum())
-    data = LTData(torch.zeros(n, 3), torch.zeros(n, dtype=torch.long),
-                  torch.zeros(len(y_test), 3), y_test, counts, [str(i) for i in range(c)])
-    val, test = split_balanced(y_test, 0.5, seed=0)
-    logits = {}
-    for k, name in enumerate(MODEL_NAMES):
-        z = torch.randn(len(y_test), c, generator=g) + 3 * torch.nn.functional.one_hot(y_test, c)
-        z = z + (2 - k / 2) * torch.log(counts / counts.sum())
-        logits[name] = {"val": z[val] * (3 - k / 2), "test": z[test] * (3 - k / 2)}
-    return ModelZoo(data, val, test, logits)
 
 
 @pytest.fixture(scope="module")
