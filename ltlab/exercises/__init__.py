@@ -10,6 +10,7 @@ from .flexda import check_alpha, check_ema_steps, check_smoothed_prior
 from .gh import check_allocation, check_simplex_inner_product
 from .lda import check_balance_factor, check_tail_weight
 from .logit_adjustment import check_balanced_rule, check_la_loss
+from .predict import show_prediction
 from .protocol import NOT_ANSWERED, Exercise, check_value, not_answered, run_student
 from .tour import check_imbalance_ratio, check_tail_share
 
@@ -34,4 +35,5 @@ __all__ = [
     "check_value",
     "not_answered",
     "run_student",
+    "show_prediction",
 ]
