@@ -25,7 +25,7 @@ FORWARDERS = {"ltlab.balpoe", "ltlab.logit_adjustment", "ltlab.calibration"}
 
 TEACHING = ("ltlab.experiments", "ltlab.exercises")
 PRESENTATION = ("ltlab.viz", "ltlab.widgets")
-TOOLING = ("ltlab.runner", "ltlab.sweep", "ltlab.cli", "ltlab.recipes")
+TOOLING = ("ltlab.runner", "ltlab.sweep", "ltlab.cli", "ltlab.recipes", "ltlab.full_runs")
 
 
 def module_name(path: Path) -> str:

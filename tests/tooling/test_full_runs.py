@@ -1,0 +1,60 @@
+"""Full-size records: written atomically with their provenance, stale when settings change,
+and read back by the notebooks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ltlab import full_runs
+from ltlab.experiments import full_size
+
+
+def test_record_holds_provenance_and_results(tmp_path):
+    path = full_runs.write_record(tmp_path, "00_tour", {"balanced_accuracy": 0.625},
+                                  device="cpu", seed=3, wall_s=12.34, settings="abc")
+    record = json.loads(path.read_text())
+    assert record["results"] == {"balanced_accuracy": 0.625}
+    assert (record["device"], record["seed"], record["wall_s"], record["settings_hash"]) == (
+        "cpu", 3, 12.3, "abc")
+    assert record["machine"] and record["date"] and record["commit"]
+    assert [p.name for p in tmp_path.iterdir()] == ["00_tour.json"]  # no temporary left
+
+
+def test_settings_hash_follows_the_full_size_settings(monkeypatch):
+    from ltlab.experiments import tour
+
+    before = full_size.settings_hash("00_tour")
+    assert before == full_size.settings_hash("00_tour")
+    real = tour.settings
+    monkeypatch.setattr(tour, "settings", lambda quick=True: {**real(quick), "extra": 1})
+    assert full_size.settings_hash("00_tour") != before
+
+
+def test_unknown_notebook_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no full-size settings"):
+        full_runs.run_full([tmp_path / "99_nothing.ipynb"], tmp_path)
+    with pytest.raises(KeyError, match="unknown notebook"):
+        full_size.settings_hash("99_nothing")
+
+
+def test_a_failed_notebook_keeps_the_others_records(tmp_path, monkeypatch):
+    def fake_run(path, parameters, output, timeout=None):
+        assert parameters == {"quick": False, "device": "cpu", "seed": 0}
+        if path.stem == "01_logit_adjustment":
+            raise RuntimeError("boom")
+        return {"value": 1.0}
+
+    monkeypatch.setattr(full_runs, "run_notebook", fake_run)
+    out = full_runs.run_full([tmp_path / "00_tour.ipynb", tmp_path / "01_logit_adjustment.ipynb"],
+                             tmp_path / "full", device="cpu")
+    assert "error" in out["01_logit_adjustment"] and out["00_tour"] == {"value": 1.0}
+    assert sorted(p.name for p in (tmp_path / "full").glob("*.json")) == ["00_tour.json"]
+    shown = full_size.show_full_size("00_tour", ["value", "missing"], folder=tmp_path / "full")
+    assert shown == {"value": 1.0}
+
+
+def test_without_a_record_the_notebook_says_how_to_make_one(tmp_path, capsys):
+    assert full_size.show_full_size("00_tour", ["x"], folder=tmp_path) == {}
+    assert "ltlab run --full" in capsys.readouterr().out
