@@ -61,14 +61,20 @@ def cifar_root(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
+    """``gpu`` tests need CUDA; ``full`` (full-size) tests run on CUDA, or on the device named
+    by ``LTLAB_FULL_DEVICE`` (``LTLAB_FULL_DEVICE=cpu pytest -m full``); both skip otherwise."""
     import torch
 
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA (run on a GPU machine: pytest -m gpu)")
+    cuda = torch.cuda.is_available()
+    full = bool(os.environ.get("LTLAB_FULL_DEVICE")) or cuda
+    skip_gpu = pytest.mark.skip(reason="needs CUDA (run on a GPU machine: pytest -m gpu)")
+    skip_full = pytest.mark.skip(reason="full-size run: on a GPU machine, or ask for it with "
+                                        "LTLAB_FULL_DEVICE=cpu pytest -m full")
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if item.get_closest_marker("gpu") and not cuda:
+            item.add_marker(skip_gpu)
+        if item.get_closest_marker("full") and not full:
+            item.add_marker(skip_full)
 
 
 @pytest.fixture(scope="session")

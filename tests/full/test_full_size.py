@@ -1,0 +1,146 @@
+"""Full-size runs of every notebook (``quick=False``), on any device, and the committed records.
+
+Two kinds of test share one set of bands (`FULL_SIZE_BANDS`: the paper-shaped claims each
+notebook must show at full size):
+
+- ``full`` tests execute every notebook at full size through papermill and check the bands.
+  They run where CUDA exists (``device="cuda"``) or when asked for on another device,
+  and never in CI by default::
+
+      pytest -m full tests/full                          # on a CUDA machine
+      LTLAB_FULL_DEVICE=cpu pytest -m full tests/full    # on the CPU (about 2 hours)
+
+  Executed notebooks land in ``test-output/full/``; ``LTLAB_FULL_TIMEOUT`` (seconds, default
+  3600) bounds each cell.
+- the record tests (in CI, cheap) read the committed ``results/full/NN_topic.json`` written by
+  ``ltlab run --full --device DEVICE --out results/full`` and check that each record was made
+  with today's full-size settings (the hash stored with it) and passes the same bands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+RECORDS = ROOT / "results" / "full"
+OUTPUT = ROOT / "test-output" / "full"
+CELL_TIMEOUT = float(os.environ.get("LTLAB_FULL_TIMEOUT", "3600"))
+
+
+def full_device() -> str | None:
+    """The device the ``full`` tests run on: ``$LTLAB_FULL_DEVICE``, else CUDA if present."""
+    import torch
+
+    return os.environ.get("LTLAB_FULL_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
+
+
+def _finite(*values: float) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+def _bands_00(r: dict) -> None:
+    g, bal = r["shot_accuracy"], r["balanced_accuracy"]
+    assert 0.3 < bal < 0.98, bal
+    assert g["many"] > g["few"], g
+
+
+def _bands_01(r: dict) -> None:
+    bayes = r["balanced_error_bayes"]
+    assert r["balanced_error_la"] - bayes <= 0.015, r
+    assert r["balanced_error_ce"] - bayes >= 0.04, r
+    assert r["balanced_error_posthoc"] < r["balanced_error_ce"], r
+    assert r["balanced_accuracy_la"] - r["balanced_accuracy_ce"] >= 0.02, r
+
+
+def _bands_02(r: dict) -> None:
+    assert r["balanced_accuracy_la"] - r["balanced_accuracy_ce"] >= 0.02, r
+    assert r["balanced_accuracy_balpoe_mixup"] - r["balanced_accuracy_la"] >= 0.02, r
+    assert r["ece_balpoe_mixup"] < r["ece_ce"], r
+    for name, acc in r["shifted_accuracy"].items():
+        assert acc["known_prior"] >= acc["no_prior"] - 1e-9, (name, acc)
+
+
+def _bands_03(r: dict) -> None:
+    for profile in ("consistent", "uniform", "reversed"):
+        assert r["kl_to_true_prior"][profile] <= 0.02, r["kl_to_true_prior"]
+        assert r["kl_em_to_true_prior"][profile] <= 0.01, r["kl_em_to_true_prior"]
+    for profile in ("consistent", "reversed"):
+        acc = r["balanced_accuracy"][profile]
+        assert acc["flexda"] - acc["fixmatch"] >= 0.02, (profile, acc)
+
+
+def _bands_04(r: dict) -> None:
+    ece, bal = r["ece"], r["balanced_accuracy"]
+    assert ece["balpoe_mixup"] <= 0.5 * ece["ce"], ece
+    assert bal["balpoe_mixup"] > bal["ce"], bal
+    for model, (before, after) in r["nll_before_after_temperature"].items():
+        assert after < before, (model, before, after)
+
+
+def _bands_05(r: dict) -> None:
+    bal, ratio = r["balanced_accuracy"], r["weight_norm_ratio"]
+    assert bal["lda"] - bal["ce"] >= 0.03, bal
+    assert abs(ratio["lda"] - 1) < abs(ratio["ce"] - 1), ratio
+
+
+def _bands_06(r: dict) -> None:
+    p = r["probe_accuracy"]
+    assert _finite(*p["simclr"].values(), *p["simclr_gh"].values()), p
+    assert p["simclr_gh"]["few"] >= p["simclr"]["few"], p
+
+
+FULL_SIZE_BANDS = {
+    "00_tour": _bands_00,
+    "01_logit_adjustment": _bands_01,
+    "02_balpoe": _bands_02,
+    "03_flexda_prior_estimation": _bands_03,
+    "04_calibration": _bands_04,
+    "05_lda": _bands_05,
+    "06_geometric_harmonization": _bands_06,
+}
+
+
+def _params_for(path: Path, params: dict) -> dict:
+    from ltlab.runner import notebook_parameters
+
+    known = notebook_parameters(path)
+    return {k: v for k, v in params.items() if k in known}
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_at_full_size(path: Path):
+    from ltlab.runner import run_notebook
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    params = {"quick": False, "device": full_device(), "seed": 0}
+    results = run_notebook(path, _params_for(path, params), OUTPUT / path.name,
+                           timeout=CELL_TIMEOUT)
+    assert results, f"{path.name} recorded nothing"
+    FULL_SIZE_BANDS[path.stem](results)
+
+
+RECORDED = sorted(RECORDS.glob("[0-9][0-9]_*.json")) if RECORDS.is_dir() else []
+
+
+@pytest.mark.parametrize("record", RECORDED, ids=[p.stem for p in RECORDED])
+def test_committed_record_is_current_and_passes_its_bands(record: Path):
+    from ltlab.experiments.full_size import settings_hash
+
+    data = json.loads(record.read_text())
+    assert data["settings_hash"] == settings_hash(record.stem), (
+        f"{record.name} was made with other full-size settings: rerun "
+        "`ltlab run --full --device DEVICE --out results/full` for this notebook")
+    for key in ("machine", "device", "date", "commit", "seed", "wall_s"):
+        assert key in data, f"{record.name} lacks {key!r}"
+    FULL_SIZE_BANDS[record.stem](data["results"])
+
+
+def test_every_notebook_has_bands():
+    assert sorted(FULL_SIZE_BANDS) == [p.stem for p in NOTEBOOKS]
