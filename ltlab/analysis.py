@@ -9,8 +9,9 @@ These measure a model after training; none of them trains one. Three groups:
   on a balanced test set), reported per *third by training frequency* (`frequency_groups`,
   `group_accuracy`: the paper's CIFAR protocol, 34 / 33 / 33 of 100 classes);
 * **geometry of the features**: `class_mean_cosines` (cosines of the class means; category-
-  level uniformity gives -1/(C-1) off the diagonal), `pca_2d` (a 2-D picture) and
-  `distance_ratio` (LDA's Figure 4c: mean intra-class over mean inter-class cosine distance,
+  level uniformity gives -1/(C-1) off the diagonal), `nearest_class_cosine` (each class's
+  cosine to its nearest other class), `simplex_etf_gap` (how far the class-mean Gram matrix
+  is from the simplex ETF), `pca_2d` (a 2-D picture) and `distance_ratio` (LDA's Figure 4c: mean intra-class over mean inter-class cosine distance,
   the distances of LDA's Eq. 7 and 8);
 * **the classifier**: `classifier_weight_norms` (LDA's Figure 4a: a CE classifier gives head
   classes longer weight vectors) and `weight_norm_ratio` (max / min, 1 is flat).
@@ -25,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import as_int, as_vector
+from ._validation import as_int, as_logits, as_vector
 from .lda import class_centres, intra_class_distances
 from .metrics import per_class_accuracy
 from .models import LTModel
@@ -39,8 +40,10 @@ __all__ = [
     "frequency_groups",
     "group_accuracy",
     "linear_probe",
+    "nearest_class_cosine",
     "pca_2d",
     "probe_accuracy",
+    "simplex_etf_gap",
     "weight_norm_ratio",
 ]
 
@@ -148,16 +151,53 @@ def probe_accuracy(
 
 
 # ----------------------------------------------------------------------------- geometry
-def class_mean_cosines(features: torch.Tensor, labels: torch.Tensor, num_classes: int
-                       ) -> torch.Tensor:
+def class_mean_cosines(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                       centre: bool = True) -> torch.Tensor:
     """Cosine similarities ``[C, C]`` between class means of the normalised, then centred
     features (centring removes the direction all samples share, e.g. of non-negative ReLU
-    features). Category-level uniformity on a balanced set gives -1/(C-1) off the diagonal."""
+    features). Category-level uniformity on a balanced set gives -1/(C-1) off the diagonal.
+    ``centre=False`` keeps the features on the unit sphere (the geometry GH's anchors live
+    in: there, classes crowded into one hemisphere show up as large cosines)."""
     f = F.normalize(features.detach().float(), dim=1)
-    f = f - f.mean(0, keepdim=True)
+    if centre:
+        f = f - f.mean(0, keepdim=True)
     means = torch.zeros(num_classes, f.shape[1], device=f.device).index_add_(0, labels, f)
     means = F.normalize(means, dim=1)
     return means @ means.T
+
+
+def nearest_class_cosine(cosines: torch.Tensor) -> torch.Tensor:
+    """Each class's largest cosine to *another* class ``[C]``, from a class-mean cosine matrix
+    (`class_mean_cosines`): near 1 means the class sits on top of a neighbour; -1/(C-1) is
+    the most any class can keep from its nearest neighbour when all are equally far apart.
+
+    >>> nearest_class_cosine(torch.tensor([[1.0, 0.2, -0.5], [0.2, 1.0, 0.9], [-0.5, 0.9, 1.0]]))
+    tensor([0.2000, 0.9000, 0.9000])
+    """
+    c = as_logits(cosines, "cosines")
+    if c.shape[0] != c.shape[1] or c.shape[0] < 2:
+        raise ValueError(f"cosines must be a square [C, C] matrix with C >= 2 (got {tuple(c.shape)}).")
+    eye = torch.eye(c.shape[0], dtype=torch.bool, device=c.device)
+    return c.masked_fill(eye, float("-inf")).max(1).values
+
+
+def simplex_etf_gap(cosines: torch.Tensor) -> float:
+    r"""Relative distance of a class-mean Gram (cosine) matrix G from the simplex ETF's,
+
+    :math:`\lVert G - G^\star\rVert_F / \lVert G^\star\rVert_F` with
+    :math:`G^\star = \frac{C}{C-1}(I - \frac1C \mathbf 1\mathbf 1^\top)` (1 on the diagonal,
+    -1/(C-1) elsewhere: GH's geometric uniform structure). 0 is category-level uniformity;
+    all classes on one point gives sqrt(C) (2 for C = 4).
+
+    >>> round(simplex_etf_gap(torch.ones(4, 4)), 3)
+    2.0
+    """
+    c = as_logits(cosines, "cosines").double()
+    k = c.shape[0]
+    if c.shape[1] != k or k < 2:
+        raise ValueError(f"cosines must be a square [C, C] matrix with C >= 2 (got {tuple(c.shape)}).")
+    target = k / (k - 1) * (torch.eye(k, dtype=c.dtype, device=c.device) - 1.0 / k)
+    return float((c - target).norm() / target.norm())
 
 
 def pca_2d(features: torch.Tensor) -> torch.Tensor:

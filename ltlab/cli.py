@@ -1,8 +1,11 @@
-"""The ``ltlab`` command: ``run``, ``sweep``, ``lab`` and ``train``.
+"""The ``ltlab`` command: ``run``, ``sweep``, ``lab`` and ``train``; for instructors
+``student``, ``slides`` and ``book``.
 
 Each verb parses its flags here and calls the library: ``ltlab run`` is
 `ltlab.runner.run_all`, ``ltlab sweep`` is `ltlab.sweep.sweep`, ``ltlab train`` is
-`ltlab.recipes.run_recipe`, ``ltlab lab`` starts JupyterLab on the notebooks.
+`ltlab.recipes.run_recipe`, ``ltlab lab`` starts JupyterLab on the notebooks;
+``ltlab student`` / ``slides`` / ``book`` are `ltlab.course` (student copies without
+solutions, reveal.js decks, the rendered book).
 
 >>> build_parser().parse_args(["sweep", "nb.ipynb", "-p", "tau", "0", "1"]).parameter
 [['tau', '0', '1']]
@@ -27,6 +30,8 @@ __all__ = [
     "sweep_command",
     "add_train_parser",
     "train_command",
+    "add_course_parsers",
+    "course_command",
 ]
 
 
@@ -38,8 +43,24 @@ def main(argv: list[str] | None = None) -> int:
         return train_command(args)
     if args.command == "sweep":
         return sweep_command(args)
+    if args.command in ("student", "slides", "book"):
+        return course_command(args)
     if args.command == "run":
-        results = run_all(args.notebooks, args.out, quick=not args.full, seed=args.seed)
+        if args.full:  # full size: one record per notebook in --out (default results/full)
+            from pathlib import Path
+
+            from .full_runs import run_full
+
+            notebooks = sorted(Path(args.notebooks).glob("[0-9][0-9]_*.ipynb"))
+            if args.only:
+                notebooks = [p for p in notebooks if any(p.stem.startswith(o) for o in args.only)]
+            if not notebooks:
+                print(f"no notebooks to run in {args.notebooks!r}", file=sys.stderr)
+                return 2
+            results = run_full(notebooks, args.out or "results/full", device=args.device,
+                               seed=args.seed, executed_dir=Path("runs") / "full")
+        else:
+            results = run_all(args.notebooks, args.out or "runs", quick=True, seed=args.seed)
         return 1 if any("error" in r for r in results.values()) else 0
     if args.command == "lab":
         os.execvp(sys.executable, [sys.executable, "-m", "jupyterlab", args.notebooks])
@@ -52,13 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute every notebook in quick mode into runs/")
     p_run.add_argument("--notebooks", default="notebooks")
-    p_run.add_argument("--out", default="runs")
-    p_run.add_argument("--full", action="store_true", help="quick=False (GPU-sized runs)")
+    p_run.add_argument("--out", default=None,
+                       help="executed notebooks (quick: runs/); with --full, the records' folder "
+                            "(default results/full; executed copies go to runs/full/)")
+    p_run.add_argument("--full", action="store_true",
+                       help="quick=False: record each notebook in results/full/NN_topic.json")
+    p_run.add_argument("--device", default="auto", help="with --full: cpu, cuda or auto")
+    p_run.add_argument("--only", nargs="*", default=None,
+                       help="with --full: notebook name prefixes, e.g. --only 02 04")
     p_run.add_argument("--seed", type=int, default=0)
     p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
     p_lab.add_argument("--notebooks", default="notebooks")
     add_sweep_command(sub)
     add_train_parser(sub)
+    add_course_parsers(sub)
     return parser
 
 
@@ -164,6 +192,98 @@ def train_command(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), default=str, indent=1))
     return 0
+
+
+# ----------------------------------------------------------------------------- course verbs
+def add_course_parsers(sub: argparse._SubParsersAction) -> None:
+    """``ltlab student``, ``ltlab slides`` and ``ltlab book`` (see `ltlab.course`)."""
+    p = sub.add_parser(
+        "student", help="write student copies (solutions removed) of instructor notebooks",
+        description="Write DEST_DIR/X.ipynb for every SRC_DIR/X.ipynb: solution regions "
+                    "(### BEGIN SOLUTION ... ### END SOLUTION) become '# YOUR CODE HERE' "
+                    "(Markdown: 'YOUR ANSWER HERE'), outputs are cleared.")
+    p.add_argument("src", metavar="SRC_DIR", help="instructor notebooks (with solutions)")
+    p.add_argument("dest", metavar="DEST_DIR", nargs="?", help="student notebooks")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if DEST_DIR is out of sync with SRC_DIR")
+    p.add_argument("--mark", action="store_true",
+                   help="mark SRC_DIR's solution cells for nbgrader (in place) first")
+    p = sub.add_parser("slides", help="a reveal.js slide deck of a notebook",
+                       description="Tag the cells by rule (## heading: slide, ### heading: "
+                                   "sub-slide; parameters, install, import-only and Checks "
+                                   "cells skipped) and write OUT/NAME.slides.html.")
+    p.add_argument("notebook", nargs="+", help="notebook(s), best already executed")
+    p.add_argument("--out", default="runs/slides", help="output folder (default runs/slides)")
+    p.add_argument("--execute", action="store_true", help="run it in quick mode first")
+    p.add_argument("--solutions", action="store_true", help="keep solution regions")
+    p.add_argument("--reveal-prefix", help="URL or relative folder of reveal.js 4 (offline)")
+    p.add_argument("--require-js", help="URL or relative path of require.js (offline)")
+    p = sub.add_parser("book", help="build the course's static site from executed notebooks",
+                       description="Sphinx + MyST-NB + sphinx-book-theme (pip install -e "
+                                   "'.[book]'); notebooks are never executed: give the folder "
+                                   "of executed ones (test-output/notebooks, or ltlab run's).")
+    p.add_argument("src", metavar="SRC_DIR", help="folder of executed NN_topic.ipynb")
+    p.add_argument("--out", default="runs/book", help="output folder (default runs/book)")
+    p.add_argument("--course", default="COURSE.md")
+    p.add_argument("--notation", default="notebooks/NOTATION.md")
+    p.add_argument("--pyproject", default="pyproject.toml", help="[project.urls] source")
+    p.add_argument("--solutions", action="store_true", help="keep solution regions")
+
+
+def course_command(args: argparse.Namespace) -> int:
+    """Run ``ltlab student``, ``ltlab slides`` or ``ltlab book``; returns the exit status."""
+    from . import course  # nbformat, nbconvert, sphinx: only here
+
+    try:
+        if args.command == "student":
+            return _student(course, args)
+        if args.command == "slides":
+            for path in args.notebook:
+                deck = course.slides.build_slides(
+                    path, args.out, execute=args.execute, solutions=args.solutions,
+                    reveal_prefix=args.reveal_prefix, require_js=args.require_js)
+                print(deck)
+            return 0
+        result = course.book.build_book(args.src, args.out, course=args.course,
+                                        notation=args.notation, pyproject=args.pyproject,
+                                        solutions=args.solutions)
+    except (course.SolutionError, FileNotFoundError, FileExistsError, RuntimeError,
+            ImportError) as err:
+        print(f"ltlab {args.command}: {err}", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    print(f"{len(result.pages)} notebook pages, {sum(result.pages.values())} plotly figures, "
+          f"{result.seconds:.0f} s: {result.index}")
+    return 0
+
+
+def _student(course, args: argparse.Namespace) -> int:
+    import nbformat
+
+    if args.mark:
+        for path in sorted(Path(args.src).glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            if course.mark_nbgrader_cells(nb):
+                nbformat.write(nb, path)
+                print(f"marked {path}")
+    if args.dest is None:
+        return 0 if args.mark else _usage("give DEST_DIR (or --mark alone)")
+    if args.check:
+        problems = course.out_of_sync(args.src, args.dest)
+        for problem in problems:
+            print(f"out of sync: {problem}")
+        if problems:
+            print(f"run: ltlab student {args.src} {args.dest}")
+        return 1 if problems else 0
+    for path in course.write_student_copies(args.src, args.dest):
+        print(f"wrote {path}")
+    return 0
+
+
+def _usage(message: str) -> int:
+    print(f"ltlab student: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,15 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ._validation import as_int, as_log_prior, as_logits, as_number, as_prior, as_vector
+from ._validation import (
+    as_int,
+    as_log_prior,
+    as_logits,
+    as_number,
+    as_positive,
+    as_prior,
+    as_vector,
+)
 from .losses import log_prior_from_counts, log_prior_of, logit_adjusted_cross_entropy
 
 __all__ = [
@@ -62,6 +70,7 @@ __all__ = [
     "midpoint_lambdas",
     "lambdas_from_taus",
     "expert_target_priors",
+    "miscalibrated_logits",
 ]
 
 
@@ -131,6 +140,45 @@ def expert_target_priors(lambdas: Sequence[float], prior: Any) -> torch.Tensor:
     p = as_prior(prior, positive=True).double()
     logq = lam[:, None] * p.log()[None, :]
     return torch.softmax(logq, dim=1).float()
+
+
+def miscalibrated_logits(log_likelihood: torch.Tensor, log_prior: torch.Tensor,
+                         lam: float = 0.0, temperature: float = 1.0) -> torch.Tensor:
+    r"""The logits of a λ-expert (or of an LA model, λ = 0) that is miscalibrated by T.
+
+    A model trained with :math:`\mathrm{CE}(z + \tau\log\pi_s, y)`, τ = 1 − λ, learns adjusted
+    logits :math:`z + \tau\log\pi_s \approx \log p_{train}(y|x)`. A miscalibrated model gets
+    the scale of that posterior wrong: :math:`z + \tau\log\pi_s = T\log p_{train}(y|x)`
+    (T > 1 over-confident, T < 1 under-confident; softmax of the adjusted logits over T is
+    calibrated again). So
+
+    .. math:: z = T\log p_{train}(y|x) - (1-\lambda)\log\pi_s ,
+
+    with :math:`\log p_{train}(y|x) = \mathrm{log\,softmax}(\log p(x|y) + \log\pi_s)`. The
+    prior inside :math:`p_{train}` is scaled by T, the one that is subtracted is not: for
+    T ≠ 1 the balanced prediction :math:`\arg\max(z - \lambda\log\pi_s)` keeps a bias
+    :math:`(T - 1)\log\pi_s` (toward the head when T > 1). This is the model of
+    miscalibration of notebooks 02 and 04; scaling whole logits by a temperature instead
+    never changes a decision.
+
+    ``log_likelihood``: :math:`\log p(x|y)` (``[N, C]``, up to a per-row constant);
+    ``log_prior``: :math:`\log\pi_s` (``[C]``). Returns ``[N, C]`` (float64).
+
+    >>> ll = torch.tensor([[0.0, 0.0]]); lp = torch.tensor([0.9, 0.1]).log()
+    >>> miscalibrated_logits(ll, lp, lam=0.0, temperature=1.0).softmax(1)  # LA: balanced
+    tensor([[0.5000, 0.5000]], dtype=torch.float64)
+    >>> miscalibrated_logits(ll, lp, lam=0.0, temperature=2.0).argmax(1)  # over-confident: head
+    tensor([0])
+    """
+    t = as_positive(temperature, "temperature",
+                    "T = 1 is calibrated; T > 1 over-confident, T < 1 under-confident.")
+    lam = as_number(lam, "lam")
+    ll = torch.as_tensor(log_likelihood, dtype=torch.float64)
+    if ll.dim() != 2:
+        raise ValueError(f"log_likelihood must be [N, C] (got shape {tuple(ll.shape)}).")
+    lp = as_log_prior(torch.as_tensor(log_prior, dtype=torch.float64), ll.shape[1], ll)
+    log_post = torch.log_softmax(ll + lp, dim=1)
+    return t * log_post - (1.0 - lam) * lp
 
 
 class BalPoE:

@@ -13,15 +13,19 @@ equally, a *geometric uniform structure* (Definition 3.1): a simplex equiangular
 frame M = [M_1, ..., M_K] with unit rows and M_i^T M_j = C = -1/(K-1) for i != j
 (`uniform_structure`). A sample's projector output z gets *geometric logits*
 q = normalize(z M^T) (one score per anchor, L2-normalised over the K anchors;
-`geometric_logits`). GH then asks every anchor to receive its share of the data, not every
-sample: it allocates surrogate labels Q_hat that solve
+`geometric_logits`; scores S = [q_1; ...; q_N], entries in [-1, 1]). GH then asks every
+anchor to receive its share of the data, not every sample: it allocates surrogate labels
+(an allocation A = Q_hat) that solve, as the reference code does,
 
-    min_{Q_hat}  -(1/N) sum_i q_hat_i . log q_i
-    s.t.  Q_hat^T 1_N = N pi  (anchor k receives a share pi_k of the samples),
-          Q_hat 1_K = 1_N     (each sample's label is a distribution),
+    max_A  <A, S> + eps H(A)       (H(A) = -sum_ik A_ik log A_ik)
+    s.t.   A^T 1_N = N pi  (anchor k receives a share pi_k of the samples),
+           A 1_K = 1_N     (each sample's label is a distribution),
 
-with an entropic regulariser of strength eps = 1/lambda, solved by Sinkhorn iterations
-(Algorithm 1, `sinkhorn_allocation`). pi is the *cluster prior*: the share of training
+whose solution is A = N diag(c) exp(S / eps) diag(r), found by Sinkhorn iterations
+(Algorithm 1, `sinkhorn_allocation`). The paper writes the cost as -sum_i q_hat_i . log q_i
+with the kernel exp(lambda log Q); the signed scores have no logarithm, and the reference
+passes exp(lambda S) = exp(S / eps), i.e. the paper's form with log q replaced by the score
+S itself (lambda = 1/eps). pi is the *cluster prior*: the share of training
 samples whose long-run (memory-averaged) geometric logits point at each anchor
 (`PrototypeMemory`), so a head cluster is allowed a bigger share, but no cluster can
 swallow the others. The GH loss is a swapped prediction between the two views at
@@ -165,9 +169,10 @@ def sinkhorn_allocation(
 ) -> torch.Tensor:
     r"""Surrogate labels Q_hat ``[N, K]`` with column means ``prior`` and rows summing to 1.
 
-    Algorithm 1 of the paper (reference ``utils.sinkhorn``): with the kernel
-    Q_ik = exp(scores_ik / eps) (exp(lambda log q) with lambda = 1/eps) repeat ``n_iter``
-    times
+    The maximiser of <A, scores> + eps H(A) with rows summing to 1 and column means
+    ``prior``. Algorithm 1 of the paper (reference ``utils.sinkhorn``): with the kernel
+    Q_ik = exp(scores_ik / eps) (the paper's exp(lambda log q) with the score in place of
+    log q, lambda = 1/eps) repeat ``n_iter`` times
 
         r = pi / (Q^T c)        (anchor scaling: column k gets mass pi_k)
         c = (1/N) / (Q r)       (sample scaling: each sample gets mass 1/N)

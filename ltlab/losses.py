@@ -254,22 +254,28 @@ def ldam_loss(logits: torch.Tensor, targets: torch.Tensor, margins: torch.Tensor
 
     :math:`\mathrm{CE}(z - s\,\Delta_y e_y,\; y)`, i.e. :math:`s(\cos_y - \Delta_y)` for the
     true class and :math:`s\cos_j` for the others (the reference's ``s * (x - m)``).
-    ``scale`` is the head's s (30 in ltlab's cosine heads and in the reference). ``weight``:
-    optional per-class weights (deferred re-weighting). Soft targets
-    :math:`t` give :math:`\sum_c t_c\, \mathrm{CE}(z - s\Delta_c e_c, c)`.
+    ``scale`` is the head's s (30 in ltlab's cosine heads and in the reference).
+
+    ``weight``: optional per-class weights w (deferred re-weighting), reduced as the
+    reference (``F.cross_entropy(..., weight=w)``) does, by the weighted mean
+    :math:`\sum_n w_{y_n}\mathrm{CE}_n / \sum_n w_{y_n}`. (Earlier ltlab versions divided by N
+    instead, which made the re-weighted phase several times weaker than the reference's.)
+    Soft targets :math:`t` give :math:`\sum_n\sum_c t_{nc} w_c \mathrm{CE}(z_n - s\Delta_c e_c,
+    c) / \sum_n\sum_c t_{nc} w_c`, the same for one-hot rows; without weights, the batch mean.
     """
     logits, targets = _logits_and_targets(logits, targets)
-    n, num_classes = logits.shape
+    num_classes = logits.shape[1]
     m = _class_vector(margins, logits, "margins") * float(scale)
     w = torch.ones(num_classes, device=logits.device, dtype=logits.dtype) if weight is None \
         else _class_weights(weight, logits)
     if targets.dim() == 1:
         shifted = logits - F.one_hot(targets, num_classes).to(logits) * m[targets][:, None]
-        return (w[targets] * F.cross_entropy(shifted, targets, reduction="none")).mean()
+        ce = F.cross_entropy(shifted, targets, reduction="none")
+        return (w[targets] * ce).sum() / w[targets].sum()
     # soft targets: for each candidate class c, the CE with class c's margin applied to column c
     shifted = logits[:, None, :] - torch.diag_embed(m)[None]  # [N, c, j]
     ce = torch.logsumexp(shifted, dim=2) - shifted.diagonal(dim1=1, dim2=2)  # [N, c]
-    return (targets * w * ce).sum(1).mean()
+    return (targets * w * ce).sum() / (targets * w).sum()
 
 
 # ----------------------------------------------------------------------------- methods

@@ -101,31 +101,71 @@ class MLP(LTModel):
 
 
 class CNN1D(LTModel):
-    """Three strided 1-D convolutions and a linear layer, for MNIST-1D signals ``[N, L]``."""
+    """Three strided 1-D convolutions and a linear layer, for MNIST-1D signals ``[N, L]``.
+
+    With ``num_experts`` = E > 1 the model is a multi-expert network like BalPoE's ResNet-32:
+    the first ``shared_convs`` convolutions are shared (the stem), and every expert has its own
+    later convolutions, linear layer and head, so features are ``[E, N, D]``. The default
+    (``shared_convs=None``) shares two convolutions when E > 1 (each expert has its own third
+    convolution and linear layer) and all three when E = 1, the plain network. With
+    ``shared_convs=3`` the experts share the whole network and differ only in their heads.
+
+    >>> CNN1D(num_experts=3, cosine=True)(torch.zeros(5, 40)).shape
+    torch.Size([3, 5, 10])
+    """
 
     def __init__(
         self, num_classes: int = 10, length: int = 40, channels: int = 32, feature_dim: int = 64,
-        num_experts: int = 1, cosine: bool = False,
+        num_experts: int = 1, cosine: bool = False, shared_convs: int | None = None,
     ) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv1d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
-        )
-        with torch.no_grad():
-            flat = self.conv(torch.zeros(1, 1, length)).numel()
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(flat, feature_dim), nn.ReLU())
+        experts = as_int(num_experts, "num_experts", minimum=1,
+                         hint="it is the number of classifier heads.")
+        shared = (3 if experts == 1 else 2) if shared_convs is None else as_int(
+            shared_convs, "shared_convs", minimum=0,
+            hint="it is the number of convolutions (0-3) the experts share.")
+        if shared > 3:
+            raise ValueError(f"shared_convs must be between 0 and 3 (got {shared}).")
+        # built in the order conv1, conv2, conv3, linear, heads, so the one-expert network
+        # draws the same initial weights whatever shared_convs is
+        convs = [(1, 5, 2), (channels, 3, 1), (channels, 3, 1)]
+
+        def conv_layers(which: range) -> list[nn.Module]:
+            out: list[nn.Module] = []
+            for i in which:
+                cin, k, pad = convs[i]
+                out += [nn.Conv1d(cin, channels, k, stride=2, padding=pad), nn.ReLU()]
+            return out
+
+        self.conv = nn.Sequential(*conv_layers(range(shared)))
+        out_len = length
+        for _, k, pad in convs:
+            out_len = (out_len + 2 * pad - k) // 2 + 1
+        flat = channels * out_len
+        self.shared_convs = shared
+        if shared == 3:
+            self.fc = nn.Sequential(nn.Flatten(), nn.Linear(flat, feature_dim), nn.ReLU())
+            self.experts = None
+        else:
+            self.experts = nn.ModuleList(
+                nn.Sequential(*conv_layers(range(shared, 3)), nn.Flatten(),
+                              nn.Linear(flat, feature_dim), nn.ReLU())
+                for _ in range(experts)
+            )
         self.length = length
-        self.num_classes, self.num_experts, self.feature_dim = num_classes, num_experts, feature_dim
-        self.classifier = ExpertHeads(feature_dim, num_classes, num_experts, cosine)
+        self.num_classes, self.num_experts, self.feature_dim = num_classes, experts, feature_dim
+        self.classifier = ExpertHeads(feature_dim, num_classes, experts, cosine)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(1)
         if x.shape[-1] != self.length:
             raise ValueError(f"CNN1D expects signals of length {self.length} (got {x.shape[-1]}).")
-        return self.fc(self.conv(x))
+        stem = self.conv(x)
+        if self.experts is None:
+            return self.fc(stem)
+        feats = [branch(stem) for branch in self.experts]
+        return feats[0] if self.num_experts == 1 else torch.stack(feats)
 
 
 class PooledCNN1D(LTModel):

@@ -22,8 +22,9 @@ Differences from the reference, all deliberate and small: the evaluated weight a
 (``ema``; 0.999 in the reference) and the prior EMA (``momentum``) default to shorter time
 constants in quick mode, the strong augmentation of 1-D signals is
 `ltlab.augment.signal_strong` (shift, scale, noise, cutout) instead of RandAugment, and the
-learning rate of the short CPU run is higher. Notebook 03's experiment (three unlabeled
-profiles x three methods) is `ltlab.experiments.flexda`.
+learning rate of the short CPU run is higher. Notebook 03's experiments are
+`ltlab.experiments.flexda` (three unlabeled profiles x three methods) and
+`ltlab.experiments.flexda_arms` (seven choices of the prior, several seeds).
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ class FixMatch(nn.Module):
         self.lambda_u = as_positive(lambda_u, "lambda_u", "FixMatch uses 1.", allow_zero=True)
         self.weak, self.strong = weak, strong
         self.total_steps = 1
+        #: optional ``monitor(batch, logits_weak)``, called every step with the detached
+        #: weak-view logits (notebook 03 follows the pseudo-labels per true class with it)
+        self.monitor: Callable[[Batch, torch.Tensor], None] | None = None
 
     def setup(self, model: nn.Module, data: LTData, total_steps: int, device) -> None:
         if data.x_unlabeled is None:
@@ -141,6 +145,8 @@ class FixMatch(nn.Module):
         logits = model(torch.cat([batch.x, weak, strong]))  # one pass, as use_cat=True
         if logits.dim() != 2:
             raise ValueError("semi-supervised methods need a single-head model (logits [N, C]).")
+        if self.monitor is not None:
+            self.monitor(batch, logits[b : b + m].detach())
         return logits[:b], logits[b : b + m], logits[b + m :]
 
     def loss(self, model: nn.Module, batch: Batch, step: int):
@@ -173,8 +179,18 @@ class FlexDA(FixMatch):
     then frozen), ``"released"`` (T = 1, what the released configs run) or a number;
     ``mask_labeled_copies`` leaves labeled copies in the unlabeled stream out of Q̂ (off in
     the released configs); ``estimator_correct="em"`` uses the EM-corrected estimate (see
-    `PriorEstimator`); ``unlabeled_prior``: a fixed prior instead of the estimate (the
-    reference's ``adello_gt`` oracle when it is the true one, or a wrong guess).
+    `PriorEstimator`).
+
+    Two ways to plug in a known prior (both are arms of notebook 03):
+
+    * ``unlabeled_prior`` = Q: the reference's ``adello_gt`` oracle. Q replaces Q̂ only as
+      the *alignment target*, Q_alpha = Q^alpha / sum Q^alpha, in both losses; the online
+      Q̂ keeps running and stays in the numerator of the consistency adjustment
+      log(Q̂ / Q_alpha) and in the temperature exp(KL(U || Q̂)), as in ``adello/utils.py``.
+    * ``fixed_prior`` = P: P replaces Q̂ *everywhere* (target, numerator, temperature), so
+      the estimate plays no part: distribution alignment to a fixed guess (P_L, uniform).
+      Before this change ``unlabeled_prior`` did this; it is the wrong oracle, because the
+      numerator must be the marginal of the model's own pseudo-labels (notebook 03).
     ``trace_every`` > 0 keeps ``self.trace``: the step, alpha, Q̂ and an EM estimate
     (`ltlab.label_shift.em_prior`, train prior Q̂_alpha) on the last ``trace_window``
     weak-view predictions, every ``trace_every`` steps.
@@ -194,6 +210,7 @@ class FlexDA(FixMatch):
         mask_labeled_copies: bool = False,
         estimator_correct: str | None = None,
         unlabeled_prior: torch.Tensor | None = None,
+        fixed_prior: torch.Tensor | None = None,
         trace_every: int = 0,
         trace_window: int = 1024,
         weak: Augment | None = None,
@@ -217,7 +234,11 @@ class FlexDA(FixMatch):
         self.mask_labeled_copies = mask_labeled_copies
         self.trace_every = trace_every
         self.trace_window = as_int(trace_window, "trace_window", minimum=1)
-        self.fixed_prior = None if unlabeled_prior is None else smoothed_prior(unlabeled_prior, 1.0)
+        if unlabeled_prior is not None and fixed_prior is not None:
+            raise ValueError("give unlabeled_prior (the oracle's target) or fixed_prior (a "
+                             "prior that replaces Q̂ everywhere), not both.")
+        self.target_prior = None if unlabeled_prior is None else smoothed_prior(unlabeled_prior, 1.0)
+        self.fixed_prior = None if fixed_prior is None else smoothed_prior(fixed_prior, 1.0)
         self.estimator: PriorEstimator | None = None
         self.momentum, self.estimator_correct = momentum, estimator_correct
         PriorEstimator(2, momentum, estimator_correct)  # validate early
@@ -236,8 +257,9 @@ class FlexDA(FixMatch):
         self.labeled_prior = data.train_prior.double().to(device)
         self.q_alpha = torch.full((c,), 1.0 / c, dtype=torch.float64, device=device)
         self.distill_temperature = torch.tensor(math.nan, dtype=torch.float64, device=device)
-        if self.fixed_prior is not None and self.fixed_prior.numel() != c:
-            raise ValueError(f"unlabeled_prior has {self.fixed_prior.numel()} classes, data {c}.")
+        for name, prior in (("unlabeled_prior", self.target_prior), ("fixed_prior", self.fixed_prior)):
+            if prior is not None and prior.numel() != c:
+                raise ValueError(f"{name} has {prior.numel()} classes, data {c}.")
         labeled = set(data.indices.get("labeled", []))
         unl = data.indices.get("unlabeled", [])
         self.is_copy = torch.tensor([i in labeled for i in unl], dtype=torch.bool, device=device) \
@@ -250,12 +272,21 @@ class FlexDA(FixMatch):
 
     @property
     def q_hat(self) -> torch.Tensor:
-        """The current unlabeled prior used by the losses (the estimate, or the fixed prior)."""
+        """The unlabeled prior of the consistency numerator and the temperature: the online
+        estimate, or ``fixed_prior`` when one is given."""
         if self.fixed_prior is not None:
             return self.fixed_prior.to(self.labeled_prior.device)
         if self.estimator is None:
             raise RuntimeError("call setup (fit does) before reading q_hat.")
         return self.estimator.prior
+
+    @property
+    def alignment_target(self) -> torch.Tensor:
+        """The prior whose smoothed form Q̂_alpha the losses align to: ``unlabeled_prior``
+        (the oracle), else `q_hat`."""
+        if self.target_prior is not None:
+            return self.target_prior.to(self.labeled_prior.device)
+        return self.q_hat
 
     def _temperature(self, q_hat: torch.Tensor) -> float:
         if self.temperature == "released":
@@ -272,7 +303,7 @@ class FlexDA(FixMatch):
         z_l, z_w, z_s = self._logits(model, batch)
         alpha = alpha_schedule(min(1.0, step / self.total_steps), self.alpha_min, self.power)
         q_hat = self.q_hat.clone()  # as it stood after step t - 1
-        q_alpha = smoothed_prior(q_hat, alpha)
+        q_alpha = smoothed_prior(self.alignment_target.clone(), alpha)
         self.q_alpha = q_alpha
         # L_s = CE(z + log(P_L / Q̂_alpha), y), per mixup target
         sup = batch.mix_loss(

@@ -194,6 +194,7 @@ def fit(
     momentum: float = 0.9,
     nesterov: bool = True,
     weight_decay: float = 5e-4,
+    decay_norm_and_bias: bool = True,
     schedule: str = "cosine",
     warmup_epochs: float = 0,
     milestones: tuple[int, ...] = (),
@@ -218,9 +219,11 @@ def fit(
     every step. ``optimizer`` is ``"sgd"`` (momentum, Nesterov) or ``"adam"``.
     ``checkpoint``: a path written atomically after every epoch; if it exists, training
     resumes from it. ``amp``: bf16 autocast on CUDA. ``compile``: ``torch.compile`` the model.
-    ``channels_last``: NHWC memory format for the model and image batches (None: on CUDA
-    for 4-D inputs, where cuDNN's convolutions are faster in it; results agree to rounding).
-    The same ``seed`` on the same machine gives the same numbers.
+    ``decay_norm_and_bias=False`` exempts every parameter with at most one dimension
+    (biases, batch-norm scales and shifts) from weight decay, as the USB / ADELLO reference
+    does (``bn_wd_skip``). ``channels_last``: NHWC memory format for the model and image
+    batches (None: on CUDA for 4-D inputs, where cuDNN's convolutions are faster in it;
+    results agree to rounding). The same ``seed`` on the same machine gives the same numbers.
     """
     if (epochs is None) == (steps is None):
         raise ValueError("give exactly one of epochs= or steps=.")
@@ -257,11 +260,15 @@ def fit(
     params = list(model.parameters())
     if isinstance(method, nn.Module):
         params += [p for p in method.parameters() if all(p is not q for q in params)]
+    groups: Any = params
+    if not decay_norm_and_bias:  # biases and norm parameters (1-D) without weight decay
+        groups = [{"params": [p for p in params if p.dim() > 1]},
+                  {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
     if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0,
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0,
                               weight_decay=weight_decay)
     else:
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     warmup = int(round(warmup_epochs * steps_per_epoch))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: _lr_factor(s, total_steps, warmup, schedule, steps_per_epoch,

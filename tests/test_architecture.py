@@ -25,7 +25,8 @@ FORWARDERS = {"ltlab.balpoe", "ltlab.logit_adjustment", "ltlab.calibration"}
 
 TEACHING = ("ltlab.experiments", "ltlab.exercises")
 PRESENTATION = ("ltlab.viz", "ltlab.widgets")
-TOOLING = ("ltlab.runner", "ltlab.sweep", "ltlab.cli", "ltlab.recipes", "ltlab.full_runs")
+TOOLING = ("ltlab.runner", "ltlab.sweep", "ltlab.cli", "ltlab.recipes", "ltlab.full_runs",
+           "ltlab.distribution", "ltlab.course")
 
 
 def module_name(path: Path) -> str:

@@ -12,11 +12,11 @@ __all__ = ["EXERCISES", "check_balance_factor", "check_tail_weight"]
 
 def check_balance_factor(answer: Any) -> bool:
     """Window 4 (zeros in the empty slots), gamma 2, after two batches with accuracies
-    h' = 80 %, 90 % and h = 40 %, 60 %: what is alpha?"""
+    h' = 80 %, 90 % and h = 40 %, 60 %: what is the balance factor omega (the paper's alpha)?"""
     expected = float(balance_factor_trace([80.0, 90.0], [40.0, 60.0], window=4, gamma=2.0)[-1])
     return check_value(answer, expected, tol=1e-6, hint=(
         "Each window mean divides by all 4 slots, empty ones count as 0: "
-        "mean(h') = (80 + 90 + 0 + 0) / 4. Then alpha = max(0, mean(h') - mean(h)) ** 2."))
+        "mean(h') = (80 + 90 + 0 + 0) / 4. Then omega = max(0, mean(h') - mean(h)) ** 2."))
 
 
 def check_tail_weight(answer: Any, train_counts) -> bool:

@@ -4,15 +4,19 @@ The method itself is `ltlab.experts` (`BalPoE`, `BalPoEMethod`); this module tra
 measures it at small scale, reproducing the *shape* of the paper's results
 (Sanchez Aimar et al., CVPR 2023):
 
-* `calibration_table`: accuracy and calibration of CE, LA, BalPoE and BalPoE + mixup
-  (paper Table 2);
+* `calibration_table`: accuracy and calibration of CE, LA, LA + mixup, BalPoE and
+  BalPoE + mixup (paper Table 2);
 * `shifted_accuracy`: accuracy on forward-50/5, uniform and backward-5/50 test sets, without
-  and with the known test prior (paper Table 3);
+  and with the known test prior; `shifted_accuracy_by_model`: the same for CE, LA and
+  BalPoE + mixup side by side (paper Table 3);
 * `experts_curve`: accuracy against the number of experts (paper Figure 5);
+* `expert_disagreement` and `diversity_comparison`: how often the experts' balanced
+  predictions differ, with per-expert late layers and with a shared network;
+* `ensemble_bias`: the raw aggregate of a λ̄ ≠ 0 ensemble, which classes it favours;
 * `expert_marginals`: each λ-expert's target prior :math:`\propto\pi^\lambda` against the
   marginal its predictions actually have (paper Figure 3), computed exactly on a Gaussian
-  mixture whose Bayes experts are known, with a temperature that stands for
-  miscalibration.
+  mixture whose Bayes experts are known, miscalibrated by T as in notebook 04
+  (`ltlab.experts.miscalibrated_logits`), with the ensemble's balanced error.
 
 The three verbs: `settings(quick)`, `compare(...)` (Table 2, Table 3 and Figure 5 at once,
 a `BalPoEComparison`) and `recorded_results(result)` (the notebook's contract keys).
@@ -28,13 +32,19 @@ import torch
 
 from .._validation import as_positive
 from ..data import GaussianMixtureLT, LTData, label_shift_subset
-from ..experts import BalPoE, BalPoEMethod, evenly_spaced_lambdas, expert_target_priors
+from ..experts import (
+    BalPoE,
+    BalPoEMethod,
+    evenly_spaced_lambdas,
+    expert_target_priors,
+    miscalibrated_logits,
+)
 from ..losses import CrossEntropyPostHoc, log_prior_from_counts, log_prior_of
-from ..metrics import accuracy, maximum_calibration_error, summary
+from ..metrics import accuracy, balanced_accuracy, maximum_calibration_error, summary
 from ..priors import kl_divergence, shifted_prior
 from ..train import CrossEntropy, resolve_device
-from .method_registry import METHOD_LABELS
-from .mnist1d_setup import Trained, mnist_data, mnist_recipe, train_method
+from .method_registry import BALPOE_MODEL, METHOD_LABELS
+from .mnist1d_setup import Trained, balpoe_mixup_recipe, mnist_data, mnist_recipe, train_method
 
 NOTEBOOK = "02_balpoe"
 
@@ -53,6 +63,12 @@ __all__ = [
     "shifted_accuracy",
     "experts_curve",
     "expert_marginals",
+    "SHIFTED_MODELS",
+    "shifted_accuracy_by_model",
+    "expert_logits",
+    "expert_disagreement",
+    "diversity_comparison",
+    "ensemble_bias",
 ]
 
 #: The test distributions of paper Table 3: name -> (rho, direction).
@@ -63,12 +79,20 @@ SHIFTS = {
     "backward-5": (5, "backward"),
     "backward-50": (50, "backward"),
 }
-TABLE2_MODELS = ("ce", "la", "balpoe", "balpoe_mixup")
+TABLE2_MODELS = ("ce", "la", "la_mixup", "balpoe", "balpoe_mixup")
+#: The rows of the label-shift table (paper Table 3): model key -> (Table 2 model, prior?).
+#: ``"balpoe_mixup_prior"`` is BalPoE + mixup told the test prior (``known_prior``).
+SHIFTED_MODELS = {"ce": ("ce", False), "la": ("la", False),
+                  "balpoe_mixup": ("balpoe_mixup", False), "balpoe_mixup_prior": ("balpoe_mixup", True)}
+#: Table 2 models built like the BalPoE experts (cosine head, `method_registry.BALPOE_MODEL`):
+#: LA + mixup is then exactly BalPoE + mixup with the one expert λ = 0.
+EXPERT_HEAD_MODELS = ("la_mixup", "balpoe", "balpoe_mixup")
 
 
 # ----------------------------------------------------------------------------- the verbs
 def settings(quick: bool = True) -> dict[str, Any]:
-    """Notebook 02's sizes: the MNIST-1D-LT ``recipe``, the ``models`` of Table 2, the
+    """Notebook 02's sizes: the MNIST-1D-LT ``recipe``, BalPoE's network (``balpoe_model``,
+    `method_registry.BALPOE_MODEL`), the ``models`` of Table 2, the
     ``num_experts`` of the Figure 5 curve, ``mixup_alpha`` and the ``shifts`` of Table 3.
 
     >>> settings()["num_experts"], settings(quick=False)["num_experts"]
@@ -76,9 +100,10 @@ def settings(quick: bool = True) -> dict[str, Any]:
     """
     return {
         "recipe": mnist_recipe(quick),
+        "balpoe_model": BALPOE_MODEL,
         "models": TABLE2_MODELS,
         "num_experts": (1, 3, 5) if quick else (1, 2, 3, 4, 5, 7),
-        "mixup_alpha": 0.4,
+        "mixup_alpha": balpoe_mixup_recipe(quick)["mixup_alpha"],
         "shifts": SHIFTS,
     }
 
@@ -86,13 +111,16 @@ def settings(quick: bool = True) -> dict[str, Any]:
 @dataclass
 class BalPoEComparison:
     """What notebook 02 measures: ``table`` (`calibration_table`), ``shifted``
-    (`shifted_accuracy` of BalPoE + mixup) and ``curve`` (`experts_curve`); ``models`` are
+    (`shifted_accuracy` of BalPoE + mixup), ``curve`` (`experts_curve`), ``shifted_by_model``
+    (`shifted_accuracy_by_model`) and ``diversity`` (`diversity_comparison`); ``models`` are
     the trained Table 2 models."""
 
     table: dict[str, dict[str, float]]
     shifted: dict[str, dict[str, float]]
     curve: list[dict[str, float]]
     models: dict[str, Trained] = field(default_factory=dict, repr=False)
+    shifted_by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    diversity: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per Table 2 model: its label, balanced accuracy, shot groups, ECE, MCE."""
@@ -104,10 +132,12 @@ class BalPoEComparison:
 def compare(data: LTData | None = None, *, quick: bool = True, seed: int = 0,
             device: str = "auto", mixup_alpha: float = 0.4,
             num_experts: Sequence[int] | None = None, progress: bool = False,
-            **fit_overrides: Any) -> BalPoEComparison:
+            diversity: bool = True, **fit_overrides: Any) -> BalPoEComparison:
     """Notebook 02 in one call: train the Table 2 models on ``data`` (default:
-    `mnist_data(quick, seed)`), tabulate them, measure BalPoE + mixup on the shifted test
-    sets and the accuracy against the number of experts (reusing the 3-expert model).
+    `mnist_data(quick, seed)`), tabulate them, measure CE, LA and BalPoE + mixup on the
+    shifted test sets and the accuracy against the number of experts (reusing LA + mixup as
+    the one-expert model and the 3-expert model), and, with ``diversity``, compare the
+    experts' disagreement with that of experts sharing the whole network (one more model).
     ``fit_overrides`` replace entries of the recipe (e.g. ``epochs=5``)."""
     data = mnist_data(quick, seed) if data is None else data
     num_experts = settings(quick)["num_experts"] if num_experts is None else num_experts
@@ -115,17 +145,23 @@ def compare(data: LTData | None = None, *, quick: bool = True, seed: int = 0,
                           mixup_alpha=mixup_alpha, **fit_overrides)
     table = calibration_table(models, data, device)
     shifted = shifted_accuracy(models["balpoe_mixup"], data, device)
+    by_model = shifted_accuracy_by_model(models, data, device)
     curve = experts_curve(data, num_experts, quick=quick, seed=seed, device=device,
                           mixup_alpha=mixup_alpha, progress=progress,
-                          reuse={3: models["balpoe_mixup"]}, **fit_overrides)
-    return BalPoEComparison(table, shifted, curve, models)
+                          reuse={1: models["la_mixup"], 3: models["balpoe_mixup"]},
+                          **fit_overrides)
+    div = (diversity_comparison(data, models["balpoe_mixup"], quick=quick, seed=seed,
+                                device=device, mixup_alpha=mixup_alpha, **fit_overrides)
+           if diversity else {})
+    return BalPoEComparison(table, shifted, curve, models, by_model, div)
 
 
 def table_results(table: dict[str, dict[str, float]],
                   shifted: dict[str, dict[str, float]]) -> dict[str, Any]:
     """The contract keys of notebook 02 that come from `calibration_table` and
-    `shifted_accuracy` (before 0.2 this was ``ltlab.balpoe.recorded_results``)."""
-    return {
+    `shifted_accuracy` (before 0.2 this was ``ltlab.balpoe.recorded_results``);
+    ``balanced_accuracy_la_mixup`` when the table has LA + mixup."""
+    out = {
         "balanced_accuracy_ce": table["ce"]["balanced_accuracy"],
         "balanced_accuracy_la": table["la"]["balanced_accuracy"],
         "balanced_accuracy_balpoe": table["balpoe"]["balanced_accuracy"],
@@ -134,11 +170,23 @@ def table_results(table: dict[str, dict[str, float]],
         "ece_balpoe_mixup": table["balpoe_mixup"]["ece"],
         "shifted_accuracy": shifted,
     }
+    if "la_mixup" in table:
+        out["balanced_accuracy_la_mixup"] = table["la_mixup"]["balanced_accuracy"]
+    return out
 
 
 def recorded_results(result: BalPoEComparison) -> dict[str, Any]:
-    """Notebook 02's contract keys: `table_results` and ``experts_curve``."""
-    return {**table_results(result.table, result.shifted), "experts_curve": result.curve}
+    """Notebook 02's contract keys: `table_results`, ``experts_curve``,
+    ``shifted_accuracy_by_model`` (model -> shift -> accuracy, models `SHIFTED_MODELS`,
+    shifts `SHIFTS`) and ``expert_disagreement`` (the ``diversity`` of the comparison:
+    ``"own_layers"`` / ``"shared_network"`` -> `expert_disagreement` and balanced accuracy),
+    the last two when measured."""
+    out = {**table_results(result.table, result.shifted), "experts_curve": result.curve}
+    if result.shifted_by_model:
+        out["shifted_accuracy_by_model"] = result.shifted_by_model
+    if result.diversity:
+        out["expert_disagreement"] = result.diversity
+    return out
 
 
 # ----------------------------------------------------------------------------- Table 2
@@ -147,14 +195,17 @@ def train_models(data: LTData, names: Sequence[str] = TABLE2_MODELS, *, quick: b
                  lambdas: Sequence[float] = (1.0, 0.0, -1.0), mixup_alpha: float = 0.4,
                  **fit_overrides: Any) -> dict[str, Trained]:
     """Train each named model (see `method_registry.METHODS`) with the shared MNIST recipe;
-    ``*_mixup`` models use ``mixup_alpha``."""
+    ``*_mixup`` models use ``mixup_alpha``. CE and LA are notebook 01's models (linear
+    head); LA + mixup, BalPoE and BalPoE + mixup have BalPoE's cosine heads and per-expert
+    late layers (`EXPERT_HEAD_MODELS`, `method_registry.BALPOE_MODEL`)."""
     dev = resolve_device(device)
     out = {}
     for name in names:
         alpha = mixup_alpha if name.endswith("_mixup") else 0.0
+        cosine = True if name in EXPERT_HEAD_MODELS else None
         out[name] = train_method(name, data, quick=quick, seed=seed, device=dev,
                                  progress=progress, lambdas=lambdas, mixup_alpha=alpha,
-                                 **fit_overrides)
+                                 cosine=cosine, **fit_overrides)
     return out
 
 
@@ -213,6 +264,93 @@ def shifted_accuracy(trained: Trained, data: LTData, device: str = "auto",
     return out
 
 
+def shifted_accuracy_by_model(models: dict[str, Trained], data: LTData, device: str = "auto",
+                              shifts: dict[str, tuple[float, str]] | None = None
+                              ) -> dict[str, dict[str, float]]:
+    """Table 3 as in the paper: accuracy of every `SHIFTED_MODELS` row (CE, LA and BalPoE +
+    mixup without the test prior, BalPoE + mixup also with it) on every shifted test set,
+    ``{model: {shift: accuracy}}``; rows whose Table 2 model is missing are left out."""
+    per_model = {name: shifted_accuracy(models[name], data, device, shifts)
+                 for name in dict.fromkeys(m for m, _ in SHIFTED_MODELS.values()) if name in models}
+    return {row: {shift: accs["known_prior" if prior else "no_prior"]
+                  for shift, accs in per_model[name].items()}
+            for row, (name, prior) in SHIFTED_MODELS.items() if name in per_model}
+
+
+# ----------------------------------------------------------------------------- diversity
+def expert_logits(trained: Trained, x: torch.Tensor, device: str = "auto") -> torch.Tensor:
+    """The raw expert logits ``[E, N, C]`` of a trained BalPoE model (no aggregation, no
+    bias removed)."""
+    if not isinstance(trained.method, BalPoEMethod):
+        raise ValueError(f"{trained.name!r} is not a BalPoE model; expert logits need one.")
+    model = trained.model
+    dev = next(model.parameters()).device if device == "auto" else resolve_device(device)
+    model.to(dev).eval()
+    with torch.no_grad():
+        return trained.method.expert_logits(model, x.to(dev)).cpu()
+
+
+def expert_disagreement(trained: Trained, data: LTData, device: str = "auto") -> dict[str, float]:
+    r"""How different the experts of a trained BalPoE model are, on the balanced test set.
+
+    Each expert's *balanced* prediction is :math:`\arg\max(z_e - \lambda_e\log\pi_s)` (its
+    own bias removed, so experts that agree on the evidence agree here). Returns
+    ``disagreement``: the fraction of test signals on which these predictions are not all
+    equal; ``pairwise_kl``: the mean over expert pairs of
+    :math:`\mathrm{KL}(\mathrm{softmax}(z_e - \lambda_e\log\pi_s) \,\|\, \cdot_{e'})`, averaged over
+    signals (nats); and ``balanced_accuracy`` of the ensemble."""
+    z = expert_logits(trained, data.x_test, device).double()
+    lam = trained.method.balpoe.lambdas.double()
+    lp = log_prior_from_counts(data.train_counts).double()
+    zb = z - lam[:, None, None] * lp
+    pred = zb.argmax(2)
+    logp = torch.log_softmax(zb, 2)
+    e = z.shape[0]
+    kls = [(logp[a].exp() * (logp[a] - logp[b])).sum(1).mean()
+           for a in range(e) for b in range(e) if a != b]
+    agg = trained.method.balpoe.predict(z.float(), lp.float())
+    return {
+        "disagreement": float((pred != pred[0]).any(0).double().mean()),
+        "pairwise_kl": float(torch.stack(kls).mean()) if kls else 0.0,
+        "balanced_accuracy": balanced_accuracy(agg, data.y_test, data.num_classes),
+    }
+
+
+def diversity_comparison(data: LTData, own_layers: Trained | None = None, *, quick: bool = True,
+                         seed: int = 0, device: str = "auto", mixup_alpha: float = 0.4,
+                         **fit_overrides: Any) -> dict[str, dict[str, float]]:
+    """`expert_disagreement` of BalPoE + mixup with per-expert late layers (``own_layers``,
+    trained if not given) and of the same model whose experts share the whole network
+    (``shared_convs=3``: they differ only in their cosine heads)."""
+    kw = dict(quick=quick, seed=seed, device=device, mixup_alpha=mixup_alpha, **fit_overrides)
+    if own_layers is None:
+        own_layers = train_method("balpoe_mixup", data, **kw)
+    shared = train_method("balpoe_mixup", data, shared_convs=3, **kw)
+    return {"own_layers": expert_disagreement(own_layers, data, device),
+            "shared_network": expert_disagreement(shared, data, device)}
+
+
+def ensemble_bias(trained: Trained, data: LTData, device: str = "auto") -> dict[str, Any]:
+    r"""What a BalPoE model predicts before and after its bias :math:`\bar\lambda\log\pi_s` is
+    removed, on the balanced test set: ``bias`` (:math:`\bar\lambda`), the fraction of test
+    signals predicted as each class by the raw aggregate :math:`\bar z`
+    (``predicted_raw``) and by :math:`\bar z - \bar\lambda\log\pi_s` (``predicted_balanced``),
+    and the balanced accuracy of both (``balanced_accuracy_raw`` / ``_balanced``). On a
+    balanced test set a balanced classifier predicts every class about equally often."""
+    z = expert_logits(trained, data.x_test, device)
+    bpe = trained.method.balpoe
+    raw = bpe.aggregate(z)
+    fixed = raw - bpe.bias * log_prior_from_counts(data.train_counts)
+    c = data.num_classes
+
+    def freq(logits: torch.Tensor) -> list[float]:
+        return (torch.bincount(logits.argmax(1), minlength=c).double() / logits.shape[0]).tolist()
+
+    return {"bias": bpe.bias, "predicted_raw": freq(raw), "predicted_balanced": freq(fixed),
+            "balanced_accuracy_raw": balanced_accuracy(raw, data.y_test, c),
+            "balanced_accuracy_balanced": balanced_accuracy(fixed, data.y_test, c)}
+
+
 # ----------------------------------------------------------------------------- Figure 5
 def experts_curve(data: LTData, num_experts: Sequence[int] = (1, 3, 5), *, quick: bool = True,
                   seed: int = 0, device: str = "auto", mixup_alpha: float = 0.4,
@@ -239,23 +377,29 @@ def experts_curve(data: LTData, num_experts: Sequence[int] = (1, 3, 5), *, quick
 def expert_marginals(lambdas: Sequence[float], imbalance_ratio: float = 100,
                      temperature: float = 1.0, num_samples: int = 20000,
                      seed: int = 0) -> dict[str, Any]:
-    r"""Target priors and expected marginals of ideal λ-experts on a 2-D Gaussian mixture.
+    r"""Target priors, expected marginals and the balanced error of λ-experts on a 2-D
+    Gaussian mixture whose posteriors are known.
 
-    Expert k's logits are :math:`z_k = (\log p(x|y) + \lambda_k\log\pi)/T`: the Bayes
-    classifier for the prior :math:`q_k\propto\pi^{\lambda_k}` when T = 1 (calibrated),
-    over- (T < 1) or under-confident (T > 1) otherwise. Its expected marginal is
-    :math:`m_k = E_{x\sim p_{q_k}}[\mathrm{softmax}(z_k(x))]`, estimated on ``num_samples``
-    points drawn from :math:`q_k`. For a calibrated expert :math:`m_k = q_k` exactly (the
-    law of total probability), so KL(q_k ‖ m_k) measures miscalibration, as in the paper's
-    Figure 3. The ensemble (mean of the :math:`z_k`) has target
-    :math:`\propto\pi^{\bar\lambda}`.
+    Expert e's logits follow `ltlab.experts.miscalibrated_logits`,
+    :math:`z_e = T\log p_{train}(y|x) - (1-\lambda_e)\log\pi_s` (the model of notebook 04):
+    the Bayes classifier for the prior :math:`q_e\propto\pi_s^{\lambda_e}` when T = 1
+    (calibrated), over- (T > 1) or under-confident (T < 1) otherwise, and then *biased*: the
+    prior enters scaled by T but is removed unscaled. Its expected marginal is
+    :math:`m_e = E_{x\sim p_{q_e}}[\mathrm{softmax}(z_e(x))]`, estimated on ``num_samples``
+    points drawn from :math:`q_e`. For a calibrated expert :math:`m_e = q_e` exactly (the law
+    of total probability), so KL(q_e ‖ m_e) measures miscalibration, as in the paper's
+    Figure 3. The ensemble (mean of the :math:`z_e`) has target :math:`\propto\pi_s^{\bar\lambda}`;
+    its balanced prediction :math:`\arg\max(\bar z - \bar\lambda\log\pi_s)` is measured on
+    ``num_samples`` points of the balanced distribution against the Bayes rule
+    :math:`\arg\max_y p(x|y)`.
 
     Returns ``prior`` (the train prior), ``lambdas``, ``bias`` (mean λ), ``targets`` and
-    ``marginals`` ([E, C] lists), ``kl`` (per expert), and the ensemble's
-    ``ensemble_target``, ``ensemble_marginal``, ``ensemble_kl``.
+    ``marginals`` ([E, C] lists), ``kl`` (per expert), the ensemble's ``ensemble_target``,
+    ``ensemble_marginal``, ``ensemble_kl``, ``ensemble_balanced_error`` and
+    ``bayes_balanced_error`` (fractions), and ``temperature``.
     """
     temperature = as_positive(temperature, "temperature",
-                              "T = 1 is a calibrated expert; < 1 over-, > 1 under-confident.")
+                              "T = 1 is a calibrated expert; > 1 over-, < 1 under-confident.")
     bpe = BalPoE(lambdas)
     mixture = GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=imbalance_ratio,
                                 max_count=1000, seed=seed)
@@ -264,15 +408,22 @@ def expert_marginals(lambdas: Sequence[float], imbalance_ratio: float = 100,
     targets = expert_target_priors(bpe.lambdas.tolist(), prior).double()
     ens_target = expert_target_priors([bpe.bias], prior)[0].double()
 
+    def ensemble_logits(lams: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ll = mixture.log_likelihood(x).double()
+        return torch.stack([miscalibrated_logits(ll, lp, float(lam), temperature)
+                            for lam in lams.double()]).mean(0)
+
     def marginal(lams: torch.Tensor, q: torch.Tensor, k: int) -> torch.Tensor:
         x, _ = mixture.sample(num_samples, prior=q.float() / q.float().sum(), seed=seed + 1 + k)
-        ll = mixture.log_likelihood(x)
-        z = torch.stack([(ll + lam * lp) / temperature for lam in lams.double()]).mean(0)
-        return torch.softmax(z, 1).mean(0)
+        return torch.softmax(ensemble_logits(lams, x), 1).mean(0)
 
     marginals = torch.stack([marginal(bpe.lambdas[k:k + 1], targets[k], k)
                              for k in range(bpe.num_experts)])
     ens_marginal = marginal(bpe.lambdas, ens_target, bpe.num_experts)
+    c = prior.numel()
+    x_bal, y_bal = mixture.sample(num_samples, prior=torch.full((c,), 1.0 / c),
+                                  seed=seed + 2 + bpe.num_experts)
+    z_bal = ensemble_logits(bpe.lambdas, x_bal) - bpe.bias * lp
 
     def kl(p: torch.Tensor, q: torch.Tensor) -> float:
         return kl_divergence((p / p.sum()).float(), (q / q.sum()).float())
@@ -282,5 +433,8 @@ def expert_marginals(lambdas: Sequence[float], imbalance_ratio: float = 100,
         "targets": targets.tolist(), "marginals": marginals.tolist(),
         "kl": [kl(targets[k], marginals[k]) for k in range(bpe.num_experts)],
         "ensemble_target": ens_target.tolist(), "ensemble_marginal": ens_marginal.tolist(),
-        "ensemble_kl": kl(ens_target, ens_marginal), "temperature": float(temperature),
+        "ensemble_kl": kl(ens_target, ens_marginal),
+        "ensemble_balanced_error": 1.0 - balanced_accuracy(z_bal, y_bal, c),
+        "bayes_balanced_error": 1.0 - balanced_accuracy(mixture.log_likelihood(x_bal), y_bal, c),
+        "temperature": float(temperature),
     }

@@ -50,6 +50,7 @@ from ..metrics import (
 from ..priors import shifted_prior
 from ..train import fit, predict_logits, resolve_device, seed_everything
 from .method_registry import make_method
+from .mnist1d_setup import balpoe_mixup_recipe
 from .process_pool import map_tasks
 
 NOTEBOOK = "04_calibration"
@@ -84,18 +85,23 @@ def settings(quick: bool = True) -> dict[str, Any]:
     signals in the head class, sized for a laptop CPU. Full (for a GPU): ten times the data
     (4,000 in the head, 40 in the tail) and a longer schedule.
 
-    Mixup's alpha is 0.1 here, below the 0.4 of the BalPoE CIFAR-100 configuration: on this
-    small set and short schedule, larger values cost BalPoE more balanced accuracy than
-    they gain in calibration (measured over several seeds while writing notebook 04).
+    Every model is trained with the recipe of notebook 02's BalPoE + mixup
+    (`mnist1d_setup.balpoe_mixup_recipe`: Adam, cosine schedule, mixup 0.4 for the ``*_mixup``
+    models, BalPoE's network `method_registry.BALPOE_MODEL`), so "BalPoE + mixup" is the same
+    model and training in both notebooks; they differ in the data (here a larger balanced
+    test pool, split into validation and test halves).
     """
+    recipe = balpoe_mixup_recipe(quick)
+    fit_args, model = recipe["fit"], recipe["model"]
     base = dict(
         imbalance_ratio=100, max_count=400, test_per_class=200, val_fraction=0.5,
-        batch_size=64, lr=0.05, weight_decay=5e-4, mixup_alpha=0.1, lambdas=(1.0, 0.0, -1.0),
-        cosine_experts=True, augment=False, epochs=60,
+        optimizer=fit_args["optimizer"], batch_size=fit_args["batch_size"], lr=fit_args["lr"],
+        weight_decay=fit_args["weight_decay"], schedule=fit_args["schedule"],
+        mixup_alpha=recipe["mixup_alpha"], lambdas=model["lambdas"],
+        cosine_experts=model["cosine"], shared_convs=model["shared_convs"], augment=False,
+        epochs=fit_args["epochs"],
     )
-    if quick:
-        return base
-    return dict(base, max_count=4000, epochs=100)
+    return base if quick else dict(base, max_count=4000)
 
 
 @dataclass
@@ -161,12 +167,15 @@ def split_balanced(targets: torch.Tensor, fraction: float = 0.5, seed: int = 0):
 # ----------------------------------------------------------------------------- training
 def zoo_member(name: str, setting: Mapping[str, Any], num_classes: int = 10):
     """``(model, method, mixup_alpha)`` of one zoo model, from the method registry: CE and
-    LA on a plain `CNN1D` head, BalPoE on ``len(lambdas)`` heads (cosine heads when
-    ``cosine_experts``); ``*_mixup`` uses the setting's ``mixup_alpha``."""
+    LA on a plain `CNN1D` head, BalPoE on ``len(lambdas)`` experts (cosine heads when
+    ``cosine_experts``; the first ``shared_convs`` convolutions shared, the rest per
+    expert); ``*_mixup`` uses the setting's ``mixup_alpha``."""
     as_choice(name, MODEL_NAMES, "model")
-    cosine = bool(setting["cosine_experts"]) if name.startswith("balpoe") else False
+    balpoe = name.startswith("balpoe")
+    cosine = bool(setting["cosine_experts"]) if balpoe else False
+    shared = setting.get("shared_convs") if balpoe else None
     return make_method(name, num_classes, tau=1.0, lambdas=tuple(setting["lambdas"]),
-                       cosine=cosine, mixup_alpha=setting["mixup_alpha"])
+                       cosine=cosine, mixup_alpha=setting["mixup_alpha"], shared_convs=shared)
 
 
 def train_model_zoo(
@@ -220,6 +229,7 @@ def _train_member(name, setting, data, val_index, test_index, device, seed, prog
     t0 = time.perf_counter()
     fit(model, method, data, epochs=setting["epochs"], batch_size=setting["batch_size"],
         lr=setting["lr"], weight_decay=setting["weight_decay"], mixup_alpha=alpha,
+        optimizer=setting["optimizer"], schedule=setting["schedule"],
         augment=signal_weak if setting["augment"] else None, eval_every=10**9,
         device=device, seed=seed, progress=progress)
     dev = torch.device(device)

@@ -1,8 +1,10 @@
 """Notebook 06 (Geometric Harmonization): SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT
-and compared by a balanced linear probe, and the toy batch of the allocation panel.
+and compared by a balanced linear probe, and the toy batch of the allocation panel. (The
+notebook's sphere toy is `ltlab.experiments.gh_sphere`.)
 
 The three verbs: `settings` (the notebook's sizes), `compare` (pre-train both and probe;
-returns a `GHComparison`) and `recorded_results` (what the notebook records).
+returns a `GHComparison`) and `recorded_results` (what the notebook records);
+`compare_seeds` repeats `compare` over training seeds for the notebook's paired table.
 
 >>> settings(quick=True)["warmup_epochs"]
 10
@@ -10,6 +12,7 @@ returns a `GHComparison`) and `recorded_results` (what the notebook records).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -26,23 +29,28 @@ from ..augment import contrastive_signal_view
 from ..contrastive import SimCLR
 from ..data import LTData, mnist1d_lt
 from ..gh import SimCLRGH, geometric_logits, uniform_structure
+from ..models import PooledCNN1D
 from ..train import fit, resolve_device, seed_everything
+from .gh_sphere import paired_interval
+from .process_pool import map_tasks
 
-__all__ = ["NOTEBOOK", "GHComparison", "compare", "mnist1d_pretraining_splits",
-           "recorded_results", "settings", "toy_scores"]
+__all__ = ["NOTEBOOK", "GHComparison", "SeedTable", "compare", "compare_seeds",
+           "mnist1d_pretraining_splits", "recorded_results", "settings", "toy_scores"]
 
 NOTEBOOK = "06_geometric_harmonization"
 
 
 def settings(quick: bool = True) -> dict[str, Any]:
-    """Sizes of notebook 06: the head class of the pre-training set, balanced probe and test
-    signals per class, pre-training epochs and the SimCLR-only warm-up. Quick runs on a
-    2-core CPU in a few minutes; full is the GPU run."""
+    """Sizes of notebook 06's MNIST-1D part: the head class of the pre-training set, balanced
+    probe and test signals per class (1,000 each: MNIST-1D is generated, so a large test set
+    costs only its generation and keeps the few third's accuracy from being noisy),
+    pre-training epochs, the SimCLR-only warm-up, and the training seeds of the multi-seed
+    table (`compare_seeds`). Quick runs on a 2-core CPU in a few minutes; full is the GPU run."""
     if quick:
-        return dict(max_count=400, probe_per_class=100, test_per_class=100, epochs=40,
-                    warmup_epochs=10)
-    return dict(max_count=1000, probe_per_class=300, test_per_class=300, epochs=400,
-                warmup_epochs=100)
+        return dict(max_count=400, probe_per_class=1000, test_per_class=1000, epochs=40,
+                    warmup_epochs=10, seeds=5)
+    return dict(max_count=1000, probe_per_class=1000, test_per_class=1000, epochs=400,
+                warmup_epochs=100, seeds=8)
 
 
 def toy_scores(
@@ -78,6 +86,18 @@ def mnist1d_pretraining_splits(
     data = mnist1d_lt(imbalance_ratio, max_count, test_per_class, num_samples, seed)
     probe = mnist1d_lt(1, probe_per_class, test_per_class, num_samples, seed)
     return data, probe.x_train, probe.y_train
+
+
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device, threads: int):
+    """Run the block with ``threads`` torch threads on the CPU (restored afterwards)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -131,38 +151,92 @@ def compare(
         raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}); "
                          "GH only starts after the warm-up.")
     dev = resolve_device(device)
-    k = num_prototypes or data.num_classes
-    common = dict(batch_size=batch_size, lr=lr, optimizer=optimizer, nesterov=False,
-                  weight_decay=weight_decay, schedule=schedule, device=dev, progress=progress)
-    seed_everything(seed)
-    model = make_model()
-    gh_method = SimCLRGH(model.feature_dim, k, proj_dim, view=view,
-                         warmup_epochs=warmup_epochs, ramp_epochs=ramp_epochs,
-                         prior_every=prior_every, structure_seed=seed, fixed_prior=fixed_prior)
-    result = GHComparison(probe_accuracy={})
-    t0 = time.perf_counter()
-    result.histories["warmup"] = fit(model, gh_method, data, epochs=warmup_epochs, seed=seed,
-                                     eval_every=warmup_epochs, **common)
-    result.seconds["warmup"] = time.perf_counter() - t0
-    simclr_method = SimCLR(model.feature_dim, proj_dim, view=view)
-    simclr_method.projector.load_state_dict(gh_method.projector.state_dict())
-    runs = {"simclr": (copy.deepcopy(model), simclr_method), "simclr_gh": (model, gh_method)}
-    rest = epochs - warmup_epochs
-    for name, (m, method) in runs.items():
+    # a small CNN: one thread is as fast as two, and far faster on a CPU shared with other work
+    with _cpu_threads(dev, 1):
+        k = num_prototypes or data.num_classes
+        common = dict(batch_size=batch_size, lr=lr, optimizer=optimizer, nesterov=False,
+                      weight_decay=weight_decay, schedule=schedule, device=dev, progress=progress)
+        seed_everything(seed)
+        model = make_model()
+        gh_method = SimCLRGH(model.feature_dim, k, proj_dim, view=view,
+                             warmup_epochs=warmup_epochs, ramp_epochs=ramp_epochs,
+                             prior_every=prior_every, structure_seed=seed, fixed_prior=fixed_prior)
+        result = GHComparison(probe_accuracy={})
         t0 = time.perf_counter()
-        result.histories[name] = fit(m, method, data, epochs=rest, seed=seed + 1,
-                                     eval_every=max(1, rest // 5), **common)
-        result.probe_accuracy[name] = probe_accuracy(
-            m, probe_x.to(dev), probe_y.to(dev), data.x_test.to(dev), data.y_test,
-            data.train_counts, probe_epochs, seed)
-        result.seconds[name] = time.perf_counter() - t0
-        result.test_features[name] = extract_features(m, data.x_test.to(dev)).cpu()
-        method.eval()
-        with torch.no_grad():
-            result.test_projections[name] = method.projector(
-                result.test_features[name].to(dev)).cpu()
-        result.models[name], result.methods[name] = m, method
-    return result
+        result.histories["warmup"] = fit(model, gh_method, data, epochs=warmup_epochs, seed=seed,
+                                         eval_every=warmup_epochs, **common)
+        result.seconds["warmup"] = time.perf_counter() - t0
+        simclr_method = SimCLR(model.feature_dim, proj_dim, view=view)
+        simclr_method.projector.load_state_dict(gh_method.projector.state_dict())
+        runs = {"simclr": (copy.deepcopy(model), simclr_method), "simclr_gh": (model, gh_method)}
+        rest = epochs - warmup_epochs
+        for name, (m, method) in runs.items():
+            t0 = time.perf_counter()
+            result.histories[name] = fit(m, method, data, epochs=rest, seed=seed + 1,
+                                         eval_every=max(1, rest // 5), **common)
+            result.probe_accuracy[name] = probe_accuracy(
+                m, probe_x.to(dev), probe_y.to(dev), data.x_test.to(dev), data.y_test,
+                data.train_counts, probe_epochs, seed)
+            result.seconds[name] = time.perf_counter() - t0
+            result.test_features[name] = extract_features(m, data.x_test.to(dev)).cpu()
+            method.eval()
+            with torch.no_grad():
+                result.test_projections[name] = method.projector(
+                    result.test_features[name].to(dev)).cpu()
+            result.models[name], result.methods[name] = m, method
+        return result
+
+
+@dataclass
+class SeedTable:
+    """`compare` at several training seeds on one split: ``probe_accuracy[i][method][group]``
+    of seed ``seeds[i]``."""
+
+    seeds: list[int]
+    probe_accuracy: list[dict[str, dict[str, float]]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per group: the mean of each method over the seeds and the paired difference
+        SimCLR + GH - SimCLR (mean and 95 % interval, `paired_interval`)."""
+        out = []
+        for g in ("many", "medium", "few", "all"):
+            gh_acc = [a["simclr_gh"][g] for a in self.probe_accuracy]
+            base = [a["simclr"][g] for a in self.probe_accuracy]
+            diff = paired_interval(gh_acc, base)
+            out.append({"group": g, "simclr": sum(base) / len(base),
+                        "simclr_gh": sum(gh_acc) / len(gh_acc), "difference": diff["mean"],
+                        "ci_low": diff["ci_low"], "ci_high": diff["ci_high"]})
+        return out
+
+
+def _seed_task(task: tuple[int, LTData, torch.Tensor, torch.Tensor, dict[str, Any]]
+               ) -> dict[str, dict[str, float]]:
+    seed, data, probe_x, probe_y, options = task
+    return compare(data, probe_x, probe_y, PooledCNN1D, seed=seed, **options).probe_accuracy
+
+
+def compare_seeds(
+    data: LTData, probe_x: torch.Tensor, probe_y: torch.Tensor, seeds=(0, 1, 2),
+    workers: int = 2, done: dict[int, dict[str, dict[str, float]]] | None = None,
+    device: str = "cpu", **options: Any,
+) -> SeedTable:
+    """`compare` (backbone `ltlab.models.PooledCNN1D`) at every training seed on the *same*
+    split, on the CPU in up to ``workers`` one-thread processes (on a GPU ``device``: one
+    after another on it): the seeds vary the
+    initialisation, the data order, the views and the anchors, not the data, so the
+    table's interval leaves out the split's own noise. ``done`` maps seeds already run to
+    their ``probe_accuracy`` (not run again). ``options`` go to `compare`."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("compare_seeds needs at least one seed.")
+    done = dict(done or {})
+    todo = [s for s in seeds if s not in done]
+    dev = resolve_device(device)
+    options = dict(options, device=str(dev))
+    accs = map_tasks(_seed_task, [(s, data, probe_x, probe_y, options) for s in todo],
+                     workers=workers if dev.type == "cpu" else 1)
+    done.update(zip(todo, accs))
+    return SeedTable(seeds, [done[s] for s in seeds])
 
 
 def recorded_results(result: GHComparison) -> dict[str, Any]:

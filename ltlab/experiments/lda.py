@@ -17,24 +17,68 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .._validation import as_choice
 from ..analysis import classifier_weight_norms, distance_ratio, extract_features, weight_norm_ratio
 from ..data import LTData
-from ..lda import LDA
+from ..lda import LDA, balanced_risk, balanced_risk_weights
 from ..metrics import per_class_accuracy, summary
 from ..models import CNN1D, MLP, LTModel, ResNet32
 from ..train import History, fit, predict_logits, seed_everything
 from .method_registry import make_method
 
-__all__ = ["METHOD_NAMES", "NOTEBOOK", "LDAComparison", "compare", "default_model",
-           "recorded_results", "settings"]
+__all__ = ["ABLATION_ARMS", "ABLATION_METHODS", "METHOD_NAMES", "NOTEBOOK", "LDAComparison",
+           "ReweightedRisk", "compare", "default_model", "recorded_results", "settings"]
 
 NOTEBOOK = "05_lda"
 
 #: The methods `compare` trains: CE, the logit-adjusted loss, LDA without a projection (the
 #: CIFAR configuration) and LDA with a linear projection and the distance losses.
 METHOD_NAMES = ("ce", "la", "lda", "lda_distance")
+
+#: The single-head baselines of the paper's ablation (Table 5) that `compare` also trains:
+#: ``rw``, the balanced risk alone from the start (re-weighting only), and ``drw``, CE first
+#: and the balanced risk for the last 20% of the steps (deferred re-weighting, Cao et al.).
+ABLATION_METHODS = ("rw", "drw")
+
+#: The rows of the ablation, in the paper's order: the unbalanced risk alone (CE), the
+#: balanced risk alone (RW), the two one after the other (DRW) and together (LDA's two heads).
+ABLATION_ARMS = {
+    "ce": "CE: unbalanced risk only",
+    "rw": "RW: balanced risk only",
+    "drw": "DRW: CE, then the balanced risk",
+    "lda_unbalanced": "LDA h′ (unbalanced head)",
+    "lda": "LDA h (balanced head)",
+}
+
+
+class ReweightedRisk:
+    r"""One head trained on the balanced risk of Eq. 5 (`ltlab.lda.balanced_risk`, the
+    self-normalised mean :math:`\sum_i w_{y_i}\mathrm{CE}_i / \sum_i w_{y_i}` with
+    :math:`w_y = 1/(C n_y)`, torch's weighted cross-entropy), after plain CE for the first
+    ``defer`` fraction of the steps. ``defer=0``: re-weighting only (the paper's RW);
+    ``defer=0.8``: deferred re-weighting (CE-DRW, the reference's epoch 160 of 200)."""
+
+    def __init__(self, defer: float = 0.0) -> None:
+        self.defer = float(defer)
+        if not 0.0 <= self.defer < 1.0:
+            raise ValueError(f"defer must be in [0, 1): the fraction of steps before "
+                             f"re-weighting (got {defer!r}).")
+        self.start, self.class_weights = 0, torch.empty(0)
+
+    def setup(self, model: nn.Module, data: LTData, total_steps: int, device: Any) -> None:
+        self.start = int(self.defer * total_steps)
+        self.class_weights = balanced_risk_weights(data.train_counts).to(device)
+
+    def loss(self, model: nn.Module, batch: Any, step: int) -> torch.Tensor:
+        logits = model(batch.x)
+        if step < self.start:
+            return batch.mix_loss(lambda y: F.cross_entropy(logits, y))
+        return batch.mix_loss(lambda y: balanced_risk(logits, y, self.class_weights, "mean"))
+
+    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return model(x)
 
 
 def settings(quick: bool = True) -> dict[str, Any]:
@@ -78,6 +122,13 @@ class LDAComparison:
         """One row per method: balanced accuracy and many / medium / few."""
         return [{"method": k, "balanced": v, **self.shot_accuracy.get(k, {})}
                 for k, v in self.balanced_accuracy.items()]
+
+    def ablation_rows(self) -> list[dict[str, Any]]:
+        """The paper's ablation (Table 5) on this run: one row per arm of `ABLATION_ARMS`
+        that was trained, with its label, balanced and many / medium / few accuracy."""
+        return [{"method": arm, "label": label, "balanced": self.balanced_accuracy[arm],
+                 **self.shot_accuracy.get(arm, {})}
+                for arm, label in ABLATION_ARMS.items() if arm in self.balanced_accuracy]
 
     def __str__(self) -> str:
         lines = [f"{'method':<16}{'balanced':>10}{'many':>8}{'medium':>8}{'few':>8}"]
@@ -129,9 +180,10 @@ def compare(
     """
     as_choice(variant, ("reference", "normalised"), "variant")
     make_lda = LDA if variant == "reference" else LDA.normalised
-    unknown = sorted(set(methods) - set(METHOD_NAMES))
+    known = METHOD_NAMES + ABLATION_METHODS
+    unknown = sorted(set(methods) - set(known))
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHOD_NAMES)}.")
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(known)}.")
     model_fn = model_fn or (lambda: default_model(data))
     out = LDAComparison()
     for name in methods:
@@ -139,6 +191,8 @@ def compare(
         model = model_fn()
         if name in ("ce", "la"):
             method: Any = make_method(name, data.num_classes, model=model)[1]
+        elif name in ABLATION_METHODS:
+            method = ReweightedRisk(defer=0.0 if name == "rw" else 0.8)
         elif name == "lda":
             method = make_lda(**(lda_kwargs or {}))
         else:
@@ -173,10 +227,16 @@ def compare(
 
 def recorded_results(result: LDAComparison) -> dict[str, Any]:
     """The values notebook 05 records: balanced accuracy of the four methods, the weight-norm
-    ratio of CE and LDA, many / medium / few accuracy (with h') and the distance ratios."""
-    return {
+    ratio of CE and LDA, many / medium / few accuracy (with h') and the distance ratios; when
+    every arm of the ablation was trained, ``ablation_balanced_accuracy[arm]`` for each arm of
+    `ABLATION_ARMS`."""
+    out = {
         "balanced_accuracy": {k: result.balanced_accuracy[k] for k in METHOD_NAMES},
         "weight_norm_ratio": {k: result.weight_norm_ratio[k] for k in ("ce", "lda")},
         "shot_accuracy": result.shot_accuracy,
         "distance_ratio": result.distance_ratio,
     }
+    ablation = {r["method"]: r["balanced"] for r in result.ablation_rows()}
+    if set(ablation) == set(ABLATION_ARMS):
+        out["ablation_balanced_accuracy"] = ablation
+    return out

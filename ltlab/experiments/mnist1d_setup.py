@@ -14,9 +14,10 @@ import torch.nn as nn
 from ..data import LTData, mnist1d_lt
 from ..metrics import summary
 from ..train import History, fit, predict_logits, seed_everything
-from .method_registry import make_method
+from .method_registry import BALPOE_MODEL, make_method
 
-__all__ = ["mnist_recipe", "mnist_data", "Trained", "train_method", "evaluate"]
+__all__ = ["mnist_recipe", "balpoe_mixup_recipe", "mnist_data", "Trained", "train_method",
+           "evaluate"]
 
 
 def mnist_recipe(quick: bool = True) -> dict[str, Any]:
@@ -33,6 +34,19 @@ def mnist_recipe(quick: bool = True) -> dict[str, Any]:
     """
     base = dict(batch_size=128, lr=0.01, optimizer="adam", weight_decay=2e-3, schedule="cosine")
     return dict(base, epochs=100) if quick else dict(base, epochs=150)
+
+
+def balpoe_mixup_recipe(quick: bool = True) -> dict[str, Any]:
+    """The one "BalPoE + mixup" of notebooks 02 and 04: ``model`` (the network,
+    `method_registry.BALPOE_MODEL`: λ = (1, 0, -1), a shared stem, per-expert late layers and
+    cosine heads), ``fit`` (the optimiser and schedule, `mnist_recipe`) and ``mixup_alpha``
+    (0.4, BalPoE's CIFAR-100 value).
+
+    >>> r = balpoe_mixup_recipe()
+    >>> r["fit"]["optimizer"], r["mixup_alpha"], r["model"]["lambdas"]
+    ('adam', 0.4, (1.0, 0.0, -1.0))
+    """
+    return {"model": dict(BALPOE_MODEL), "fit": mnist_recipe(quick), "mixup_alpha": 0.4}
 
 
 def mnist_data(quick: bool = True, seed: int = 0, imbalance_ratio: float = 100) -> LTData:
@@ -64,13 +78,16 @@ class Trained:
 def train_method(name: str, data: LTData, *, quick: bool = True, seed: int = 0,
                  device: str = "auto", progress: bool = False, tau: float = 1.0,
                  lambdas: Sequence[float] = (1.0, 0.0, -1.0), mixup_alpha: float | None = None,
-                 cosine: bool | None = None, **fit_overrides: Any) -> Trained:
+                 cosine: bool | None = None, shared_convs: int | None = None,
+                 **fit_overrides: Any) -> Trained:
     """Train one of `method_registry.METHODS` on ``data`` with `mnist_recipe`
-    (``fit_overrides`` replace its entries, e.g. ``epochs=30``) and return a `Trained`."""
+    (``fit_overrides`` replace its entries, e.g. ``epochs=30``) and return a `Trained`.
+    ``cosine`` and ``shared_convs`` choose the head and the experts' shared layers
+    (`method_registry.make_method`)."""
     recipe = dict(mnist_recipe(quick), **fit_overrides)
     seed_everything(seed)
     model, method, alpha = make_method(name, data.num_classes, tau=tau, lambdas=lambdas,
-                                       cosine=cosine)
+                                       cosine=cosine, shared_convs=shared_convs)
     alpha = alpha if mixup_alpha is None else mixup_alpha
     t0 = time.perf_counter()
     history = fit(model, method, data, mixup_alpha=alpha, eval_every=10**9, device=device,

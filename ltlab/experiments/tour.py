@@ -13,13 +13,14 @@ from typing import Any
 import torch
 
 from ..data import LTData, mnist1d_lt
-from ..metrics import balanced_accuracy, per_class_accuracy, shot_accuracy
+from ..metrics import balanced_accuracy, per_class_accuracy, shot_accuracy, shot_groups
 from ..models import CNN1D
 from ..train import CrossEntropy, fit, predict_logits, seed_everything
 
 NOTEBOOK = "00_tour"
 
-__all__ = ["NOTEBOOK", "TourResult", "compare", "measure", "recorded_results", "settings"]
+__all__ = ["NOTEBOOK", "TourResult", "compare", "describe_shot_groups", "measure",
+           "recorded_results", "settings"]
 
 
 def settings(quick: bool = True) -> dict[str, Any]:
@@ -47,6 +48,43 @@ class TourResult:
         """One row per class, head first: its training count and test accuracy."""
         return [{"class": c, "train_count": int(n), "accuracy": float(a)}
                 for c, (n, a) in enumerate(zip(self.train_counts, self.per_class_accuracy))]
+
+    def __str__(self) -> str:
+        return (f"balanced accuracy {100 * self.balanced_accuracy:.1f}%\n"
+                + describe_shot_groups(self.shot_accuracy, self.train_counts))
+
+
+_RULES = (("many", "more than {many}"), ("medium", "{few} to {many}"), ("few", "fewer than {few}"))
+
+
+def describe_shot_groups(shot_accuracy: dict[str, float], train_counts, many: int = 100,
+                         few: int = 20) -> str:
+    """Many / medium / few accuracy in words, one line per group, and the gap between the
+    outermost groups that hold a class. A group without a class (e.g. *few* at imbalance
+    ratio 10 with a head of 400: every class has 40 or more images) reads "no class in
+    this group" instead of NaN.
+
+    >>> print(describe_shot_groups({"many": 0.9, "medium": 0.5, "few": float("nan")}, [400, 40]))
+    many   (more than 100 training images): classes [0], accuracy 90.0%
+    medium (20 to 100 training images): classes [1], accuracy 50.0%
+    few    (fewer than 20 training images): no class in this group
+    many minus medium: +40.0 points
+    """
+    groups = shot_groups(train_counts, many, few)
+    lines, filled = [], []
+    for name, rule in _RULES:
+        head = f"{name:<6} ({rule.format(many=many, few=few)} training images): "
+        classes = groups[name].tolist()
+        if not classes:
+            lines.append(head + "no class in this group")
+            continue
+        filled.append(name)
+        lines.append(head + f"classes {classes}, accuracy {100 * shot_accuracy[name]:.1f}%")
+    if len(filled) >= 2:
+        top, bottom = filled[0], filled[-1]
+        gap = 100 * (shot_accuracy[top] - shot_accuracy[bottom])
+        lines.append(f"{top} minus {bottom}: {gap:+.1f} points")
+    return "\n".join(lines)
 
 
 def measure(logits: torch.Tensor, data: LTData) -> TourResult:

@@ -161,27 +161,40 @@ _add(Recipe(
 ))
 _add(Recipe(
     name="lda-cifar100-lt-ir50",
-    title="LDA (two heads, self-adaptive balance factor), CIFAR-100-LT, imbalance ratio 50",
+    title="LDA (two heads, self-adaptive balance factor, distance terms), CIFAR-100-LT, "
+          "imbalance ratio 50, the paper's CIFAR setting",
     paper="Peng et al., Long-tailed Distribution Adaptation, ACM MM 2021",
     dataset=dict(num_classes=100, imbalance_ratio=50),
     model=dict(name="ResNet32"),
     method="ltlab.lda:LDA",
-    method_args=dict(window=100, gamma=2.0, loss0_factor=1.0, loss1_factor=2.0,
-                     accuracy_in_percent=True, reduction="sum", projection=None),
+    # the paper's CIFAR setting (Sec. 4.2: "1.0 and 0.5"): gamma = 1 and the projection head
+    # with its distance terms at weight 0.5; the reference code's scales otherwise
+    method_args=dict(window=100, gamma=1.0, loss0_factor=1.0, loss1_factor=2.0,
+                     accuracy_in_percent=True, reduction="sum", projection="linear",
+                     projection_dim=128, distance_factor=0.5, weighted_inter=True),
     train=dict(epochs=200, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
                nesterov=True, weight_decay=2e-4, schedule="step", warmup_epochs=5,
                milestones=(160, 180), gamma=0.01, mixup_alpha=0.0),
     augment="image_weak",
     reference=dict(metric="accuracy", value=0.481, std=None,
                    source="LDA paper Table 2 (ResNet-32 from scratch, IR 50: 48.1; the CE "
-                          "baseline 43.9)", verified=True),
+                          "baseline 43.9), with the paper's CIFAR setting of Sec. 4.2 "
+                          "(gamma = 1, distance terms at 0.5), which this recipe runs",
+                   verified=True),
     deviations=(
+        "the 48.1 belongs to the paper's CIFAR setting (gamma = 1.0, projection head and "
+        "distance terms at weight 0.5; the symbols are stripped in our copy of Sec. 4.2, this "
+        "is the most plausible reading), which this recipe runs; the released "
+        "configs/cifar100.yaml runs gamma = 2 without the projection head and distance terms",
+        "no CIFAR neck configuration was released: the projection head is the reference "
+        "neck's default (one Linear, 64 -> 128) and the inter-class pairs carry the Eq. 8 "
+        "weights of the paper",
         "the reference's warmup starts at 1/3 of the learning rate; ltlab's starts near 0",
         "the reference reports the best epoch on the test set; ltlab reports the last epoch",
-        "the released CIFAR config keeps the projection head and distance losses off; so does "
-        "this recipe (the paper's text mentions them)",
     ),
-    notes="reference config: configs/cifar100.yaml (LR_FACTOR 0.01 at 160 and 180).",
+    notes="reference config: configs/cifar100.yaml (LR_FACTOR 0.01 at 160 and 180). The "
+          "released setting: dataclasses.replace(recipe, method_args={**recipe.method_args, "
+          "'gamma': 2.0, 'projection': None}) passed to run_recipe.",
 ))
 _add(Recipe(
     name="flexda-cifar100-lt-n150-m300-ir10",
@@ -196,10 +209,10 @@ _add(Recipe(
     method="ltlab.semi_supervised:ADELLO",
     method_args=dict(alpha_min=0.1, power=2.0, momentum=0.999, threshold=0.95, lambda_u=1.0,
                      lambda_distill=1.0, distill_start=50_000 / 262_144, temperature="released",
-                     mask_labeled_copies=False),
+                     mask_labeled_copies=False, ema=0.999),
     train=dict(steps=262_144, batch_size=64, unlabeled_ratio=2, lr=0.03, optimizer="sgd",
-               momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="constant",
-               warmup_epochs=0, mixup_alpha=0.0),
+               momentum=0.9, nesterov=True, weight_decay=5e-4, decay_norm_and_bias=False,
+               schedule="constant", warmup_epochs=0, mixup_alpha=0.0),
     augment="image_weak",
     reference=dict(metric="balanced_accuracy", value=None, std=None,
                    source="ADELLO paper Tables 1-2 (arXiv 2306.04621v3); the number was not "
@@ -207,14 +220,15 @@ _add(Recipe(
     deviations=(
         "backbone: the reference trains WRN-28-2; ltlab ships no wide ResNet and uses "
         "ResNet-32",
-        "the reference evaluates an EMA (0.999) of the weights; ltlab evaluates the weights",
         "strong augmentation: the reference uses RandAugment(3, 5) then Cutout; ltlab uses "
         "ltlab.semi_supervised.image_strong (crop, flip, brightness/contrast jitter, cutout)",
     ),
     notes="reference config: config/classic_cv_imb/fixmatch_adello/"
           "fixmatch_adello_cifar100_lb150_10_ulb300_10_0.yaml (constant lr, 256 x 1024 steps; "
           "distillation from step 50,000 at T = 1, as the released configs run: their "
-          "distill_T is unset, so the paper's exp(KL) temperature is never used).",
+          "distill_T is unset, so the paper's exp(KL) temperature is never used). As the "
+          "reference, the evaluated model is the 0.999 EMA of the weights (ema=0.999) and "
+          "biases and batch-norm parameters get no weight decay (decay_norm_and_bias=False).",
 ))
 
 

@@ -15,3 +15,4 @@ from .logit_adjustment import *  # noqa: F401,F403
 from .balpoe import *  # noqa: F401,F403
 from .gh import *  # noqa: F401,F403
 from .flexda import *  # noqa: F401,F403
+from .flexda_demo import *  # noqa: F401,F403

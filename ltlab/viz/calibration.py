@@ -22,7 +22,8 @@ from ..metrics import (
     reliability_bins,
     shot_calibration_gap,
 )
-from .style import GROUP_COLORS
+from .reliability import _title_above_legend
+from .style import GROUP_COLORS, style_figure
 
 __all__ = [
     "calibration_overview",
@@ -102,7 +103,7 @@ def calibration_overview(
     fig.update_yaxes(title_text="count", row=2, col=1)
     fig.update_yaxes(range=[-1, 1], title_text="ECE / confidence - accuracy", zeroline=True,
                      row=1, col=2)
-    return fig
+    return _title_above_legend(style_figure(fig))
 
 
 def shot_calibration_figure(
@@ -125,7 +126,7 @@ def shot_calibration_figure(
                       xaxis_title="classes grouped by training count (head → tail)",
                       yaxis_title=label)
     fig.add_hline(y=0, line_color="gray")
-    return fig
+    return _title_above_legend(style_figure(fig))
 
 
 def calibration_table_figure(
@@ -153,7 +154,7 @@ def calibration_table_figure(
         cells=dict(values=list(columns.values()), align="left"),
     ))
     fig.update_layout(title=title, height=120 + 30 * len(names), margin=dict(t=50, b=10))
-    return fig
+    return _title_above_legend(style_figure(fig))
 
 
 def label_shift_calibration_figure(result: Mapping[str, object], n_bins: int = 10) -> go.Figure:
@@ -170,7 +171,7 @@ def label_shift_calibration_figure(result: Mapping[str, object], n_bins: int = 1
            f"({result['nll_oracle']:.2f} with the true prior)")
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.1,
                         subplot_titles=("mean prediction per class vs the test prior",
-                                        f"calibration error (%); {nll}"))
+                                        "calibration error (%)"))
     true_prior = torch.as_tensor(result["true_prior"]).tolist()
     classes = [str(i) for i in range(len(true_prior))]
     fig.add_trace(go.Bar(x=classes, y=true_prior, name="true test prior",
@@ -188,6 +189,7 @@ def label_shift_calibration_figure(result: Mapping[str, object], n_bins: int = 1
                              y=[100 * result[f"{m}_{key}"] for m, _ in metrics], name=name,
                              marker_color=colors[key]), row=1, col=2)
     fig.update_xaxes(title_text="class (head → tail)", row=1, col=1)
+    fig.update_xaxes(title_text=nll.replace(" (", "<br>("), row=1, col=2)
     fig.update_yaxes(title_text="probability", row=1, col=1)
     fig.update_annotations(font_size=12)
     fig.update_layout(
@@ -197,7 +199,9 @@ def label_shift_calibration_figure(result: Mapping[str, object], n_bins: int = 1
                f"{100 * result['accuracy_before']:.1f}% → {100 * result['accuracy_after']:.1f}%"),
         barmode="group", height=400, legend=dict(orientation="h", y=-0.2),
     )
-    return fig
+    style_figure(fig, height=460)
+    fig.update_layout(legend=dict(y=1.1))
+    return _title_above_legend(fig, top=160)
 
 
 def label_shift_sweep_figure(
@@ -217,5 +221,5 @@ def label_shift_sweep_figure(
                                      showlegend=col == 1, line=dict(color=color, dash=dash)),
                           row=1, col=col)
         fig.update_xaxes(title_text="test prior", row=1, col=col)
-    fig.update_layout(title=title, height=360)
-    return fig
+    fig.update_layout(title=title)
+    return _title_above_legend(style_figure(fig, height=420))

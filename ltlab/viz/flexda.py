@@ -21,6 +21,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..priors import kl_divergence
+from .style import style_figure
 
 __all__ = [
     "SSL_PROFILE_COLORS",
@@ -102,7 +103,7 @@ def prior_estimation_figure(
                       legend=dict(font=dict(size=10)))
     if log_y:
         fig.update_yaxes(type="log")
-    return fig
+    return style_figure(fig)
 
 
 def prior_bars_figure(true_prior, q_hat, em=None, title: str = "Unlabeled class prior") -> go.Figure:

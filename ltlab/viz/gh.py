@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .style import GROUP_COLORS
+from .style import GROUP_COLORS, style_figure
 
 __all__ = [
     "structure_figure",
@@ -16,9 +16,14 @@ __all__ = [
     "probe_accuracy_figure",
     "feature_projection_figure",
     "class_similarity_figure",
+    "sphere_figure",
 ]
 
-_METHOD_NAMES = {"simclr": "SimCLR", "simclr_gh": "SimCLR + GH"}
+_METHOD_NAMES = {"simclr": "SimCLR", "simclr_gh": "SimCLR + GH",
+                 "simclr_balanced": "SimCLR, balanced", "simclr_lt": "SimCLR, ratio 64",
+                 "simclr_gh_lt": "SimCLR + GH, ratio 64"}
+#: one colour per class of the sphere toy, head first; the last (the tail) is red
+_CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 _METHOD_COLORS = {"simclr": "#7f7f7f", "simclr_gh": "#2ca02c"}
 
 
@@ -157,4 +162,62 @@ def class_similarity_figure(
                         showscale=col == len(names), row=1, col=col)
         fig.update_yaxes(autorange="reversed", row=1, col=col)
     fig.update_layout(title=title, height=380)
+    return fig
+
+
+def _sphere_mesh(n: int = 24) -> dict[str, list[list[float]]]:
+    theta = torch.linspace(0, torch.pi, n)[:, None]
+    phi = torch.linspace(0, 2 * torch.pi, 2 * n)[None, :]
+    return {"x": (theta.sin() * phi.cos()).tolist(), "y": (theta.sin() * phi.sin()).tolist(),
+            "z": (theta.cos() * torch.ones_like(phi)).tolist()}
+
+
+def sphere_figure(
+    embeddings: Mapping[str, torch.Tensor], labels, anchors=None,
+    subtitles: Mapping[str, str] | None = None, class_names: Sequence[str] | None = None,
+    points_per_class: int = 250,
+    title: str = "Test points on the sphere S²: one colour per class (the tail in red)",
+) -> go.Figure:
+    """One 3-D panel per arm: points ``[N, 3]`` (normalised to the unit sphere) coloured by
+    class, a faint unit sphere, and the anchors ``[K, 3]`` of GH's uniform structure as black
+    diamonds. At most ``points_per_class`` points of each class are drawn (the first ones);
+    ``subtitles`` (per arm) go under the panel names."""
+    y = torch.as_tensor(labels).long()
+    names = list(embeddings)
+    classes = sorted(set(y.tolist()))
+    cls_names = list(class_names) if class_names is not None else [f"class {c}" for c in classes]
+    fig = make_subplots(
+        rows=1, cols=len(names), specs=[[{"type": "scene"}] * len(names)],
+        horizontal_spacing=0.02,
+        subplot_titles=[_label(n) + (f"<br><sup>{subtitles[n]}</sup>" if subtitles and n in
+                                     subtitles else "") for n in names])
+    mesh = _sphere_mesh()
+    for col, name in enumerate(names, start=1):
+        u = torch.nn.functional.normalize(torch.as_tensor(embeddings[name]).float(), dim=1)
+        if u.shape[1] != 3:
+            raise ValueError(f"embeddings[{name!r}] must be [N, 3] (got {tuple(u.shape)}).")
+        fig.add_surface(**mesh, opacity=0.12, showscale=False, hoverinfo="skip",
+                        colorscale=[[0, "#bbbbbb"], [1, "#bbbbbb"]], row=1, col=col)
+        for i, c in enumerate(classes):
+            pts = u[y == c][:points_per_class]
+            fig.add_scatter3d(
+                x=pts[:, 0].tolist(), y=pts[:, 1].tolist(), z=pts[:, 2].tolist(),
+                mode="markers", name=cls_names[i], legendgroup=cls_names[i],
+                showlegend=col == 1, marker=dict(size=2.5, opacity=0.7,
+                                                 color=_CLASS_COLORS[i % len(_CLASS_COLORS)]),
+                row=1, col=col)
+        if anchors is not None:
+            m = torch.nn.functional.normalize(torch.as_tensor(anchors).float(), dim=1)
+            fig.add_scatter3d(x=m[:, 0].tolist(), y=m[:, 1].tolist(), z=m[:, 2].tolist(),
+                              mode="markers", name="anchors M_k", legendgroup="anchors",
+                              showlegend=col == 1,
+                              marker=dict(size=5, symbol="diamond", color="black"),
+                              row=1, col=col)
+    axis = dict(range=[-1.05, 1.05], showticklabels=False, title="")
+    fig.update_scenes(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube")
+    fig.update_layout(title=title, height=500)
+    style_figure(fig)
+    # two-line panel titles fill the space above the scenes: the legend goes below them
+    fig.update_layout(margin=dict(t=120, b=40, l=10, r=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.02, x=0.0))
     return fig

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from .style import style_figure
+
 __all__ = [
     "balance_dynamics_figure",
     "distance_ratio_figure",
@@ -39,17 +41,21 @@ def balance_dynamics_figure(history: Any, title: str = "Balance factor and the t
     st = _step_terms(history)
     steps = list(range(1, len(st["alpha"]) + 1))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("balance factor α (Eq. 6)", "empirical risks"))
-    fig.add_scatter(x=steps, y=list(st["alpha"]), name="α", mode="lines",
+                        subplot_titles=("balance factor ω (Eq. 6)", "empirical risks"))
+    fig.add_scatter(x=steps, y=list(st["alpha"]), name="ω", mode="lines",
                     line=dict(color="#2ca02c"), row=1, col=1)
     fig.add_scatter(x=steps, y=list(st["risk_unbalanced"]), name="unbalanced risk of h′",
                     mode="lines", line=dict(color=_HEAD_COLORS["unbalanced"]), row=2, col=1)
     fig.add_scatter(x=steps, y=list(st["risk_balanced"]), name="balanced risk of h",
                     mode="lines", line=dict(color=_HEAD_COLORS["balanced"]), row=2, col=1)
-    fig.update_yaxes(title_text="α", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="ω", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="cross-entropy", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text="training step", row=2, col=1)
-    fig.update_layout(title=title, height=480, legend=dict(orientation="h", y=-0.15))
+    fig.update_layout(title=title, height=500)
+    style_figure(fig)
+    # legend under the plot: above it would sit on the top subplot's title
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0.0),
+                      margin=dict(b=90))
     return fig
 
 
@@ -76,8 +82,8 @@ def head_accuracy_figure(history: Any, title: str = "Training-batch accuracy of 
         fig.add_scatter(x=steps, y=list(st[f"mean_accuracy_{key}"]), mode="lines",
                         name=f"{label}, window mean", line=dict(color=color))
     fig.update_layout(title=title, xaxis_title="training step", yaxis_title="accuracy",
-                      height=380)
-    return fig
+                      height=400)
+    return style_figure(fig)
 
 
 def weight_norm_figure(norms: Mapping[str, Any], counts=None,
@@ -96,7 +102,7 @@ def weight_norm_figure(norms: Mapping[str, Any], counts=None,
         c = torch.as_tensor(counts).tolist()
         fig.update_xaxes(tickvals=[str(i) for i in range(len(c))],
                          ticktext=[f"{i}<br>n={int(v)}" for i, v in enumerate(c)])
-    return fig
+    return style_figure(fig)
 
 
 def distance_ratio_figure(ratios: Mapping[str, float],
@@ -109,9 +115,9 @@ def distance_ratio_figure(ratios: Mapping[str, float],
     values = [float(ratios[k]) for k in names]
     fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.3f}" for v in values],
                            textposition="outside", marker_color="#9467bd"))
-    fig.update_layout(title=title, yaxis_title="intra / inter", height=340,
+    fig.update_layout(title=title, yaxis_title="intra / inter", height=360,
                       yaxis_range=[0, 1.2 * max(values)] if values else None)
-    return fig
+    return style_figure(fig)
 
 
 def lda_comparison_table(rows: Sequence[Mapping[str, Any]], title: str = "Balanced test set"
@@ -128,5 +134,7 @@ def lda_comparison_table(rows: Sequence[Mapping[str, Any]], title: str = "Balanc
     fig = go.Figure(go.Table(header=dict(values=[c if c == "method" else f"{c} (%)"
                                                  for c in cols], align="left"),
                              cells=dict(values=cells, align="left")))
-    fig.update_layout(title=title, height=90 + 30 * len(rows), margin=dict(t=40, b=10))
+    style_figure(fig)
+    fig.update_layout(title=title, height=100 + 30 * len(rows),
+                      margin=dict(t=50, b=10, l=10, r=10))
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-__all__ = ["CLASS_COLORS", "la_mixture_figure", "metrics_table_figure", "shot_bars_figure"]
+from .style import style_figure
+
+__all__ = ["CLASS_COLORS", "la_mixture_figure", "metrics_table_figure", "shot_bars_figure",
+           "tau_effect_note"]
 
 CLASS_COLORS = list(qualitative.Plotly)  # 10 colours, class c -> CLASS_COLORS[c % 10]
 
@@ -21,6 +25,28 @@ def _class_colorscale(num_classes: int) -> list[list[Any]]:
         color = CLASS_COLORS[c % len(CLASS_COLORS)]
         scale += [[c / num_classes, color], [(c + 1) / num_classes, color]]
     return scale
+
+
+def tau_effect_note(train_counts: Sequence[int]) -> str:
+    r"""One sentence on what tau can do at these training counts, computed from them.
+
+    tau only enters through :math:`\tau \log \pi_s`: the decision moves with the *spread*
+    of the log-prior, :math:`\log(n_{\max} / n_{\min})`. At imbalance ratio 1 the prior is
+    uniform, :math:`\log \pi_s` is the same for every class, and tau shifts all logits
+    equally: no decision changes and both curves of the panel are flat.
+
+    >>> tau_effect_note([50, 50, 50])
+    'Uniform prior (imbalance ratio 1): log π_s is the same for every class, so τ shifts all logits equally and changes no decision: both τ curves are flat.'
+    >>> tau_effect_note([100, 10])
+    'log π_s spans 2.3 nats from head to tail: τ · log π_s moves decisions between classes by up to 2.3 τ.'
+    """
+    counts = [int(n) for n in train_counts]
+    spread = math.log(max(counts) / min(counts))
+    if spread == 0.0:
+        return ("Uniform prior (imbalance ratio 1): log π_s is the same for every class, so τ "
+                "shifts all logits equally and changes no decision: both τ curves are flat.")
+    return (f"log π_s spans {spread:.1f} nats from head to tail: τ · log π_s moves decisions "
+            f"between classes by up to {spread:.1f} τ.")
 
 
 def la_mixture_figure(study: Any) -> go.Figure:
@@ -81,12 +107,20 @@ def la_mixture_figure(study: Any) -> go.Figure:
     fig.update_xaxes(title_text="τ", row=2, col=2)
     fig.update_yaxes(title_text="balanced error", row=2, col=2)
     fig.update_layout(
-        height=820, barmode="group", legend=dict(orientation="h", y=-0.08),
-        title=f"Imbalance ratio {study.imbalance_ratio:g}: CE {100 * study.errors['ce']:.1f}%, "
-              f"post-hoc {100 * study.errors['posthoc']:.1f}%, LA loss "
-              f"{100 * study.errors['la']:.1f}%, Bayes {100 * study.errors['bayes']:.1f}%",
-        margin=dict(t=90),
+        height=860, barmode="group",
+        title=f"Imbalance ratio {study.imbalance_ratio:g}, balanced error: CE "
+              f"{100 * study.errors['ce']:.1f}%, post-hoc {100 * study.errors['posthoc']:.1f}%, "
+              f"LA loss {100 * study.errors['la']:.1f}%, Bayes {100 * study.errors['bayes']:.1f}%",
     )
+    style_figure(fig)
+    # the sentence under the figure is computed from the state, never written in advance
+    fig.add_annotation(text=tau_effect_note(study.train_counts), xref="paper", yref="paper",
+                       x=0.0, y=-0.1, xanchor="left", yanchor="top", showarrow=False,
+                       font=dict(size=13))
+    # legend beside the bottom row: above the plot it would collide with the subplot titles
+    fig.update_layout(margin=dict(t=100, b=110, r=190),
+                      legend=dict(orientation="v", x=1.02, xanchor="left", y=0.0,
+                                  yanchor="bottom"))
     return fig
 
 
@@ -110,7 +144,9 @@ def metrics_table_figure(rows: Mapping[str, Mapping[str, float]],
                                                     for c in columns]
     fig = go.Figure(go.Table(header=dict(values=header, fill_color="#e8eef7", align="left"),
                              cells=dict(values=cells, align="left")))
-    fig.update_layout(title=title or None, height=80 + 32 * len(names), margin=dict(t=40 if title else 10, b=10))
+    style_figure(fig)
+    fig.update_layout(title=title or None, height=90 + 32 * len(names) + (40 if title else 0),
+                      margin=dict(t=50 if title else 10, b=10, l=10, r=10))
     return fig
 
 
@@ -125,5 +161,5 @@ def shot_bars_figure(rows: Mapping[str, Mapping[str, float]],
         fig.add_bar(name=labels.get(name, name), x=[g.replace("_", " ") for g in groups],
                     y=[row[g] for g in groups])
     fig.update_layout(title=title, barmode="group", yaxis_title="accuracy",
-                      yaxis_range=[0, 1], height=380)
-    return fig
+                      yaxis_range=[0, 1], height=400)
+    return style_figure(fig)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 import torch
 
-from .style import GROUP_COLORS, shot_group_labels
+from .style import GROUP_COLORS, shot_group_labels, style_figure
 
 __all__ = ["class_count_bars", "per_class_accuracy_figure", "training_curves"]
 
@@ -21,11 +21,11 @@ def class_count_bars(
     groups = shot_group_labels(counts)
     fig = go.Figure(go.Bar(x=classes, y=counts, marker_color=[GROUP_COLORS[g] for g in groups],
                            text=counts, textposition="outside", hovertext=groups))
-    fig.update_layout(title=title, xaxis_title="class", yaxis_title="images",
-                      height=350, margin=dict(t=50, b=40))
+    fig.update_layout(title=title, xaxis_title="class", yaxis_title="images", height=350)
     if log:
         fig.update_yaxes(type="log")
-    return fig
+    fig.update_traces(cliponaxis=False)  # the count above the tallest bar stays visible
+    return style_figure(fig)
 
 
 def per_class_accuracy_figure(
@@ -41,7 +41,7 @@ def per_class_accuracy_figure(
     if counts is not None:
         fig.update_xaxes(ticktext=[f"{i}<br>n={int(c)}" for i, c in enumerate(
             torch.as_tensor(counts).tolist())], tickvals=[str(i) for i in range(len(counts))])
-    return fig
+    return style_figure(fig)
 
 
 def training_curves(histories: Mapping[str, object], metric: str = "balanced_accuracy",
@@ -52,5 +52,5 @@ def training_curves(histories: Mapping[str, object], metric: str = "balanced_acc
         m = h.metrics  # type: ignore[attr-defined]
         fig.add_scatter(x=m["epoch"], y=m[metric], mode="lines+markers", name=name)
     fig.update_layout(title=title or metric.replace("_", " "), xaxis_title="epoch",
-                      yaxis_title=metric, height=350)
-    return fig
+                      yaxis_title=metric.replace("_", " "), height=350)
+    return style_figure(fig)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from ..metrics import expected_calibration_error, maximum_calibration_error, reliability_bins
+from .style import style_figure
 
 __all__ = ["reliability_diagram"]
+
+
+def _title_above_legend(fig: go.Figure, top: int = 120) -> go.Figure:
+    """After `style_figure`: the title on its own line above the legend (style_figure's top
+    margin leaves the two overlapping when a figure has both)."""
+    fig.update_layout(title=dict(y=0.98, yanchor="top"), margin=dict(t=top))
+    return fig
 
 
 def reliability_diagram(probs, targets, n_bins: int = 15, title: str = "Reliability diagram") -> go.Figure:
@@ -34,8 +42,8 @@ def reliability_diagram(probs, targets, n_bins: int = 15, title: str = "Reliabil
     fig.add_bar(x=centers, y=count, width=width, name="samples", marker_color="#7f7f7f",
                 row=2, col=1)
     fig.update_layout(title=f"{title}: ECE {100 * ece:.1f}%, MCE {100 * mce:.1f}%",
-                      barmode="overlay", height=450, bargap=0)
+                      barmode="overlay", bargap=0)
     fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
     fig.update_yaxes(title_text="count", row=2, col=1)
     fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
-    return fig
+    return _title_above_legend(style_figure(fig, height=480))

@@ -35,9 +35,9 @@ def style_figure(fig, *, height: int | None = None, log_axes_exponent: str = "po
 
     What a student sees in JupyterLab at a glance: white background, margins that grow to fit
     tick labels and titles (``automargin``), subplot titles a little smaller than the figure
-    title so neighbours do not overlap, a legend above the plot instead of over the data, and
-    on log axes exponents written as powers of ten (``10^-4``, never plotly's SI suffixes
-    ``100μ``). ``log_axes_exponent="e"`` writes ``1e-4`` instead.
+    title so neighbours do not overlap, a legend above the plot instead of over the data, a
+    title on its own line above the legend, and on log axes exponents written as powers of
+    ten (``10^-4``, never plotly's SI suffixes ``100μ``). ``log_axes_exponent="e"`` writes ``1e-4`` instead.
 
     >>> import plotly.graph_objects as go
     >>> fig = style_figure(go.Figure(go.Scatter(x=[1, 2], y=[1e-4, 1e-2])).update_yaxes(type="log"))
@@ -50,6 +50,8 @@ def style_figure(fig, *, height: int | None = None, log_axes_exponent: str = "po
         font=dict(size=13),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="left", x=0.0),
     )
+    if fig.layout.title.text:  # the title on its own line, above the legend
+        fig.update_layout(title=dict(y=0.98, yanchor="top"), margin=dict(t=120))
     if height is not None:
         fig.update_layout(height=height)
     fig.update_xaxes(automargin=True, title_standoff=8)

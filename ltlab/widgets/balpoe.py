@@ -22,11 +22,13 @@ def _figure(num_experts: int, lambda_range: tuple[float, float], temperature: fl
 def experts_panel(num_experts: int = 3, lambda_range: tuple[float, float] = (-1.0, 1.0),
                   temperature: float = 1.0, imbalance_ratio: float = 100,
                   interactive: bool = True) -> LivePanel:
-    """Sliders: number of experts, the λ range (evenly spaced, endpoints included) and a
-    temperature that makes the ideal experts over- (< 1) or under-confident (> 1).
+    """Sliders: number of experts, the λ range (evenly spaced, endpoints included) and the
+    miscalibration T of `ltlab.experts.miscalibrated_logits` (the model of notebook 04: each
+    expert's adjusted logits are T · log p_train(y|x); T > 1 over-, T < 1 under-confident).
 
-    Shows each expert's target prior, the KL between target and expected marginal per
-    expert and for the ensemble, and the ensemble's marginal against its target ∝ π^mean(λ).
+    Shows each expert's target prior and expected marginal, the KL between them per expert
+    and for the ensemble, and the balanced error of the ensemble's balanced prediction
+    against the Bayes rule's.
     """
     import ipywidgets as widgets
 
@@ -38,7 +40,7 @@ def experts_panel(num_experts: int = 3, lambda_range: tuple[float, float] = (-1.
                                                  step=0.25, description="λ range",
                                                  continuous_update=False, style=style),
         "temperature": widgets.FloatLogSlider(value=temperature, base=2, min=-2, max=2, step=0.25,
-                                              description="temperature",
+                                              description="miscalibration T",
                                               continuous_update=False, style=style),
     }
     return LivePanel(_figure, controls, fixed={"imbalance_ratio": imbalance_ratio},

@@ -46,13 +46,13 @@ def balance_factor_panel(
             acc = run.balanced_accuracy["lda"]
             cache[key] = balance_dynamics_figure(
                 run.histories["lda"],
-                title=f"γ = {gamma:g}, window = {window}: balanced test accuracy of h "
+                title=f"ν = {gamma:g}, window = {window}: balanced test accuracy of h "
                       f"{100 * acc:.1f}%")
         return cache[key]
 
     controls = {
         "gamma": widgets.FloatSlider(value=gamma, min=0.0, max=4.0, step=0.5,
-                                     description="γ", continuous_update=False),
+                                     description="ν", continuous_update=False),
         "window": widgets.IntSlider(value=window, min=1, max=200, step=1,
                                     description="window", continuous_update=False),
     }

@@ -93,6 +93,35 @@ def test_class_mean_cosines_of_a_simplex_are_minus_one_over_c_minus_one():
 
 
 
+def test_uncentred_class_mean_cosines_see_classes_crowded_into_one_hemisphere():
+    # two classes at 60 degrees on one side of the circle: un-centred their means have
+    # cosine 0.5; centring moves the shared direction out and opposes them (-1)
+    a = torch.tensor([1.0, 0.0])
+    b = torch.tensor([0.5, 3**0.5 / 2])
+    feats, labels = torch.stack([a, a, b, b]), torch.tensor([0, 0, 1, 1])
+    raw = A.class_mean_cosines(feats, labels, 2, centre=False)
+    assert raw[0, 1] == pytest.approx(0.5, abs=1e-6)
+    assert A.class_mean_cosines(feats, labels, 2)[0, 1] == pytest.approx(-1.0, abs=1e-6)
+
+
+def test_nearest_class_cosine_and_simplex_etf_gap_against_hand_values():
+    cos = torch.tensor([[1.0, 0.3, -0.2], [0.3, 1.0, 0.8], [-0.2, 0.8, 1.0]])
+    assert A.nearest_class_cosine(cos).tolist() == pytest.approx([0.3, 0.8, 0.8])
+    # the simplex ETF's Gram matrix is the target: gap 0
+    etf = uniform_structure(5, 8, dtype=torch.float64)
+    assert A.simplex_etf_gap(etf @ etf.T) == pytest.approx(0.0, abs=1e-9)
+    # orthonormal class means (identity Gram): off-diagonal 0 instead of -1/(C-1)
+    c = 4
+    target = torch.full((c, c), -1 / (c - 1)).fill_diagonal_(1.0)
+    expected = float((torch.eye(c) - target).norm() / target.norm())
+    assert A.simplex_etf_gap(torch.eye(c)) == pytest.approx(expected)
+    assert A.simplex_etf_gap(torch.ones(c, c)) == pytest.approx(c**0.5)  # one point: sqrt(C)
+    with pytest.raises(ValueError, match="square"):
+        A.simplex_etf_gap(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="square"):
+        A.nearest_class_cosine(torch.ones(1, 1))
+
+
 def test_pca_2d_keeps_the_two_largest_directions():
     g = torch.Generator().manual_seed(0)
     f = torch.randn(200, 5, generator=g) * torch.tensor([5.0, 2.0, 0.1, 0.1, 0.1]) + 10

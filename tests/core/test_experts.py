@@ -203,3 +203,26 @@ def test_bad_ranges_and_priors_say_what_is_wrong():
     with pytest.raises(ValueError, match="sum to 1"):
         X.expert_target_priors((1.0, -1.0), [0.5, 0.6])
     assert X.BalPoE(0.0).num_experts == 1  # a single number is one expert
+
+
+def test_miscalibrated_logits_bias_the_balanced_decision_as_derived():
+    g = torch.Generator().manual_seed(0)
+    ll = torch.randn(500, 4, generator=g, dtype=torch.float64) * 2  # log p(x|y)
+    lp = torch.tensor([0.6, 0.25, 0.1, 0.05], dtype=torch.float64).log()
+    for lam in (1.0, 0.0, -1.0):
+        # calibrated (T = 1): z - λ log π is log p(x|y) up to a per-row constant
+        z = X.miscalibrated_logits(ll, lp, lam, 1.0)
+        d = z - lam * lp - ll
+        assert torch.allclose(d, d[:, :1].expand_as(d), atol=1e-10)
+        # any T: z = T log p(x|y) + (T - 1 + λ) log π + c(x), computed independently
+        for t in (0.5, 2.0):
+            z = X.miscalibrated_logits(ll, lp, lam, t)
+            d = z - (t * ll + (t - 1 + lam) * lp)
+            assert torch.allclose(d, d[:, :1].expand_as(d), atol=1e-10)
+    # over-confident LA models predict the head more often than the Bayes rule, under-confident less
+    bayes = torch.bincount(ll.argmax(1), minlength=4)
+    hot = torch.bincount(X.miscalibrated_logits(ll, lp, 0.0, 3.0).argmax(1), minlength=4)
+    cold = torch.bincount(X.miscalibrated_logits(ll, lp, 0.0, 0.3).argmax(1), minlength=4)
+    assert hot[0] > bayes[0] > cold[0]
+    with pytest.raises(ValueError, match="temperature"):
+        X.miscalibrated_logits(ll, lp, 0.0, 0.0)

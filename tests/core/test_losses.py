@@ -168,10 +168,32 @@ def test_ldam_margins_and_loss():
     ref = s * torch.where(F.one_hot(y, 3).bool(), cos - m[y][:, None], cos)
     assert torch.allclose(L.ldam_loss(s * cos, y, m, scale=s), F.cross_entropy(ref, y))
     w = torch.tensor([0.5, 1.0, 1.5])
-    want = (w[y] * F.cross_entropy(ref, y, reduction="none")).mean()
+    want = (w[y] * F.cross_entropy(ref, y, reduction="none")).sum() / w[y].sum()
     assert torch.allclose(L.ldam_loss(s * cos, y, m, scale=s, weight=w), want)
     with pytest.raises(ValueError, match="empty classes"):
         L.ldam_margins([3, 0])
+
+
+def test_weighted_ldam_is_torchs_weighted_cross_entropy_on_the_shifted_logits():
+    """The reference reduces the re-weighted LDAM loss with torch's weighted mean
+    (sum_n w_{y_n} CE_n / sum_n w_{y_n}), not / N: the DRW phase keeps its size."""
+    g = torch.Generator().manual_seed(3)
+    cos = torch.rand(64, 6, generator=g, dtype=torch.float64) * 2 - 1
+    y = torch.randint(0, 6, (64,), generator=g)
+    counts = torch.tensor([500, 200, 80, 30, 10, 3])
+    m = L.ldam_margins(counts).double()
+    w = L.class_balanced_weights(counts, 0.9999).double()
+    s = 30.0
+    shifted = cos - F.one_hot(y, 6).double() * m[y][:, None]  # margin on the true class only
+    want = F.cross_entropy(shifted * s, y, weight=w)
+    got = L.ldam_loss(s * cos, y, m, scale=s, weight=w)
+    assert torch.allclose(got, want)
+    # scaling every weight leaves the weighted mean unchanged; dividing by N would not
+    assert torch.allclose(L.ldam_loss(s * cos, y, m, scale=s, weight=7 * w), want)
+    assert not torch.allclose(got, (w[y] * F.cross_entropy(shifted * s, y, reduction="none")).mean())
+    # one-hot soft targets give the same value as class indices
+    soft = F.one_hot(y, 6).double()
+    assert torch.allclose(L.ldam_loss(s * cos, soft, m, scale=s, weight=w), want)
 
 
 class _Batch:

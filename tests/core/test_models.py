@@ -51,3 +51,28 @@ def test_small_models_and_experts():
         cnn(torch.randn(2, 39))
     with pytest.raises(ValueError, match="num_experts"):
         MLP(4, 2, num_experts=0)
+
+
+def test_multi_expert_cnn1d_shares_a_stem_and_has_per_expert_late_layers():
+    x = torch.randn(6, 40)
+    # one expert: the plain network, the same initial weights whatever shared_convs says
+    torch.manual_seed(3)
+    plain = CNN1D(num_classes=10, cosine=True)
+    torch.manual_seed(3)
+    split = CNN1D(num_classes=10, cosine=True, shared_convs=2)
+    assert torch.equal(plain(x), split(x))
+    # three experts: the first two convolutions are shared, every expert has its own third
+    # convolution, linear layer and head (BalPoE's ResNet-32 layout)
+    m = CNN1D(num_classes=10, num_experts=3, cosine=True)
+    stem = _params(plain.conv[:4])
+    per_expert = _params(plain) - stem - _params(plain.classifier)
+    assert _params(m) == stem + 3 * per_expert + 3 * _params(plain.classifier)
+    f = m.features(x)
+    assert f.shape == (3, 6, 64) and not torch.allclose(f[0], f[1])
+    assert m(x).shape == (3, 6, 10) and m(x).abs().max() <= 30 + 1e-4
+    # shared_convs=3: the experts share the whole network, their features are identical
+    shared = CNN1D(num_classes=10, num_experts=3, cosine=True, shared_convs=3)
+    assert shared.features(x).shape == (6, 64)
+    assert _params(shared) == _params(plain) + 2 * _params(plain.classifier)
+    with pytest.raises(ValueError, match="shared_convs"):
+        CNN1D(num_experts=2, shared_convs=4)

@@ -128,10 +128,75 @@ def test_adello_temperature_paths(ssl_data):
 def test_fixed_prior_mode_never_moves(ssl_data):
     q = torch.bincount(ssl_data.y_unlabeled, minlength=4).float()
     q = q / q.sum()
-    oracle = FlexDA(unlabeled_prior=q, weak=_identity, strong=_identity)
+    fixed = FlexDA(fixed_prior=q, weak=_identity, strong=_identity)
+    fixed.setup(None, ssl_data, 10, "cpu")
+    fixed.loss(_model(), _batch(ssl_data), 0)
+    assert torch.allclose(fixed.q_hat.float(), q, atol=1e-6)
+    assert torch.allclose(fixed.alignment_target.float(), q, atol=1e-6)
+
+
+def _manual_oracle_loss(model, batch, labeled_prior, q_true, q_online, alpha, threshold, temp):
+    """The reference's adello_gt, written out with plain torch (no ltlab.flexda helpers):
+    L_s = CE(z + log(P_L / Q^a)), L_u = mean M CE(z_s + log(Q̂ / Q^a), yhat),
+    L_uC = mean (1 - M) H(softmax(z_w / T), softmax((z_s + log(Q̂ / Q^a)) / T))."""
+    eps = 1e-9
+    qa = q_true.double() ** alpha
+    qa = qa / qa.sum()
+    z_l, z_w, z_s = model(batch.x), model(batch.x_unlabeled), model(batch.x_unlabeled)
+    sup = F.cross_entropy(z_l + torch.log((labeled_prior.double() + eps) / (qa + eps)).float(),
+                          batch.y)
+    p_w = torch.softmax(z_w.detach(), 1)
+    mask = (p_w.max(1).values >= threshold).float()
+    adj = torch.log((q_online.double() + eps) / (qa + eps)).float()
+    unsup = (F.cross_entropy(z_s + adj, p_w.argmax(1), reduction="none") * mask).mean()
+    teacher = torch.softmax(z_w.detach() / temp, 1)
+    student = torch.log_softmax((z_s + adj) / temp, 1)
+    dist = (-(teacher * student).sum(1) * (1 - mask)).mean()
+    return sup, unsup, dist
+
+
+def test_oracle_aligns_to_the_true_prior_but_keeps_the_online_estimate(ssl_data):
+    """``unlabeled_prior`` is adello_gt: Q only in the target, Q̂ in the numerator and in T."""
+    q = torch.bincount(ssl_data.y_unlabeled, minlength=4).double()
+    q = q / q.sum()
+    oracle = ADELLO(unlabeled_prior=q, threshold=0.6, momentum=0.5, distill_start=0.0,
+                    weak=_identity, strong=_identity)
     oracle.setup(None, ssl_data, 10, "cpu")
-    oracle.loss(_model(), _batch(ssl_data), 0)
-    assert torch.allclose(oracle.q_hat.float(), q, atol=1e-6)
+    model = _model()
+    q_online = torch.full((4,), 0.25, dtype=torch.float64)
+    # T = exp(KL(u || Q̂)) at the first distillation step (step 0 here), then frozen
+    temp = math.exp(float((0.25 * torch.log(0.25 / q_online)).sum()))
+    for step in range(4):
+        batch = _batch(ssl_data, seed=step)
+        alpha = 1 - 0.9 * (step / 10) ** 2
+        loss, terms = oracle.loss(model, batch, step)
+        sup, unsup, dist = _manual_oracle_loss(model, batch, ssl_data.train_prior, q, q_online,
+                                               alpha, 0.6, temp)
+        assert torch.allclose(terms["supervised"], sup, atol=1e-5)
+        assert torch.allclose(terms["consistency"], unsup, atol=1e-5)
+        assert torch.allclose(terms["distillation"], dist, atol=1e-5)
+        assert torch.allclose(loss, sup + unsup + dist, atol=1e-5)
+        # the online estimate keeps moving (EMA of the soft weak predictions), Q stays the target
+        probs = torch.softmax(model(batch.x_unlabeled), 1).double().detach()
+        q_online = 0.5 * q_online + 0.5 * probs.mean(0)
+        assert torch.allclose(oracle.q_hat, q_online, atol=1e-6)
+        assert not torch.allclose(oracle.q_hat, q, atol=1e-3)
+    assert torch.allclose(oracle.alignment_target, q)
+
+
+def test_oracle_and_fixed_prior_differ_and_cannot_be_combined(ssl_data):
+    q = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(ValueError, match="not both"):
+        FlexDA(unlabeled_prior=q, fixed_prior=q)
+    model, batch = _model(), _batch(ssl_data, seed=3)
+    losses = {}
+    for name, kwargs in (("oracle", dict(unlabeled_prior=q)), ("fixed", dict(fixed_prior=q))):
+        m = FlexDA(threshold=0.3, weak=_identity, strong=_identity, **kwargs)
+        m.setup(None, ssl_data, 10, "cpu")
+        losses[name] = m.loss(model, batch, 5)[1]
+    # same target, so the same supervised loss; a different consistency numerator (Q̂ vs Q)
+    assert torch.allclose(losses["oracle"]["supervised"], losses["fixed"]["supervised"])
+    assert not torch.allclose(losses["oracle"]["consistency"], losses["fixed"]["consistency"])
 
 
 def test_methods_train_inside_fit_and_keep_state(ssl_data, tmp_path):

@@ -110,6 +110,9 @@ class Lab:
             "JUPYTER_CONFIG_DIR": str(work / "config"),
             "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
             "PLOTLY_RENDERER": "plotly_mimetype",  # no CDN: the lab renders the mimetype
+            # the live FigureWidget path, whatever terminal started the tests (a VS Code
+            # terminal sets VSCODE_PID, which would select the static panels)
+            "LTLAB_PANELS": "live",
             "TQDM_DISABLE": "1",
             "PYTHONUNBUFFERED": "1",
         }

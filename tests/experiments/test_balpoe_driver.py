@@ -14,7 +14,8 @@ from ltlab.priors import shifted_prior
 
 NOTEBOOK_KEYS = {"balanced_accuracy_ce", "balanced_accuracy_la", "balanced_accuracy_balpoe",
                  "balanced_accuracy_balpoe_mixup", "ece_ce", "ece_balpoe_mixup",
-                 "shifted_accuracy", "experts_curve"}
+                 "shifted_accuracy", "experts_curve", "balanced_accuracy_la_mixup",
+                 "shifted_accuracy_by_model", "expert_disagreement"}
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +35,25 @@ def test_compare_and_recorded_results_on_a_tiny_run(tiny_mnist):
     table = E.calibration_table(models, tiny_mnist, "cpu")
     shifted = E.shifted_accuracy(models["balpoe_mixup"], tiny_mnist, "cpu")
     curve = E.experts_curve(tiny_mnist, (1, 3), device="cpu", epochs=3,
-                            reuse={3: models["balpoe_mixup"]})
-    result = E.BalPoEComparison(table, shifted, curve, models)
+                            reuse={1: models["la_mixup"], 3: models["balpoe_mixup"]})
+    by_model = E.shifted_accuracy_by_model(models, tiny_mnist, "cpu")
+    diversity = E.diversity_comparison(tiny_mnist, models["balpoe_mixup"], device="cpu", epochs=3)
+    result = E.BalPoEComparison(table, shifted, curve, models, by_model, diversity)
     rec = E.recorded_results(result)
     assert set(rec) == NOTEBOOK_KEYS
     assert rec["ece_ce"] == table["ce"]["ece"] and rec["experts_curve"] == curve
+    assert rec["balanced_accuracy_la_mixup"] == table["la_mixup"]["balanced_accuracy"]
     assert set(rec["shifted_accuracy"]) == set(E.SHIFTS)
+    # Table 3 rows: CE, LA, BalPoE + mixup without the prior, BalPoE + mixup with it
+    assert set(rec["shifted_accuracy_by_model"]) == set(E.SHIFTED_MODELS)
+    for row, (name, prior) in E.SHIFTED_MODELS.items():
+        own = E.shifted_accuracy(models[name], tiny_mnist, "cpu")
+        assert rec["shifted_accuracy_by_model"][row] == {
+            s: own[s]["known_prior" if prior else "no_prior"] for s in E.SHIFTS}, row
+    assert set(rec["expert_disagreement"]) == {"own_layers", "shared_network"}
     assert [r["num_experts"] for r in curve] == [1, 3]
-    # the reused 3-expert model gives the table's own number
+    # the reused models give the table's own numbers: one expert is LA + mixup
+    assert curve[0]["balanced_accuracy"] == table["la_mixup"]["balanced_accuracy"]
     assert curve[1]["balanced_accuracy"] == table["balpoe_mixup"]["balanced_accuracy"]
     rows = result.rows()
     assert [r["method"] for r in rows] == list(E.TABLE2_MODELS)
@@ -49,6 +61,36 @@ def test_compare_and_recorded_results_on_a_tiny_run(tiny_mnist):
     # the same seed and recipe: `compare` reproduces the pieces
     again = E.compare(tiny_mnist, device="cpu", num_experts=(1, 3), epochs=3)
     assert E.recorded_results(again) == rec
+
+
+def test_la_mixup_is_balpoe_mixup_with_one_expert_at_lambda_zero(tiny_mnist):
+    la = E.train_models(tiny_mnist, ("la_mixup",), device="cpu", epochs=2)["la_mixup"]
+    one = E.experts_curve(tiny_mnist, (1,), device="cpu", epochs=2)[0]
+    assert one["balanced_accuracy"] == E.calibration_table({"m": la}, tiny_mnist, "cpu")["m"]["balanced_accuracy"]
+
+
+def test_expert_disagreement_and_ensemble_bias_against_hand_computation(tiny_mnist):
+    """Exercise 3's value, lambdas (1, 0.5, 0): the raw aggregate and the bias-removed one."""
+    t = E.train_models(tiny_mnist, ("balpoe_mixup",), device="cpu", epochs=2,
+                       lambdas=(1.0, 0.5, 0.0))["balpoe_mixup"]
+    z = E.expert_logits(t, tiny_mnist.x_test, "cpu")
+    lp = torch.log(tiny_mnist.train_counts.double() / tiny_mnist.train_counts.sum())
+    lam = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)
+    balanced = (z.double() - lam[:, None, None] * lp).argmax(2)
+    d = E.expert_disagreement(t, tiny_mnist, "cpu")
+    n_differ = sum(len(set(balanced[:, i].tolist())) > 1 for i in range(balanced.shape[1]))
+    assert d["disagreement"] == pytest.approx(n_differ / balanced.shape[1])
+    assert d["pairwise_kl"] >= 0
+    report = E.ensemble_bias(t, tiny_mnist, "cpu")
+    assert report["bias"] == pytest.approx(0.5)
+    raw = z.double().mean(0)
+    want_raw = torch.bincount(raw.argmax(1), minlength=10).double() / raw.shape[0]
+    want_bal = torch.bincount((raw - 0.5 * lp).argmax(1), minlength=10).double() / raw.shape[0]
+    assert report["predicted_raw"] == pytest.approx(want_raw.tolist())
+    assert report["predicted_balanced"] == pytest.approx(want_bal.tolist())
+    with pytest.raises(ValueError, match="not a BalPoE model"):
+        E.expert_logits(E.train_models(tiny_mnist, ("ce",), device="cpu", epochs=1)["ce"],
+                        tiny_mnist.x_test)
 
 
 def test_shifted_sets_follow_their_priors(tiny_mnist):
@@ -75,7 +117,12 @@ def test_calibrated_experts_have_their_target_marginals():
     m = E.expert_marginals((1.0, 0.0, -1.0), temperature=1.0, num_samples=20000)
     assert m["bias"] == 0.0 and len(m["kl"]) == 3
     assert max(m["kl"]) < 0.01 and m["ensemble_kl"] < 0.01
-    hot = E.expert_marginals((1.0, 0.0, -1.0), temperature=0.25, num_samples=20000)
-    assert min(hot["kl"]) > max(m["kl"])  # miscalibration moves the marginal off its target
+    # calibrated experts: the ensemble's balanced prediction is the Bayes rule
+    assert m["ensemble_balanced_error"] == pytest.approx(m["bayes_balanced_error"], abs=0.005)
+    for t in (4.0, 0.25):  # over- and under-confident experts (notebook 04's model)
+        off = E.expert_marginals((1.0, 0.0, -1.0), temperature=t, num_samples=20000)
+        assert min(off["kl"]) > max(m["kl"])  # miscalibration moves the marginal off its target
+        # ... and biases the balanced decision: a higher balanced error than the Bayes rule
+        assert off["ensemble_balanced_error"] > off["bayes_balanced_error"] + 0.02, (t, off)
     with pytest.raises(ValueError, match="temperature"):
         E.expert_marginals((1.0,), temperature=0.0)

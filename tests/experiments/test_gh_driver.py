@@ -23,11 +23,12 @@ def _toy_data(n_per_class=(40, 20, 8), dim=40, seed=0) -> LTData:
 
 def test_settings_are_the_notebooks_sizes():
     assert driver.NOTEBOOK == "06_geometric_harmonization"
-    assert driver.settings(quick=True) == dict(max_count=400, probe_per_class=100,
-                                               test_per_class=100, epochs=40, warmup_epochs=10)
-    assert driver.settings(quick=False) == dict(max_count=1000, probe_per_class=300,
-                                                test_per_class=300, epochs=400,
-                                                warmup_epochs=100)
+    assert driver.settings(quick=True) == dict(max_count=400, probe_per_class=1000,
+                                               test_per_class=1000, epochs=40, warmup_epochs=10,
+                                               seeds=5)
+    assert driver.settings(quick=False) == dict(max_count=1000, probe_per_class=1000,
+                                                test_per_class=1000, epochs=400,
+                                                warmup_epochs=100, seeds=8)
 
 
 def test_toy_scores_are_geometric_logits_around_their_anchors():
@@ -79,3 +80,34 @@ def test_compare_shares_the_warmup_and_probes_both_methods():
         driver.compare(data, data.x_train, data.y_train, lambda: MLP(40, 3, (32,)), epochs=5,
                        warmup_epochs=5)
 
+
+
+def test_seed_table_rows_are_means_and_paired_differences():
+    accs = [{"simclr": {"many": 0.6, "medium": 0.5, "few": 0.4, "all": 0.5},
+             "simclr_gh": {"many": 0.6, "medium": 0.5, "few": 0.5, "all": 0.55}},
+            {"simclr": {"many": 0.7, "medium": 0.5, "few": 0.2, "all": 0.5},
+             "simclr_gh": {"many": 0.6, "medium": 0.5, "few": 0.4, "all": 0.5}}]
+    rows = {r["group"]: r for r in driver.SeedTable([0, 1], accs).rows()}
+    assert rows["few"]["simclr"] == pytest.approx(0.3)
+    assert rows["few"]["simclr_gh"] == pytest.approx(0.45)
+    assert rows["few"]["difference"] == pytest.approx(0.15)
+    # two seeds, differences 0.1 and 0.2: half-width t(0.975, 1) * 0.0707 / sqrt(2) = 0.635
+    assert rows["few"]["ci_high"] - rows["few"]["difference"] == pytest.approx(0.6353, abs=1e-3)
+    assert rows["many"]["difference"] == pytest.approx(-0.05)
+
+
+def test_compare_seeds_runs_each_seed_on_the_same_split():
+    data, probe_x, probe_y = driver.mnist1d_pretraining_splits(
+        imbalance_ratio=10, max_count=30, probe_per_class=10, test_per_class=10, seed=0)
+    table = driver.compare_seeds(data, probe_x, probe_y, seeds=(0, 1), workers=1, epochs=2,
+                                 warmup_epochs=1, ramp_epochs=1, probe_epochs=20)
+    assert table.seeds == [0, 1] and len(table.probe_accuracy) == 2
+    assert table.probe_accuracy[0] != table.probe_accuracy[1]  # the seeds differ
+    assert [r["group"] for r in table.rows()] == ["many", "medium", "few", "all"]
+    again = driver.compare_seeds(data, probe_x, probe_y, seeds=(0, 1), workers=1,
+                                 done={0: {"simclr": {}, "simclr_gh": {}}}, epochs=2,
+                                 warmup_epochs=1, ramp_epochs=1, probe_epochs=20)
+    assert again.probe_accuracy[0] == {"simclr": {}, "simclr_gh": {}}  # not run again
+    assert again.probe_accuracy[1] == table.probe_accuracy[1]  # the same seed, the same numbers
+    with pytest.raises(ValueError, match="at least one seed"):
+        driver.compare_seeds(data, probe_x, probe_y, seeds=())

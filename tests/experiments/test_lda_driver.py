@@ -68,6 +68,49 @@ def test_recorded_results_are_the_notebooks_keys():
     assert rec["shot_accuracy"] is full.shot_accuracy
 
 
+def test_reweighted_risk_is_torchs_weighted_cross_entropy_after_the_deferral():
+    """The ablation's single-head arms: CE before ``defer`` of the steps, then the balanced
+    risk of Eq. 5 as a weighted mean, i.e. F.cross_entropy(weight=1 / (C n_y))."""
+    import torch.nn.functional as F
+
+    from ltlab.train import Batch
+
+    counts = torch.tensor([60, 20, 5])
+    data = LTData(torch.zeros(85, 4), torch.zeros(85, dtype=torch.long), torch.zeros(3, 4),
+                  torch.arange(3), counts, list("abc"))
+    model = torch.nn.Linear(4, 3)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 4, generator=g), torch.randint(0, 3, (16,), generator=g)
+    batch = Batch(x, y, torch.arange(16))
+    drw = driver.ReweightedRisk(defer=0.8)
+    drw.setup(model, data, total_steps=10, device="cpu")
+    w = 1.0 / (3 * counts.double())
+    z = model(x)
+    assert torch.allclose(drw.loss(model, batch, 7), F.cross_entropy(z, y))
+    assert torch.allclose(drw.loss(model, batch, 8), F.cross_entropy(z, y, weight=w.float()))
+    rw = driver.ReweightedRisk()
+    rw.setup(model, data, total_steps=10, device="cpu")
+    assert torch.allclose(rw.loss(model, batch, 0), F.cross_entropy(z, y, weight=w.float()))
+    assert torch.equal(rw.predict(model, x), z)
+    with pytest.raises(ValueError, match="defer"):
+        driver.ReweightedRisk(defer=1.0)
+
+
+def test_the_ablation_table_and_its_recorded_key(mixture):
+    run = driver.compare(mixture, ["ce", "rw", "drw", "lda"], epochs=2, batch_size=32,
+                         device="cpu", variant="normalised")
+    rows = run.ablation_rows()
+    assert [r["method"] for r in rows] == list(driver.ABLATION_ARMS)
+    assert all(r["label"] == driver.ABLATION_ARMS[r["method"]] for r in rows)
+    rec = driver.recorded_results(driver.LDAComparison(
+        balanced_accuracy={**{k: 0.5 for k in driver.METHOD_NAMES}, **run.balanced_accuracy},
+        weight_norm_ratio={"ce": 2.0, "lda": 1.0}))
+    assert rec["ablation_balanced_accuracy"] == {
+        arm: run.balanced_accuracy[arm] for arm in driver.ABLATION_ARMS}
+    assert isinstance(run.methods["drw"], driver.ReweightedRisk)
+    assert run.methods["drw"].defer == 0.8 and run.methods["rw"].defer == 0.0
+
+
 def test_compare_rejects_unknown_variants_and_methods(mixture):
     with pytest.raises(ValueError, match="variant"):
         driver.compare(mixture, ["lda"], variant="percent")

@@ -96,3 +96,35 @@ def test_compare_runs_both_parts(tiny_mnist):
     rec = E.recorded_results(result)
     assert set(rec) == NOTEBOOK_KEYS
     assert rec["balanced_accuracy_ce"] == result.table["ce"]["balanced_accuracy"]
+
+
+def test_at_imbalance_ratio_1_tau_changes_nothing_and_the_panel_says_so():
+    """A uniform prior makes log pi_s a constant: tau shifts every logit equally, so neither
+    the post-hoc curve nor the LA-loss curve moves (the panel's text once claimed that tau
+    "only hurts" there)."""
+    from ltlab.viz.logit_adjustment import la_mixture_figure
+
+    s = E.mixture_study(1, tau=1.0, mode="loss", seed=0, taus=(0.0, 1.0, 2.0), resolution=12)
+    assert len(set(s.train_counts)) == 1
+    for name, (_taus, errors) in s.tau_curve.items():
+        assert max(errors) - min(errors) <= 1e-3, (name, errors)
+    notes = [a.text for a in la_mixture_figure(s).layout.annotations]
+    assert any("Uniform prior" in t and "flat" in t for t in notes), notes
+    # at ratio 100 the curves do move, and the note gives the spread of log pi_s instead
+    s100 = E.mixture_study(100, tau=1.0, mode="loss", seed=0, taus=(0.0, 1.0), resolution=12)
+    posthoc = s100.tau_curve["post-hoc"][1]
+    assert max(posthoc) - min(posthoc) > 0.05
+    notes = [a.text for a in la_mixture_figure(s100).layout.annotations]
+    assert any("spans 4.6 nats" in t for t in notes), notes  # log(1000 / 10)
+
+
+def test_the_panel_at_the_exercise_imbalance_ratio_draws():
+    """Exercise 3 of notebook 01 sets the panel to imbalance ratio 10."""
+    from ltlab.viz.logit_adjustment import la_mixture_figure
+
+    s = E.mixture_study(10, tau=1.0, mode="posthoc", seed=0, taus=(0.0, 1.0), resolution=12)
+    assert s.train_counts[0] / s.train_counts[-1] == pytest.approx(10, rel=0.01)
+    fig = la_mixture_figure(s)
+    assert any("spans 2.3 nats" in a.text for a in fig.layout.annotations)  # log(10)
+    taus, errors = s.tau_curve["post-hoc"]
+    assert min(errors) <= errors[0] and min(errors) >= s.errors["bayes"] - 0.02

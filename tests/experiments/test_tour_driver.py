@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -31,3 +33,20 @@ def test_compare_measures_the_head_tail_gap():
     z = torch.randn(len(data.y_test), 10, generator=torch.Generator().manual_seed(0))
     m = E.measure(z, data)
     assert m.balanced_accuracy == balanced_accuracy(z, data.y_test, 10)
+
+
+def test_describe_shot_groups_names_an_empty_group_instead_of_nan():
+    """At imbalance ratio 10 with a head of 400 (Exercise 2 of the tour) no class has fewer
+    than 20 images: the few group is empty, `shot_accuracy` gives NaN, the text says so."""
+    data = mnist1d_lt(10, max_count=400, test_per_class=20, seed=0)
+    z = torch.randn(len(data.y_test), 10, generator=torch.Generator().manual_seed(1))
+    result = E.measure(z, data)
+    assert math.isnan(result.shot_accuracy["few"])
+    text = str(result)
+    assert "few    (fewer than 20 training images): no class in this group" in text
+    assert "nan" not in text.lower()
+    gap = 100 * (result.shot_accuracy["many"] - result.shot_accuracy["medium"])
+    assert f"many minus medium: {gap:+.1f} points" in text
+    # with all three groups filled the gap is many minus few
+    full = E.describe_shot_groups({"many": 0.9, "medium": 0.5, "few": 0.25}, [400, 50, 5])
+    assert full.splitlines()[-1] == "many minus few: +65.0 points"

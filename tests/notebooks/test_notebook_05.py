@@ -20,3 +20,15 @@ def test_notebook_05_meets_the_targets(executed):
     assert ratio["lda"] < ratio["ce"], ratio  # flatter per-class weight norms
     shots = r["shot_accuracy"]
     assert shots["lda"]["few"] > shots["ce"]["few"], shots
+
+
+def test_notebook_05_records_the_papers_ablation(executed):
+    """Table 5 of the paper on MNIST-1D-LT: CE, re-weighting only, deferred re-weighting and
+    the two heads of LDA, each a balanced accuracy; h is the LDA head of the main table."""
+    r = executed("05_lda")
+    ablation = r["ablation_balanced_accuracy"]
+    assert set(ablation) == {"ce", "rw", "drw", "lda_unbalanced", "lda"}
+    assert all(0.1 < v <= 1.0 for v in ablation.values()), ablation
+    assert ablation["lda"] == r["balanced_accuracy"]["lda"]
+    assert ablation["ce"] == r["balanced_accuracy"]["ce"]
+    assert ablation["lda"] - ablation["ce"] >= 0.03, ablation

@@ -71,3 +71,21 @@ def test_reliability_diagram_bins_and_title_match_the_metrics():
         if in_bin.any():
             assert accuracy.y[b] == pytest.approx(float((pred[in_bin] == targets[in_bin])
                                                         .float().mean()))
+
+
+def test_tau_effect_note_is_computed_from_the_counts():
+    import math
+
+    from ltlab.viz.logit_adjustment import tau_effect_note
+
+    assert "flat" in tau_effect_note([7, 7, 7, 7])
+    spread = math.log(400 / 4)
+    assert f"spans {spread:.1f} nats" in tau_effect_note([400, 40, 4])
+    assert "flat" not in tau_effect_note([400, 40, 4])
+
+
+def test_shared_figures_get_the_house_style():
+    counts = [400, 40, 4]
+    for fig in (class_count_bars(counts), per_class_accuracy_figure({"CE": [0.9, 0.5, 0.1]}, counts)):
+        assert fig.layout.yaxis.automargin and fig.layout.font.size == 13
+    assert class_count_bars(counts).layout.yaxis.exponentformat == "power"  # log axis: 10^k

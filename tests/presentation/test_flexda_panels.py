@@ -91,3 +91,50 @@ def test_prior_curves_and_table_panels_follow_their_controls():
     table.controls["profiles"].value = ("consistent",)
     cells = table.figure.data[0].cells.values
     assert len(cells[0]) == 3 and "<b>70.0</b>" in cells[2]
+
+
+# ----------------------------------------------------------------------------- demonstration
+from ltlab.viz.flexda_demo import (  # noqa: E402
+    decision_regions_figure,
+    kl_curve_figure,
+    prior_arms_figure,
+    pseudo_label_curves_figure,
+)
+
+
+def _stats(mean, half, seeds):
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "per_seed": seeds}
+
+
+def test_prior_arms_figure_draws_means_intervals_and_seeds():
+    acc = {"fixmatch": _stats(0.6, 0.05, [0.55, 0.6, 0.65]), "flexda": _stats(0.7, 0.02, [0.69, 0.7, 0.71])}
+    ece = {"fixmatch": _stats(0.2, 0.01, [0.19, 0.2, 0.21]), "flexda": _stats(0.1, 0.01, [0.09, 0.1, 0.11])}
+    fig = prior_arms_figure(acc, ece)
+    means = [t for t in fig.data if t.error_x.array is not None]
+    assert len(means) == 2  # one per panel
+    assert list(means[0].x) == pytest.approx([60.0, 70.0])
+    assert list(means[0].error_x.array) == pytest.approx([5.0, 2.0])
+    assert list(means[1].x) == pytest.approx([20.0, 10.0])
+    seeds = [t for t in fig.data if t.error_x.array is None]
+    assert sorted(x for t in seeds[:2] for x in t.x) == pytest.approx([55, 60, 65, 69, 70, 71])
+
+
+def test_pseudo_label_curves_one_line_per_class_and_panel():
+    curves = {m: {"step": [10, 20], "mask_rate": [[0.1, 0.9], [0.2, float("nan")]],
+                  "recall": [[0.1, 0.5], [0.2, 0.6]], "discarded_correct": [[0.0, 1.0], [0.5, 0.5]]}
+              for m in ("fixmatch", "flexda")}
+    fig = pseudo_label_curves_figure(curves, [100, 5])
+    assert len(fig.data) == 2 * 3 * 2
+    assert list(fig.data[1].y) == [0.9, None]  # NaN (no sample of the class) is a gap
+    assert sum(t.showlegend for t in fig.data) == 2
+
+
+def test_decision_regions_and_kl_curve():
+    regions = {"bayes": [[0, 1], [2, 2]], "flexda": [[0, 0], [1, 2]]}
+    fig = decision_regions_figure([-1.0, 1.0], regions, titles={"bayes": "Bayes"})
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert [list(map(list, h.z)) for h in heat] == [regions["bayes"], regions["flexda"]]
+    assert heat[0].zmin == -0.5 and heat[0].zmax == 2.5
+    kl = kl_curve_figure([10, 20, 30], [0.2, 1e-3, 0.0])
+    assert kl.layout.yaxis.type == "log" and kl.layout.yaxis.exponentformat == "power"
+    assert list(kl.data[0].y) == pytest.approx([0.2, 1e-3, 1e-8])  # zero clipped for the log axis

@@ -43,6 +43,14 @@ def test_experts_panel_follows_its_controls():
     assert len(panel.figure.data) == n_traces + 4  # two more experts: target and marginal each
     panel.controls["lambda_range"].value = [0.0, 1.0]
     assert "mean λ = +0.50" in panel.figure.layout.title.text
-    kl_before = list(panel.figure.data[-3].y)
+    kl_before = list(panel.figure.data[-2].y)
+    error_before = list(panel.figure.data[-1].y)
+    assert abs(error_before[1] - error_before[0]) < 0.02  # calibrated: the Bayes error
     panel.controls["temperature"].value = 4.0
-    assert list(panel.figure.data[-3].y) != kl_before
+    assert list(panel.figure.data[-2].y) != kl_before
+    # over-confident experts bias the balanced decision: the ensemble's error rises
+    error_after = list(panel.figure.data[-1].y)
+    assert error_after[0] == error_before[0] and error_after[1] > error_before[1] + 0.02
+    for t in (2.0, 0.5):  # the values of notebook 02's Exercise 5
+        panel.controls["temperature"].value = t
+        assert f"T = {t:g}" in panel.figure.layout.title.text

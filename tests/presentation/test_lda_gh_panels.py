@@ -103,3 +103,25 @@ def test_allocation_panel_redraws_on_every_control():
     with pytest.raises(ValueError, match="marginal"):
         toy_marginal("zipf", (3, 2))
 
+
+
+def test_sphere_figure_draws_each_arm_on_the_unit_sphere_with_its_anchors():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(4).repeat_interleave(300)
+    emb = {"simclr_lt": 5 * torch.randn(1200, 3, generator=g),
+           "simclr_gh_lt": torch.randn(1200, 3, generator=g)}
+    anchors = uniform_structure(4, 3)
+    fig = viz.sphere_figure(emb, labels, anchors, subtitles={"simclr_gh_lt": "tail 40%"},
+                            points_per_class=100)
+    # per arm: the sphere surface, one trace per class, the anchors
+    assert len(fig.data) == 2 * (1 + 4 + 1)
+    points = [t for t in fig.data if t.type == "scatter3d" and t.name.startswith("class")]
+    assert all(len(t.x) == 100 for t in points)
+    radii = np.sqrt(np.array(points[0].x) ** 2 + np.array(points[0].y) ** 2
+                    + np.array(points[0].z) ** 2)
+    assert np.allclose(radii, 1.0, atol=1e-5)  # normalised onto the sphere
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == "SimCLR, ratio 64" and "tail 40%" in titles[1]
+    assert sum(t.showlegend for t in fig.data if t.type == "scatter3d") == 5  # once per name
+    with pytest.raises(ValueError, match=r"\[N, 3\]"):
+        viz.sphere_figure({"x": torch.randn(4, 2)}, torch.arange(4))

@@ -19,12 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: every verb and its flags; changing one breaks users' scripts, so it is a test failure
 VERBS = {
-    "run": {"--notebooks", "--out", "--full", "--seed"},
+    "run": {"--notebooks", "--out", "--full", "--seed", "--device", "--only"},
     "lab": {"--notebooks"},
     "sweep": {"-p", "--parameter", "--workers", "--out", "--timeout", "--retries",
               "--retry-failed", "--no-progress"},
     "train": {"--list", "--root", "--download", "--no-verify", "--device", "--seed", "--epochs",
               "--steps", "--batch-size", "--checkpoint", "--amp", "--compile", "--json"},
+    # instructors' verbs (ltlab.course; tested in test_course.py and tests/e2e/test_book.py)
+    "student": {"--check", "--mark"},
+    "slides": {"--out", "--execute", "--solutions", "--reveal-prefix", "--require-js"},
+    "book": {"--out", "--course", "--notation", "--pyproject", "--solutions"},
 }
 
 
@@ -40,7 +44,7 @@ def test_verbs_and_flags_are_unchanged():
         got = {s for a in subs[verb]._actions for s in a.option_strings} - {"-h", "--help"}
         assert got == flags, verb
     args = cli.build_parser().parse_args(["run", "--full", "--seed", "3"])
-    assert (args.command, args.full, args.seed, args.out) == ("run", True, 3, "runs")
+    assert (args.command, args.full, args.seed, args.device) == ("run", True, 3, "auto")
     args = cli.build_parser().parse_args(["train", "x", "--batch-size", "8", "--no-verify"])
     assert (args.recipe, args.batch_size, args.no_verify) == ("x", 8, True)
 
@@ -77,10 +81,10 @@ def test_run_reports_missing_notebooks_and_runs_each_one(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(runner, "run_notebook", fake)
     code = cli.main(["run", "--notebooks", str(tmp_path), "--out", str(tmp_path / "o"),
-                     "--full", "--seed", "2"])
+                     "--seed", "2"])
     assert code == 1  # one notebook failed, the other still ran
-    assert calls == [("00_a.ipynb", {"quick": False, "seed": 2}),
-                     ("01_b.ipynb", {"quick": False, "seed": 2})]
+    assert calls == [("00_a.ipynb", {"quick": True, "seed": 2}),
+                     ("01_b.ipynb", {"quick": True, "seed": 2})]
     out = capsys.readouterr()
     assert "0.5000" in out.out and "1 notebook(s) failed: ['01_b.ipynb']" in out.err
 

@@ -1,10 +1,14 @@
-"""Where the notebooks are opened: badges, the Colab install cell and ``binder/`` agree with
-``pyproject.toml`` (and with each other), for every notebook present."""
+"""Where the notebooks are opened and installed: badges, the Colab install cell and README
+agree with what `ltlab.distribution` writes from pyproject.toml's one repository setting and
+``ltlab.__version__``; no file links into the unrelated ``ltlab`` GitHub account; pyproject's
+dependencies leave Colab's packages alone; ``binder/`` agrees with pyproject."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -15,6 +19,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from ltlab import distribution
 
 try:
     import tomllib
@@ -27,33 +33,104 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 BINDER = ROOT / "binder"
 
-GITHUB = "ltlab/ltlab"  # owner/name of the public repository the badges and Colab point at
-COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+DIST = distribution.load(ROOT)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-INSTALL_CELL = (
-    "import sys\n"
-    "\n"
-    'if "google.colab" in sys.modules:  # Colab only; torch and numpy come with Colab\n'
-    f'    %pip install -q "{PROJECT["name"]} @ git+https://github.com/{GITHUB}"'
-)
+INSTALL_CELL = distribution.install_cell(DIST.name, DIST.version, DIST.repository)
 
 
 def _requirements(names: list[str]) -> dict[str, Requirement]:
     reqs = [Requirement(r) for r in names]
-    return {canonicalize_name(r.name): r for r in reqs}
+    return {canonicalize_name(r.name): r for r in reqs if canonicalize_name(r.name) != "ltlab"}
 
 
 RUNTIME = _requirements(PROJECT["dependencies"])
+LIVE = _requirements(PROJECT["optional-dependencies"]["live"])
 LAB = _requirements(PROJECT["optional-dependencies"]["lab"])
 nb_ids = {"ids": lambda p: p.stem}
 
 
-def test_repository_urls_agree_with_pyproject():
-    urls = PROJECT.get("urls", {})
-    for url in urls.values():
-        if "github.com/" in url:
-            assert f"github.com/{GITHUB}" in url.rstrip("/") + "/", url
+# ----------------------------------------------------------------------------- one source
+def test_version_and_repository_have_one_source_each():
+    import ltlab
+
+    assert "version" not in PROJECT and "version" in PROJECT["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "ltlab.__version__"}
+    assert DIST.version == ltlab.__version__
+    assert DIST.slug == distribution.slug_of(PROJECT["urls"]["Repository"])
+    others = [u for k, u in PROJECT["urls"].items() if k != "Repository" and DIST.slug in u]
+    assert not others, f"[project.urls] repeats the repository: {others}"
+
+
+def test_notebooks_and_readme_agree_with_the_generator():
+    stale = distribution.sync(ROOT, write=False)
+    assert not stale, (f"out of date with pyproject.toml / ltlab.__version__: "
+                       f"{[str(p.relative_to(ROOT)) for p in stale]}; run "
+                       "`python -m ltlab.distribution sync`")
+
+
+def test_generator_rewrites_a_stale_copy_and_then_agrees(tmp_path):
+    """The generator itself, on a copy: old badges and an old install cell are replaced,
+    nothing else in the notebook changes, and a second run changes nothing."""
+    src = NOTEBOOKS[0]
+    nb = nbformat.read(str(src), as_version=4)
+    line = distribution.badge_line(DIST.slug, src.name)
+    nb.cells[0].source = nb.cells[0].source.replace(line, line.replace(DIST.slug, "x/y"))
+    nb.cells[1].source = 'import sys\n\nif "google.colab" in sys.modules:\n    %pip install x'
+    copy = tmp_path / "notebooks" / src.name
+    copy.parent.mkdir()
+    nbformat.write(nb, str(copy))
+    assert distribution.sync(ROOT, copy.parent, readme=False) == [copy]
+    fixed = nbformat.read(str(copy), as_version=4)
+    assert line in fixed.cells[0].source and fixed.cells[1].source == INSTALL_CELL
+    original = nbformat.read(str(src), as_version=4)
+    assert [c.source for c in fixed.cells[2:]] == [c.source for c in original.cells[2:]]
+    assert distribution.sync(ROOT, copy.parent, readme=False) == []
+
+
+def _repository_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                             capture_output=True, check=True).stdout.decode()
+        return [ROOT / p for p in out.split("\0") if p and (ROOT / p).is_file()]
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an sdist)
+        skip = {".git", ".venv", "test-output", "runs", "build", "dist", "data"}
+        return [p for p in ROOT.rglob("*") if p.is_file()
+                and not skip & set(p.relative_to(ROOT).parts)]
+
+
+# The GitHub account "ltlab" belongs to someone else: a link into it, in any of the forms
+# GitHub, Colab and Binder use, must not appear anywhere (written in pieces so that this
+# file does not match itself).
+_UNRELATED = re.compile(r"(github\.com|colab\.research\.google\.com/github|mybinder\.org/v2/gh"
+                        r"|githubusercontent\.com)" + "/" + "ltlab/", re.I)
+
+
+def test_no_file_names_the_unrelated_account_and_the_repository_only_where_generated():
+    generated = {distribution.badge_line(DIST.slug, p.name) for p in NOTEBOOKS}
+    generated |= set(INSTALL_CELL.splitlines())
+    for half in list(generated):
+        generated |= {part + ")" for part in half.split(") [")[:1]}
+        generated |= {"[" + part for part in half.split(") [")[1:]}
+    files = _repository_files()
+    assert any(p.name == "pyproject.toml" for p in files)
+    bad, stray = [], []
+    for path in files:
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        bad += [f"{rel}: {m.group(0)}" for m in _UNRELATED.finditer(text)]
+        if rel == "pyproject.toml":
+            assert text.count(DIST.slug) == 1, "pyproject.toml: the repository, once"
+            continue
+        lines = ([json.loads(f"[{raw.strip().rstrip(',')}]")[0] for raw in text.splitlines()
+                  if DIST.slug in raw] if path.suffix == ".ipynb" else
+                 [raw for raw in text.splitlines() if DIST.slug in raw])
+        stray += [f"{rel}: {line.strip()}" for line in lines if line.rstrip("\n") not in generated]
+    assert not bad, f"links into the unrelated GitHub account: {bad}"
+    assert not stray, ("the repository address is written by hand here; name it only in "
+                       f"pyproject.toml [project.urls] and generate the rest: {stray}")
 
 
 # ----------------------------------------------------------------------------- badges
@@ -63,15 +140,13 @@ def test_first_cell_title_and_badges(path):
     assert cell.cell_type == "markdown"
     number = path.name[:2]
     assert re.match(rf"# {number} · \S", cell.source), f"{path.name}: title must be '# {number} · ...'"
-    colab = (f"https://colab.research.google.com/github/{GITHUB}/blob/main/notebooks/{path.name}")
-    binder = (f"https://mybinder.org/v2/gh/{GITHUB}/HEAD?urlpath=lab/tree/notebooks/{path.name}")
-    expected = f"[![Open In Colab]({COLAB_BADGE})]({colab}) [![Binder]({BINDER_BADGE})]({binder})"
-    assert expected in cell.source, f"{path.name}: badges must be exactly\n{expected}"
+    colab = distribution.colab_url(DIST.slug, path.name)
+    binder = distribution.binder_url(DIST.slug, path.name)
+    assert distribution.badge_line(DIST.slug, path.name) in cell.source
     links = re.findall(r"\]\((https://(?:colab\.research\.google\.com|mybinder\.org)/[^)]*)\)",
                        cell.source)
-    assert sorted(links) == sorted([COLAB_BADGE, colab, BINDER_BADGE, binder]), (
-        f"{path.name}: a stray Colab/Binder link points elsewhere: {links}")
-    assert "Time: ~" in cell.source and "quick mode" in cell.source
+    assert sorted(links) == sorted([distribution.COLAB_BADGE, colab, distribution.BINDER_BADGE,
+                                    binder]), f"{path.name}: a stray Colab/Binder link: {links}"
 
 
 # ----------------------------------------------------------------------------- Colab
@@ -106,43 +181,33 @@ def _install_calls(colab: bool) -> list[tuple[str, str]]:
     return calls
 
 
-def test_install_cell_installs_only_on_colab_and_pins_nothing_colab_ships():
+def test_install_cell_installs_the_pinned_release_only_on_colab():
+    import ltlab
+
     assert _install_calls(colab=False) == []
     calls = _install_calls(colab=True)
     assert len(calls) == 1 and calls[0][0] == "pip"  # %pip: the kernel's own interpreter
     args = calls[0][1].split(maxsplit=2)
     assert args[:2] == ["install", "-q"]
     req = Requirement(args[2].strip('"'))
-    assert req.name == PROJECT["name"] and req.url == f"git+https://github.com/{GITHUB}"
-    assert not req.specifier  # no pins; ltlab's own ranges leave Colab's torch and numpy alone
-    for name in ("torch", "torchvision", "numpy"):
-        spec = RUNTIME[name].specifier if name in RUNTIME else SpecifierSet()
-        assert not any(s.operator in ("==", "===") for s in spec), (
-            f"pyproject pins {name} exactly; Colab would reinstall it")
+    assert req.name == PROJECT["name"] and req.url is None  # the package index, no git URL
+    assert str(req.specifier) == f"=={ltlab.__version__}"
+    assert f"from a checkout of {DIST.repository}" in INSTALL_CELL
 
 
-def test_widgets_turn_on_colabs_widget_manager(monkeypatch):
-    """On Colab, building a live panel enables Colab's custom widget manager (anywidget does
-    it for plotly's FigureWidget), so third-party widgets can render there."""
-    import anywidget._util as util
-    import ipywidgets
-    import plotly.graph_objects as go
-
-    from ltlab.widgets import LivePanel
-
-    calls = []
-    output = types.ModuleType("google.colab.output")
-    output.enable_custom_widget_manager = lambda: calls.append("enabled")
-    monkeypatch.setitem(sys.modules, "google.colab.output", output)
-    util.enable_custom_widget_manager_once.cache_clear()
-    try:
-        panel = LivePanel(lambda n: go.Figure(go.Bar(y=[n])),
-                          {"n": ipywidgets.IntSlider(value=1, min=0, max=5)})
-        assert calls == ["enabled"]
-        panel.controls["n"].value = 4
-        assert panel.figure.data[0].y == (4,)
-    finally:
-        util.enable_custom_widget_manager_once.cache_clear()
+def test_pyproject_leaves_colabs_packages_alone():
+    """Floors only, low enough for Colab's torch, numpy and widget stack (its published list,
+    August 2026); live FigureWidgets (anywidget, plotly >= 6.1) are the [live] extra."""
+    colab = {"torch": "2.11.0", "torchvision": "0.26.0", "numpy": "2.1.3",
+             "plotly": "5.24.1", "ipywidgets": "7.7.1"}
+    for name, version in colab.items():
+        spec = RUNTIME[name].specifier
+        assert all(s.operator == ">=" for s in spec), f"{name}: floors, not caps ({spec})"
+        assert spec.contains(version), f"{name} {spec} rejects Colab's {version}"
+    assert "anywidget" not in RUNTIME and "anywidget" in LIVE
+    assert LIVE["plotly"].specifier.contains("6.1.0")
+    assert not LIVE["plotly"].specifier.contains("6.0.1")  # FigureWidget in a VBox: broken
+    assert any(r.startswith("ltlab[live]") for r in PROJECT["optional-dependencies"]["lab"])
 
 
 # ----------------------------------------------------------------------------- Binder
@@ -194,15 +259,18 @@ def test_binder_requirements_agree_with_pyproject():
     _, reqs = _binder_requirements()
     missing = sorted(set(RUNTIME) - set(reqs))
     assert not missing, f"binder/requirements.txt lacks runtime dependencies {missing}"
-    stray = sorted(set(reqs) - set(RUNTIME) - set(LAB))
+    stray = sorted(set(reqs) - set(RUNTIME) - set(LIVE) - set(LAB))
     assert not stray, f"binder/requirements.txt installs {stray}, which pyproject does not name"
-    for name, dep in RUNTIME.items():
+    missing = sorted(set(LIVE) - set(reqs))
+    assert not missing, f"binder/requirements.txt lacks the [live] extra's {missing}"
+    for name, dep in {**RUNTIME, **LIVE}.items():
         specs = list(reqs[name].specifier)
         assert len(specs) == 1 and specs[0].operator == "==", (
             f"binder pins {name} exactly (got '{reqs[name].specifier}'): Binder reproduces CI")
         pinned = Version(specs[0].version)
-        assert dep.specifier.contains(Version(pinned.public), prereleases=True), (
-            f"binder pins {name}=={pinned}, outside pyproject's '{dep.specifier}'")
+        for spec in (RUNTIME.get(name), LIVE.get(name)):
+            assert spec is None or spec.specifier.contains(Version(pinned.public), True), (
+                f"binder pins {name}=={pinned}, outside pyproject's '{spec}'")
         assert reqs[name].extras == dep.extras
     for name, dep in LAB.items():  # Binder's base image has JupyterLab; ranges are fine
         floors = [Version(s.version) for s in reqs.get(name, Requirement(name)).specifier
@@ -243,7 +311,8 @@ def test_readme_library_table_lists_every_module_under_its_floor():
                        if name not in floors})
     floor_of = {"experiments": "teaching", "exercises": "teaching", "viz": "presentation",
                 "widgets": "presentation", "runner": "tooling", "sweep": "tooling",
-                "cli": "tooling", "recipes": "tooling"}
+                "cli": "tooling", "recipes": "tooling", "distribution": "tooling",
+                "full_runs": "tooling", "course": "tooling"}
     package = ROOT / "ltlab"
     names = {p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "_deprecation")}
     names |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}

@@ -58,3 +58,22 @@ def test_a_failed_notebook_keeps_the_others_records(tmp_path, monkeypatch):
 def test_without_a_record_the_notebook_says_how_to_make_one(tmp_path, capsys):
     assert full_size.show_full_size("00_tour", ["x"], folder=tmp_path) == {}
     assert "ltlab run --full" in capsys.readouterr().out
+
+
+def test_ltlab_run_full_writes_records_through_run_full(tmp_path, monkeypatch):
+    from ltlab import cli
+
+    calls = {}
+
+    def fake_run_full(notebooks, out, *, device, seed, executed_dir):
+        calls.update(names=[p.stem for p in notebooks], out=out, device=device, seed=seed)
+        return {p.stem: {"value": 1.0} for p in notebooks}
+
+    monkeypatch.setattr(full_runs, "run_full", fake_run_full)
+    for name in ("00_tour", "01_logit_adjustment", "02_balpoe"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    status = cli.main(["run", "--full", "--device", "cpu", "--notebooks", str(tmp_path),
+                       "--only", "00", "02", "--out", str(tmp_path / "full")])
+    assert status == 0
+    assert calls == {"names": ["00_tour", "02_balpoe"], "out": str(tmp_path / "full"),
+                     "device": "cpu", "seed": 0}

@@ -1,0 +1,317 @@
+r"""Notebook 06, the sphere toy: SimCLR on balanced data, SimCLR at imbalance ratio 64 and
+SimCLR + GH at ratio 64, on a few Gaussian clusters embedded on the unit sphere S^2.
+
+The data: ``num_classes`` Gaussian clusters in ``dim`` dimensions (means at norm ``radius``,
+standard deviation ``std``; `ltlab.data.GaussianMixtureLT`), long-tailed with counts
+n_c = max_count * rho^(-c/(C-1)) (rho = ``imbalance_ratio``; the balanced arm draws the same
+total number of points, equally per class). The encoder: an MLP backbone and SimCLR's
+projector to **3 dimensions**, so u = z / |z| lies on the sphere we can draw; GH uses
+K = C anchors of a simplex ETF in those 3 dimensions (a tetrahedron for C = 4). Views add
+Gaussian noise and mask a fraction of the coordinates (`gaussian_view`). Training is
+Adam on batches of ``batch_size`` (None: the full batch, one step per epoch); GH's schedule
+(warm-up, prior refresh, ramp) is counted in epochs.
+
+What is measured, on fresh balanced sets of ``eval_per_class`` points per class (probe and
+test), all on the sphere:
+
+* ``tail_accuracy``: accuracy of the rarest class under a nearest-class-mean probe
+  (class means of the probe set, cosine similarity), the *outcome*;
+* ``tail_nearest_cosine``: the cosine between the tail's class mean and its nearest other
+  class mean (`ltlab.analysis.nearest_class_cosine`, un-centred features), and
+* ``etf_gap``: the relative distance of the class-mean Gram matrix from the simplex ETF
+  (`ltlab.analysis.simplex_etf_gap`), the *mechanism* GH optimises.
+
+SimCLR and SimCLR + GH at ratio 64 share their warm-up (GH is SimCLR until then) and the
+data order afterwards, so their difference is paired per seed (`paired_interval`).
+
+>>> settings(quick=True)["imbalance_ratio"]
+64
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .._validation import as_fraction, as_int
+from ..analysis import class_mean_cosines, nearest_class_cosine, simplex_etf_gap
+from ..contrastive import SimCLR
+from ..data import GaussianMixtureLT, LTData
+from ..gh import SimCLRGH, geometric_logits
+from ..models import MLP
+from ..train import fit, seed_everything
+from .process_pool import map_tasks
+
+__all__ = ["ARMS", "METRICS", "NOTEBOOK", "SphereComparison", "SphereRun", "compare",
+           "gaussian_view", "matched_class_prior", "paired_interval", "recorded_results",
+           "run_seed", "settings", "sphere_toy_data"]
+
+NOTEBOOK = "06_geometric_harmonization"
+
+#: The three pre-trainings, in the order of the slides' picture.
+ARMS = ("simclr_balanced", "simclr_lt", "simclr_gh_lt")
+
+#: The outcome and the two mechanism metrics (see the module docstring).
+METRICS = ("tail_accuracy", "tail_nearest_cosine", "etf_gap")
+
+
+def settings(quick: bool = True) -> dict[str, Any]:
+    """Sizes of the sphere toy. Quick: 5 seeds on a 2-core CPU in well under a minute of
+    training per seed; full: 10 seeds and longer training."""
+    common = dict(num_classes=4, dim=32, radius=3.0, std=1.0, imbalance_ratio=64,
+                  max_count=256, hidden=64, lr=3e-3, noise=0.5, mask=0.2,
+                  eval_per_class=1000)
+    if quick:
+        return dict(common, seeds=(0, 1, 2, 3, 4), epochs=400, warmup_epochs=100,
+                    batch_size=None)
+    return dict(common, seeds=tuple(range(10)), epochs=1000, warmup_epochs=250,
+                batch_size=None)
+
+
+def gaussian_view(x: torch.Tensor, g: torch.Generator, noise: float = 0.5,
+                  mask: float = 0.2) -> torch.Tensor:
+    """A SimCLR view of points ``[N, D]``: add N(0, ``noise``^2) to every coordinate, then
+    set a random fraction ``mask`` of the coordinates to zero."""
+    x = x + noise * torch.randn(x.shape, generator=g, device=x.device)
+    keep = torch.rand(x.shape, generator=g, device=x.device) >= mask
+    return x * keep
+
+
+def sphere_toy_data(
+    imbalance_ratio: float = 64, max_count: int = 256, num_classes: int = 4, dim: int = 32,
+    radius: float = 3.0, std: float = 1.0, seed: int = 0,
+) -> tuple[GaussianMixtureLT, LTData]:
+    """The mixture and its train split of counts ``long_tailed_counts(num_classes, max_count,
+    imbalance_ratio)``. At one ``seed`` every ratio has the same class means, so a balanced
+    split (ratio 1, ``max_count`` = the long-tailed total / C, as `run_seed` draws it) and
+    a long-tailed one differ only in their counts."""
+    mixture = GaussianMixtureLT(num_classes, dim, imbalance_ratio, max_count, radius=radius,
+                                std=std, seed=seed)
+    return mixture, mixture.dataset(test_per_class=1, seed=seed)
+
+
+@dataclass
+class SphereRun:
+    """One seed of the toy: ``metrics[arm][metric]``, per-class accuracy, the test points'
+    positions on the sphere ``[N, 3]`` per arm, their labels, the anchors M ``[K, 3]``, the
+    cluster prior pi GH estimated (after the warm-up and at the end), the class prior, and
+    ``anchor_table[arm]``: ``[C, K]`` counts of test points of class c whose geometric
+    logits point at anchor k."""
+
+    seed: int
+    metrics: dict[str, dict[str, float]]
+    class_accuracy: dict[str, list[float]]
+    embeddings: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    anchors: torch.Tensor
+    prior_after_warmup: list[float]
+    prior_final: list[float]
+    class_prior: list[float]
+    anchor_table: dict[str, list[list[int]]]
+    matched_prior: list[float] | None = None
+    train_counts: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _positions(model, method, x: torch.Tensor) -> torch.Tensor:
+    """Projector outputs z (eval mode) of ``x``."""
+    model.eval()
+    method.eval()
+    with torch.no_grad():
+        return method.projector(model.features(x))
+
+
+def _measure(model, method, mixture: GaussianMixtureLT, eval_per_class: int, seed: int,
+             anchors: torch.Tensor) -> tuple[dict[str, float], list[float], torch.Tensor,
+                                             list[list[int]]]:
+    c = mixture.num_classes
+    xp, yp = mixture.sample_counts([eval_per_class] * c, seed=10_007 + seed)
+    xt, yt = mixture.sample_counts([eval_per_class] * c, seed=20_011 + seed)
+    zp, zt = _positions(model, method, xp), _positions(model, method, xt)
+    up, ut = F.normalize(zp, dim=1), F.normalize(zt, dim=1)
+    means = F.normalize(torch.stack([up[yp == k].mean(0) for k in range(c)]), dim=1)
+    pred = (ut @ means.T).argmax(1)  # nearest class mean by cosine
+    acc = [float((pred[yt == k] == k).float().mean()) for k in range(c)]
+    cosines = class_mean_cosines(ut, yt, c, centre=False)
+    tail = int(torch.argmin(mixture.train_counts)) if mixture.imbalance_ratio != 1 else c - 1
+    metrics = {"tail_accuracy": acc[tail],
+               "tail_nearest_cosine": float(nearest_class_cosine(cosines)[tail]),
+               "etf_gap": simplex_etf_gap(cosines),
+               # the same cosine after centring the points (the notebook's MNIST-1D heatmaps)
+               "tail_nearest_cosine_centred": float(nearest_class_cosine(
+                   class_mean_cosines(ut, yt, c, centre=True))[tail])}
+    nearest_anchor = geometric_logits(zt, anchors).argmax(1)
+    table = [torch.bincount(nearest_anchor[yt == k], minlength=anchors.shape[0]).tolist()
+             for k in range(c)]
+    return metrics, acc, ut, table
+
+
+def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: float = 3.0,
+             std: float = 1.0, imbalance_ratio: float = 64, max_count: int = 256,
+             hidden: int = 64, lr: float = 3e-3, noise: float = 0.5, mask: float = 0.2,
+             epochs: int = 400, warmup_epochs: int = 100, batch_size: int | None = None,
+             eval_per_class: int = 1000,
+             matched_prior: bool = False, **gh_options: Any) -> SphereRun:
+    """Train the three arms at one seed and measure them (see the module docstring).
+    ``matched_prior=True`` adds a fourth arm, ``simclr_gh_lt_matched``: GH whose marginal
+    is the *class* prior, each anchor getting the share of the class it holds after the
+    warm-up (`matched_class_prior`; an oracle that needs the labels, not the method).
+    ``gh_options`` go to `ltlab.gh.SimCLRGH` (e.g. ``ramp_epochs``, ``eps``)."""
+    as_int(warmup_epochs, "warmup_epochs", minimum=1)
+    if not isinstance(epochs, int) or epochs <= warmup_epochs:
+        raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}).")
+    as_fraction(mask, "mask", "The fraction of coordinates a view sets to zero.")
+    t0 = time.perf_counter()
+    lt_mix, lt = sphere_toy_data(imbalance_ratio, max_count, num_classes, dim, radius, std, seed)
+    total = int(lt.train_counts.sum())
+    bal_mix, bal = sphere_toy_data(1, total // num_classes, num_classes, dim, radius, std, seed)
+    batch = batch_size or total
+
+    def view(x, g):
+        return gaussian_view(x, g, noise, mask)
+
+    common = dict(lr=lr, optimizer="adam", weight_decay=0.0, schedule="constant",
+                  progress=False, device="cpu")
+    options = dict(dict(ramp_epochs=10, prior_every=20), **gh_options)
+    out: dict[str, tuple] = {}
+    anchors = None
+
+    # SimCLR on balanced data
+    seed_everything(seed)
+    model = MLP(dim, num_classes, (hidden,))
+    simclr = SimCLR(hidden, 3, view=view)
+    fit(model, simclr, bal, epochs=epochs, batch_size=batch, seed=seed, eval_every=epochs,
+        **common)
+    # the long-tailed pair: one warm-up (GH is SimCLR until then), then two continuations
+    seed_everything(seed)
+    model_lt = MLP(dim, num_classes, (hidden,))
+    gh = SimCLRGH(hidden, num_classes, 3, view=view, warmup_epochs=warmup_epochs,
+                  structure_seed=seed, **options)
+    fit(model_lt, gh, lt, epochs=warmup_epochs, batch_size=batch, seed=seed,
+        eval_every=warmup_epochs, **common)
+    prior_after_warmup = gh.prior.tolist()
+    anchors = gh.structure.clone()
+    out["simclr_balanced"] = _measure(model, simclr, bal_mix, eval_per_class, seed, anchors)
+    simclr_lt = SimCLR(hidden, 3, view=view)
+    simclr_lt.projector.load_state_dict(gh.projector.state_dict())
+    continuations = [("simclr_lt", copy.deepcopy(model_lt), simclr_lt)]
+    matched = None
+    if matched_prior:  # the oracle: pi_k = class prior of the class that anchor k holds
+        matched = matched_class_prior(_positions(model_lt, gh, lt.x_train), lt.y_train,
+                                      anchors, lt.train_prior)
+        oracle = copy.deepcopy(gh)
+        oracle.prior.copy_(matched)
+        oracle.prior_is_fixed = True
+        continuations.append(("simclr_gh_lt_matched", copy.deepcopy(model_lt), oracle))
+    continuations.append(("simclr_gh_lt", model_lt, gh))
+    rest = epochs - warmup_epochs
+    for name, m, method in continuations:
+        fit(m, method, lt, epochs=rest, batch_size=batch, seed=seed + 1, eval_every=rest,
+            **common)
+        out[name] = _measure(m, method, lt_mix, eval_per_class, seed, anchors)
+    _, labels = lt_mix.sample_counts([eval_per_class] * num_classes, seed=20_011 + seed)
+    return SphereRun(
+        seed=seed, metrics={a: out[a][0] for a in out},
+        class_accuracy={a: out[a][1] for a in out},
+        embeddings={a: out[a][2] for a in out}, labels=labels, anchors=anchors,
+        prior_after_warmup=prior_after_warmup, prior_final=gh.prior.tolist(),
+        class_prior=lt.train_prior.tolist(), anchor_table={a: out[a][3] for a in out},
+        matched_prior=None if matched is None else matched.tolist(),
+        train_counts=lt.train_counts.tolist(), seconds=time.perf_counter() - t0)
+
+
+def matched_class_prior(z: torch.Tensor, labels: torch.Tensor, anchors: torch.Tensor,
+                        class_prior: torch.Tensor) -> torch.Tensor:
+    """The anchor marginal an oracle would give GH: match classes to anchors one-to-one so
+    that most samples sit at their class's anchor (the Hungarian algorithm on the table of
+    class-c samples whose geometric logits point at anchor k), and give anchor k the class
+    prior of its class. Needs C = K."""
+    from scipy.optimize import linear_sum_assignment  # scipy comes with scikit-learn
+
+    k = anchors.shape[0]
+    if int(class_prior.numel()) != k:
+        raise ValueError(f"matched_class_prior needs as many classes as anchors (got "
+                         f"{class_prior.numel()} and {k}).")
+    nearest = geometric_logits(z, anchors).argmax(1)
+    table = torch.stack([torch.bincount(nearest[labels == c], minlength=k) for c in range(k)])
+    rows, cols = linear_sum_assignment(-table.numpy())
+    prior = torch.zeros(k)
+    prior[torch.as_tensor(cols)] = class_prior.float()[torch.as_tensor(rows)]
+    return prior
+
+
+def _run_task(task: tuple[int, dict[str, Any]]) -> SphereRun:
+    seed, options = task
+    return run_seed(seed, **options)
+
+
+# ----------------------------------------------------------------------------- statistics
+def paired_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Mean and 95 % Student-t interval of the paired differences a_s - b_s (one pair per
+    seed): ``{"mean", "ci_low", "ci_high"}``; a single pair gives NaN bounds.
+
+    >>> r = paired_interval([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
+    >>> r["mean"], round(r["ci_low"], 3), round(r["ci_high"], 3)
+    (2.0, -0.484, 4.484)
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired values need the same, non-empty seeds (got {len(a)} and "
+                         f"{len(b)}).")
+    d = [float(x) - float(y) for x, y in zip(a, b)]
+    n = len(d)
+    mean = sum(d) / n
+    if n < 2:
+        return {"mean": mean, "ci_low": math.nan, "ci_high": math.nan}
+    from scipy.stats import t  # scipy comes with scikit-learn
+
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+@dataclass
+class SphereComparison:
+    """All seeds of the toy (`SphereRun` each)."""
+
+    runs: list[SphereRun] = field(default_factory=list)
+
+    def per_seed(self, arm: str, metric: str) -> list[float]:
+        return [r.metrics[arm][metric] for r in self.runs]
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """``means()[arm][metric]``: the mean over seeds."""
+        return {a: {m: sum(self.per_seed(a, m)) / len(self.runs) for m in METRICS}
+                for a in ARMS}
+
+    def paired(self) -> dict[str, dict[str, float]]:
+        """``paired()[metric]``: `paired_interval` of simclr_gh_lt - simclr_lt."""
+        return {m: paired_interval(self.per_seed("simclr_gh_lt", m),
+                                   self.per_seed("simclr_lt", m)) for m in METRICS}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per seed and arm: the three metrics."""
+        return [{"seed": r.seed, "arm": a, **r.metrics[a]} for r in self.runs for a in ARMS]
+
+
+def compare(seeds: Sequence[int] = (0, 1, 2, 3, 4), workers: int = 2,
+            **options: Any) -> SphereComparison:
+    """`run_seed` at every seed (in up to ``workers`` one-thread processes,
+    `ltlab.experiments.process_pool.map_tasks`); ``options`` go to `run_seed`."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("compare needs at least one seed.")
+    runs = map_tasks(_run_task, [(s, options) for s in seeds], workers=workers)
+    return SphereComparison(runs=list(runs))
+
+
+def recorded_results(result: SphereComparison) -> dict[str, Any]:
+    """``sphere_toy[arm][metric]`` (means over seeds) and ``sphere_toy_paired[metric]``
+    (simclr_gh_lt - simclr_lt: mean and 95 % interval)."""
+    return {"sphere_toy": result.means(), "sphere_toy_paired": result.paired()}

@@ -1,0 +1,104 @@
+"""ltlab.experiments.gh_sphere: notebook 06's sphere toy (the views, the matched oracle prior,
+the paired interval, one seed of the three arms, the recorded keys)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ltlab.experiments import gh_sphere as toy
+from ltlab.gh import uniform_structure
+
+
+def test_gaussian_view_adds_noise_and_masks_the_asked_fraction():
+    x = torch.ones(2000, 32)
+    g = torch.Generator().manual_seed(0)
+    v = toy.gaussian_view(x, g, noise=0.0, mask=0.2)
+    assert abs(float((v == 0).float().mean()) - 0.2) < 0.01
+    assert torch.equal(v[v != 0], x[v != 0])
+    noisy = toy.gaussian_view(x, torch.Generator().manual_seed(1), noise=0.5, mask=0.0)
+    assert abs(float((noisy - x).std()) - 0.5) < 0.01
+
+
+def test_matched_class_prior_gives_each_anchor_the_share_of_the_class_it_holds():
+    anchors = uniform_structure(3, 3, seed=0)
+    # class c sits at anchor perm[c]
+    perm = [2, 0, 1]
+    labels = torch.tensor([0] * 6 + [1] * 3 + [2] * 1)
+    z = anchors[torch.tensor(perm)[labels]] * 2.0
+    class_prior = torch.tensor([0.6, 0.3, 0.1])
+    prior = toy.matched_class_prior(z, labels, anchors, class_prior)
+    expected = torch.zeros(3)
+    expected[torch.tensor(perm)] = class_prior
+    assert torch.allclose(prior, expected)
+    with pytest.raises(ValueError, match="as many classes as anchors"):
+        toy.matched_class_prior(z, labels, anchors, torch.tensor([0.5, 0.5]))
+
+
+def test_paired_interval_matches_scipys_one_sample_t_interval():
+    from scipy import stats
+
+    a, b = [0.5, 0.6, 0.2, 0.9, 0.4], [0.3, 0.5, 0.3, 0.4, 0.2]
+    d = [x - y for x, y in zip(a, b)]
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=sum(d) / len(d), scale=stats.sem(d))
+    r = toy.paired_interval(a, b)
+    assert r["mean"] == pytest.approx(sum(d) / len(d))
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((low, high))
+    assert math.isnan(toy.paired_interval([1.0], [0.0])["ci_low"])
+    with pytest.raises(ValueError, match="same"):
+        toy.paired_interval([1.0, 2.0], [1.0])
+
+
+def test_settings_are_the_notebooks_sizes():
+    quick = toy.settings(quick=True)
+    assert quick["seeds"] == (0, 1, 2, 3, 4) and quick["imbalance_ratio"] == 64
+    assert quick["num_classes"] == 4 and quick["eval_per_class"] == 1000
+    assert len(toy.settings(quick=False)["seeds"]) >= 5
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Two seeds of the toy at a tiny size (a few seconds); seed 1 is exercise 5's value."""
+    options = dict(epochs=12, warmup_epochs=6, eval_per_class=40, max_count=64,
+                   matched_prior=True)
+    return toy.compare((0, 1), workers=1, **options)
+
+
+def test_run_seed_trains_and_measures_every_arm(tiny):
+    run = tiny.runs[1]
+    assert run.seed == 1
+    assert set(run.metrics) == set(toy.ARMS) | {"simclr_gh_lt_matched"}
+    for arm, m in run.metrics.items():
+        assert set(toy.METRICS) <= set(m)
+        assert 0.0 <= m["tail_accuracy"] <= 1.0
+        assert -1.0 <= m["tail_nearest_cosine"] <= 1.0 + 1e-6
+        assert 0.0 <= m["etf_gap"] <= 2.0 + 1e-6  # at most sqrt(C) = 2
+        assert run.embeddings[arm].shape == (4 * 40, 3)
+        assert torch.allclose(run.embeddings[arm].norm(dim=1), torch.ones(160), atol=1e-5)
+        assert sum(map(sum, run.anchor_table[arm])) == 160
+    assert run.class_prior == pytest.approx(
+        (torch.tensor([64, 16, 4, 1]) / 85).tolist(), abs=1e-6)
+    assert sum(run.prior_after_warmup) == pytest.approx(1.0, abs=1e-5)
+    assert sorted(run.matched_prior) == pytest.approx(sorted(run.class_prior), abs=1e-6)
+    assert run.anchors.shape == (4, 3) and run.train_counts == [64, 16, 4, 1]
+    with pytest.raises(ValueError, match="epochs must exceed"):
+        toy.run_seed(0, epochs=5, warmup_epochs=5)
+
+
+def test_recorded_results_are_the_means_and_the_paired_differences(tiny):
+    rec = toy.recorded_results(tiny)
+    assert set(rec) == {"sphere_toy", "sphere_toy_paired"}
+    assert set(rec["sphere_toy"]) == set(toy.ARMS)
+    for arm, metrics in rec["sphere_toy"].items():
+        assert set(metrics) == set(toy.METRICS)
+        for m, value in metrics.items():
+            assert value == pytest.approx(sum(tiny.per_seed(arm, m)) / 2)
+    for m in toy.METRICS:
+        d = [g - s for g, s in zip(tiny.per_seed("simclr_gh_lt", m), tiny.per_seed("simclr_lt", m))]
+        p = rec["sphere_toy_paired"][m]
+        assert set(p) == {"mean", "ci_low", "ci_high"}
+        assert p["mean"] == pytest.approx(sum(d) / 2)
+        assert p["ci_low"] <= p["mean"] <= p["ci_high"]
+    assert len(tiny.rows()) == 2 * len(toy.ARMS)
