@@ -32,7 +32,13 @@ import torch
 
 from ..augment import signal_weak
 from ..data import GaussianMixtureLT, LTData, ssl_split
-from ..metrics import balanced_accuracy, per_class_accuracy, summary
+from ..metrics import (
+    balanced_accuracy,
+    mean_interval,
+    paired_interval,
+    per_class_accuracy,
+    summary,
+)
 from ..models import CNN1D, MLP
 from ..priors import kl_divergence
 from ..semi_supervised import ADELLO, FixMatch, FlexDA
@@ -70,39 +76,6 @@ SPLIT_KEYS = ("data", "profile", "labeled_max", "unlabeled_max", "imbalance_rati
 
 
 # ----------------------------------------------------------------------------- statistics
-def _t_quantile(df: int) -> float:
-    from scipy.stats import t  # scipy comes with scikit-learn
-
-    return float(t.ppf(0.975, df))
-
-
-def mean_interval(values: Sequence[float]) -> dict[str, Any]:
-    """Mean and 95 % Student-t interval of ``values`` (seeds): ``{"mean", "ci_low",
-    "ci_high", "per_seed"}``; one value gives an interval of NaN.
-
-    >>> r = mean_interval([1.0, 2.0, 3.0])
-    >>> r["mean"], round(r["ci_low"], 3), round(r["ci_high"], 3)
-    (2.0, -0.484, 4.484)
-    """
-    v = [float(x) for x in values]
-    n = len(v)
-    if n == 0:
-        raise ValueError("mean_interval needs at least one value.")
-    mean = sum(v) / n
-    if n < 2:
-        return {"mean": mean, "ci_low": math.nan, "ci_high": math.nan, "per_seed": v}
-    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
-    half = _t_quantile(n - 1) * sd / math.sqrt(n)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "per_seed": v}
-
-
-def paired_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """`mean_interval` of the paired differences a_s - b_s (same seed s, same split)."""
-    if len(a) != len(b):
-        raise ValueError(f"paired values need the same seeds (got {len(a)} and {len(b)}).")
-    return mean_interval([float(x) - float(y) for x, y in zip(a, b)])
-
-
 # ----------------------------------------------------------------------------- views, monitor
 def noise_view(std: float):
     """A view function ``(x, generator) -> x + std * noise`` for points (no shifts)."""

@@ -31,7 +31,6 @@ data order afterwards, so their difference is paired per seed (`paired_interval`
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from ..analysis import class_mean_cosines, nearest_class_cosine, simplex_etf_gap
 from ..contrastive import SimCLR
 from ..data import GaussianMixtureLT, LTData
 from ..gh import SimCLRGH, geometric_logits
+from ..metrics import paired_interval as metrics_paired_interval
 from ..models import MLP
 from ..train import fit, seed_everything
 from .process_pool import map_tasks
@@ -254,26 +254,15 @@ def _run_task(task: tuple[int, dict[str, Any]]) -> SphereRun:
 
 # ----------------------------------------------------------------------------- statistics
 def paired_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
-    """Mean and 95 % Student-t interval of the paired differences a_s - b_s (one pair per
-    seed): ``{"mean", "ci_low", "ci_high"}``; a single pair gives NaN bounds.
+    """`ltlab.metrics.paired_interval` of a_s - b_s without the per-seed list:
+    ``{"mean", "ci_low", "ci_high"}`` (the ``sphere_toy_paired`` contract).
 
     >>> r = paired_interval([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
     >>> r["mean"], round(r["ci_low"], 3), round(r["ci_high"], 3)
     (2.0, -0.484, 4.484)
     """
-    if len(a) != len(b) or not a:
-        raise ValueError(f"paired values need the same, non-empty seeds (got {len(a)} and "
-                         f"{len(b)}).")
-    d = [float(x) - float(y) for x, y in zip(a, b)]
-    n = len(d)
-    mean = sum(d) / n
-    if n < 2:
-        return {"mean": mean, "ci_low": math.nan, "ci_high": math.nan}
-    from scipy.stats import t  # scipy comes with scikit-learn
-
-    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
-    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+    r = metrics_paired_interval(a, b)
+    return {k: r[k] for k in ("mean", "ci_low", "ci_high")}
 
 
 @dataclass

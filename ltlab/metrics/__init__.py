@@ -27,6 +27,7 @@ from .calibration import (
     shot_calibration_error,
     shot_calibration_gap,
 )
+from .intervals import mean_interval, paired_interval
 from .scaling import (
     LogitScaling,
     fit_bias_corrected_temperature,

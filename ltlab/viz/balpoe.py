@@ -61,7 +61,7 @@ def balpoe_priors_figure(m: Mapping[str, Any]) -> go.Figure:
     fig.update_yaxes(title_text="KL (nats)", rangemode="tozero", row=1, col=2)
     fig.update_yaxes(title_text="balanced error", range=[0, 1.2 * max(errors) + 0.02], row=1, col=3)
     fig.update_xaxes(title_text="class (head → tail)", row=1, col=1)
-    fig.update_xaxes(title_text="expert λ", tickangle=0, row=1, col=2)
+    fig.update_xaxes(title_text="expert λ", tickangle=-45, row=1, col=2)
     fig.update_xaxes(tickangle=0, row=1, col=3)
     verdict = "balanced (λ̄ = 0)" if balanced else f"biased toward π^{bias:+.2f}"
     t = m["temperature"]

@@ -72,7 +72,7 @@ def calibration_overview(
         rows=2, cols=2, row_heights=[0.72, 0.28], column_widths=[0.62, 0.38],
         specs=[[{}, {"rowspan": 2}], [{}, None]], shared_xaxes=False,
         vertical_spacing=0.06, horizontal_spacing=0.1,
-        subplot_titles=("reliability", f"per group (samples by {by} class)", None),
+        subplot_titles=("reliability", f"per group<br>(by {by} class)", None),
     )
     for trace in _reliability_traces(probs, targets, n_bins):
         fig.add_trace(trace, row=1, col=1)

@@ -69,12 +69,12 @@ def allocation_figure(
     n, k = q.shape
     order = torch.argsort(y, stable=True)
     anchors = [f"anchor {i}" for i in range(k)]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.12,
-                        subplot_titles=("allocation Q̂ (rows: samples, by true cluster)",
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.2,
+                        subplot_titles=("allocation A<br>(rows: samples, by true cluster)",
                                         "share of the batch per anchor"))
     fig.add_heatmap(z=q[order].tolist(), x=anchors, y=[f"{int(y[i])}·{j}" for j, i in
                                                        enumerate(order.tolist())],
-                    zmin=0, zmax=1, colorscale="Viridis", colorbar=dict(x=0.44, len=0.9),
+                    zmin=0, zmax=1, colorscale="Viridis", colorbar=dict(x=0.42, len=0.9, thickness=14),
                     row=1, col=1)
     argmax_share = torch.bincount(s.argmax(1), minlength=k).float() / n
     fig.add_bar(x=anchors, y=argmax_share.tolist(), name="argmax of scores (no constraint)",
@@ -89,7 +89,8 @@ def allocation_figure(
     fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_layout(
-        title=f"{title}: max |row sum − 1| = {row_err:.1e}, max |column mean − π| = {col_err:.1e}",
+        title=f"{title}:<br>max |row sum − 1| = {row_err:.1e}, "
+              f"max |column mean − π| = {col_err:.1e}",
         barmode="group", height=420, legend=dict(orientation="h", y=-0.15))
     return fig
 

@@ -62,10 +62,10 @@ def la_mixture_figure(study: Any) -> go.Figure:
     shown = "LA loss" if study.mode == "loss" else "CE + post-hoc"
     err_key = "la" if study.mode == "loss" else "posthoc"
     fig = make_subplots(
-        rows=2, cols=2, horizontal_spacing=0.1, vertical_spacing=0.14,
+        rows=2, cols=2, horizontal_spacing=0.17, vertical_spacing=0.16,
         subplot_titles=(
-            f"{shown}, τ = {study.tau:g}: balanced error {100 * study.errors[err_key]:.1f}%",
-            f"Bayes-optimal (balanced): {100 * study.errors['bayes']:.1f}%",
+            f"{shown} (τ = {study.tau:g}): {100 * study.errors[err_key]:.1f}%",
+            f"Bayes rule: {100 * study.errors['bayes']:.1f}%",
             "Per-class recall (head → tail)",
             "Balanced error against τ",
         ),
@@ -82,10 +82,13 @@ def la_mixture_figure(study: Any) -> go.Figure:
                     line=dict(width=0.5, color="black")),
         text=[f"class {c}" for c in pc], hoverinfo="text", showlegend=False,
     ), row=1, col=1)
-    classes = [f"{c}<br>n={n}" for c, n in enumerate(study.train_counts)]
+    classes = [str(c) for c in range(len(study.train_counts))]
+    counts = [int(n) for n in study.train_counts]
     for name, color in (("model", "#1f77b4"), ("Bayes", "#7f7f7f")):
         label = shown if name == "model" else "Bayes"
-        fig.add_trace(go.Bar(x=classes, y=study.recall[name], name=label, marker_color=color),
+        fig.add_trace(go.Bar(x=classes, y=study.recall[name], name=label, marker_color=color,
+                             customdata=counts,
+                             hovertemplate="class %{x}, n = %{customdata}: %{y:.2f}"),
                       row=2, col=1)
     taus, errs = study.tau_curve["post-hoc"]
     fig.add_trace(go.Scatter(x=taus, y=errs, mode="lines", name="CE + post-hoc(τ)",
@@ -104,11 +107,13 @@ def la_mixture_figure(study: Any) -> go.Figure:
         fig.update_xaxes(title_text="x₁", row=1, col=col, constrain="domain")
         fig.update_yaxes(title_text="x₂", row=1, col=col, scaleanchor=f"x{col}", scaleratio=1)
     fig.update_yaxes(range=[0, 1.02], title_text="recall", row=2, col=1)
+    fig.update_xaxes(title_text=f"class (n = {counts[0]} … {counts[-1]})", tickangle=0,
+                     row=2, col=1)
     fig.update_xaxes(title_text="τ", row=2, col=2)
     fig.update_yaxes(title_text="balanced error", row=2, col=2)
     fig.update_layout(
         height=860, barmode="group",
-        title=f"Imbalance ratio {study.imbalance_ratio:g}, balanced error: CE "
+        title=f"Imbalance ratio {study.imbalance_ratio:g}. Balanced error:<br>CE "
               f"{100 * study.errors['ce']:.1f}%, post-hoc {100 * study.errors['posthoc']:.1f}%, "
               f"LA loss {100 * study.errors['la']:.1f}%, Bayes {100 * study.errors['bayes']:.1f}%",
     )
@@ -118,7 +123,7 @@ def la_mixture_figure(study: Any) -> go.Figure:
                        x=0.0, y=-0.1, xanchor="left", yanchor="top", showarrow=False,
                        font=dict(size=13))
     # legend beside the bottom row: above the plot it would collide with the subplot titles
-    fig.update_layout(margin=dict(t=100, b=110, r=190),
+    fig.update_layout(margin=dict(t=140, b=110, r=190),
                       legend=dict(orientation="v", x=1.02, xanchor="left", y=0.0,
                                   yanchor="bottom"))
     return fig

@@ -56,9 +56,13 @@ def style_figure(fig, *, height: int | None = None, log_axes_exponent: str = "po
         fig.update_layout(height=height)
     fig.update_xaxes(automargin=True, title_standoff=8)
     fig.update_yaxes(automargin=True, title_standoff=8)
+    # small values (KL in nats, probabilities) as powers of ten on every axis: plotly's
+    # default writes SI suffixes ("200μ"), which read as micro-units
+    fig.update_xaxes(exponentformat=log_axes_exponent)
+    fig.update_yaxes(exponentformat=log_axes_exponent)
     for axis in list(fig.select_xaxes()) + list(fig.select_yaxes()):
         if axis.type == "log":
-            axis.update(exponentformat=log_axes_exponent, showexponent="all")
+            axis.update(showexponent="all")
     # subplot titles are annotations: keep them smaller than the figure title
     for note in fig.layout.annotations or ():
         if note.font is None or note.font.size is None:

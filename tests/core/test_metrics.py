@@ -139,3 +139,23 @@ def test_fit_temperature_recovers_a_known_temperature():
     assert t == pytest.approx(2.5, rel=0.05)
     with pytest.raises(ValueError, match="shape"):
         fit_temperature(torch.zeros(5), torch.zeros(5, dtype=torch.long))
+
+
+def test_intervals_match_scipy_and_pair_by_seed():
+    import numpy as np
+    from scipy import stats
+
+    from ltlab.metrics import mean_interval, paired_interval
+
+    a, b = [0.61, 0.58, 0.66, 0.63, 0.60], [0.55, 0.54, 0.60, 0.59, 0.52]
+    low, high = stats.t.interval(0.95, len(a) - 1, loc=np.mean(a), scale=stats.sem(a))
+    r = mean_interval(a)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+    d = np.subtract(a, b)
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    p = paired_interval(a, b)
+    assert (p["mean"], p["ci_low"], p["ci_high"]) == pytest.approx((d.mean(), low, high))
+    # paired differences remove the seed-to-seed spread both methods share
+    assert p["ci_high"] - p["ci_low"] < r["ci_high"] - r["ci_low"]
+    with pytest.raises(ValueError, match="same, non-empty seeds"):
+        paired_interval(a, b[:3])

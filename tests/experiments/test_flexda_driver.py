@@ -159,7 +159,7 @@ def test_mean_interval_matches_scipy_t_interval():
     assert one["mean"] == 0.5 and math.isnan(one["ci_low"]) and math.isnan(one["ci_high"])
     d = flexda_arms.paired_interval([0.7, 0.8, 0.9], [0.6, 0.6, 0.9])
     assert d["per_seed"] == pytest.approx([0.1, 0.2, 0.0])
-    with pytest.raises(ValueError, match="same seeds"):
+    with pytest.raises(ValueError, match="same, non-empty seeds"):
         flexda_arms.paired_interval([0.1], [0.1, 0.2])
 
 

@@ -4,6 +4,7 @@ Two kinds of test share one set of bands (`FULL_SIZE_BANDS`: the paper-shaped cl
 notebook must show at full size):
 
 - ``full`` tests execute every notebook at full size through papermill and check the bands.
+  A second test runs each notebook under nbval as a student would (widgets on).
   They run where CUDA exists (``device="cuda"``) or when asked for on another device,
   and never in CI by default::
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,6 +135,31 @@ def test_notebook_at_full_size(path: Path):
                            timeout=CELL_TIMEOUT)
     assert results, f"{path.name} recorded nothing"
     FULL_SIZE_BANDS[path.stem](results)
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_at_full_size_under_nbval(path: Path):
+    """nbval runs the notebook as a student would (widgets on) with the full-size
+    parameters injected after its ``parameters`` cell, as papermill would inject them."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    folder = OUTPUT / "nbval"
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = load_notebook_node(str(path))  # papermill's reader fills in the cells' tag lists
+    nb = parameterize_notebook(nb, _params_for(path, {"quick": False, "device": full_device(), "seed": 0,
+                                       "interactive": True}))
+    copy = folder / path.name
+    nbformat.write(nb, str(copy))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-current-env", f"--nbval-cell-timeout={int(CELL_TIMEOUT)}",
+         "-o", "addopts=", str(copy)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
 RECORDED = sorted(RECORDS.glob("[0-9][0-9]_*.json")) if RECORDS.is_dir() else []
