@@ -27,7 +27,7 @@ from .calibration import (
     shot_calibration_error,
     shot_calibration_gap,
 )
-from .intervals import mean_interval, paired_interval
+from .intervals import format_interval, interval_verdict, mean_interval, paired_interval
 from .scaling import (
     LogitScaling,
     fit_bias_corrected_temperature,

@@ -11,6 +11,8 @@ differences a_s - b_s, whose interval is much narrower than the two separate one
 >>> r = paired_interval([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
 >>> r["mean"], round(r["ci_low"], 3), round(r["ci_high"], 3)
 (2.0, -0.484, 4.484)
+>>> format_interval(r), interval_verdict(r)
+('+200.0 [-48.4, +448.4]', 'includes zero')
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["mean_interval", "paired_interval"]
+__all__ = ["mean_interval", "paired_interval", "format_interval", "interval_verdict"]
 
 
 def _t_quantile(df: int) -> float:
@@ -49,3 +51,17 @@ def paired_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
         raise ValueError(f"paired values need the same, non-empty seeds (got {len(a)} and "
                          f"{len(b)}).")
     return mean_interval([float(x) - float(y) for x, y in zip(a, b)])
+
+
+def format_interval(r: dict[str, Any], scale: float = 100.0) -> str:
+    """``"mean [low, high]"`` of an interval, times ``scale`` (default: fractions as points)."""
+    return f"{scale * r['mean']:+.1f} [{scale * r['ci_low']:+.1f}, {scale * r['ci_high']:+.1f}]"
+
+
+def interval_verdict(r: dict[str, Any]) -> str:
+    """Where a 95 % interval lies: ``"above zero"``, ``"below zero"`` or ``"includes zero"``."""
+    if r["ci_low"] > 0:
+        return "above zero"
+    if r["ci_high"] < 0:
+        return "below zero"
+    return "includes zero"
