@@ -249,7 +249,8 @@ def settings(quick: bool = True) -> dict[str, Any]:
                 channels=16, feature_dim=64, view_noise=(0.1, 0.5), distill_start=0.2,
                 seeds=5)
     if not quick:
-        base.update(steps=2000, seeds=10, momentum=0.995, ema=0.999, lr=0.003, hidden=128)
+        # full: twice the steps at half the lr (the same lr x steps), 10 seeds
+        base.update(steps=800, seeds=10, lr=0.005, ema=0.995)
     return base
 
 

@@ -11,8 +11,11 @@ running them, and a test checks that every record matches today's full-size sett
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = (folder / "00_tour.json").write_text(json.dumps({"machine": "laptop",
 ...     "date": "2026-12-01", "device": "cpu", "results": {"balanced_accuracy": 0.5}}))
->>> show_full_size("00_tour", ["balanced_accuracy"], folder=folder)
-At full size (recorded on laptop, cpu, 2026-12-01): balanced_accuracy = 0.5
+>>> show_full_size("00_tour", ["balanced_accuracy"], quick={"balanced_accuracy": 0.25},
+...                folder=folder)
+At full size (recorded on laptop, cpu, 2026-12-01):
+                       this run   full size
+  balanced_accuracy        0.25         0.5
 {'balanced_accuracy': 0.5}
 """
 
@@ -26,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DRIVERS", "full_settings", "settings_hash", "find_records_folder", "read_record",
+__all__ = ["DRIVERS", "PARTS", "full_settings", "settings_hash", "find_records_folder", "read_record",
            "show_full_size"]
 
 #: notebook name -> the experiment module whose ``settings(quick=False)`` sizes it
@@ -47,9 +50,23 @@ def _driver(notebook: str):
     return importlib.import_module(DRIVERS[notebook])
 
 
+#: notebook -> further ``module:function`` whose ``function(quick=False)`` sizes a part of it
+PARTS = {
+    "01_logit_adjustment": ("ltlab.experiments.mnist1d_setup:data_settings",),
+    "02_balpoe": ("ltlab.experiments.mnist1d_setup:data_settings",),
+    "03_flexda_prior_estimation": ("ltlab.experiments.flexda_arms:settings",),
+    "06_geometric_harmonization": ("ltlab.experiments.gh_sphere:settings",),
+}
+
+
 def full_settings(notebook: str) -> dict[str, Any]:
-    """The notebook's full-size settings: its driver's ``settings(quick=False)``."""
-    return _driver(notebook).settings(quick=False)
+    """The notebook's full-size settings: its driver's ``settings(quick=False)``, plus, under
+    their ``module:function`` names, those of the other parts it runs (`PARTS`)."""
+    sizes = dict(_driver(notebook).settings(quick=False))
+    for part in PARTS.get(notebook, ()):
+        module, function = part.split(":")
+        sizes[part] = getattr(importlib.import_module(module), function)(quick=False)
+    return sizes
 
 
 def settings_hash(notebook: str) -> str:
@@ -77,23 +94,56 @@ def read_record(notebook: str, folder: str | os.PathLike | None = None) -> dict[
     folder = Path(folder) if folder is not None else find_records_folder()
     if folder is None or not (folder / f"{notebook}.json").exists():
         return None
-    return json.loads((folder / f"{notebook}.json").read_text())
+    from ..runner import _restore  # "nan" / "inf" strings back to floats
+
+    record = json.loads((folder / f"{notebook}.json").read_text())
+    record["results"] = _restore(record.get("results", {}))
+    return record
 
 
 def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def _lookup(results: dict[str, Any], key: str) -> Any:
+    """``results[a][b]`` for the dotted ``key`` "a.b"; None when a part is missing."""
+    value: Any = results
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _leaves(key: str, value: Any) -> list[tuple[str, Any]]:
+    """(dotted path, number) for every number under ``value``; lists (per-seed values,
+    curves) are left out: the table shows summaries."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_format(v)}" for k, v in value.items()) + "}"
-    return str(value)
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{key}.{k}", v)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [(key, value)]
+    return []
 
 
-def show_full_size(notebook: str, keys: Iterable[str],
+def _this_run() -> dict[str, Any]:
+    from .. import runner
+
+    recorded = getattr(runner, "recorded", None)
+    return recorded() if recorded is not None else {}
+
+
+def show_full_size(notebook: str, keys: Iterable[str], quick: dict[str, Any] | None = None,
                    folder: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Print the full-size values of ``keys`` with where they were recorded; return them.
+    """Print the full-size values of ``keys`` beside this run's, with where they were
+    recorded; return the full-size values.
 
-    Without a record (a fresh install, or a notebook whose settings changed) it says how to
-    make one instead of failing.
+    ``keys`` are recorded-result names, or dotted paths into them
+    (``"prior_arms_paired.flexda_minus_fixmatch"``). ``quick`` holds this run's values
+    (default: what the notebook has recorded so far, `ltlab.runner.recorded`). Without a
+    record (a fresh install, or a notebook whose settings changed) it says how to make one
+    instead of failing.
     """
     record = read_record(notebook, folder)
     if record is None:
@@ -101,8 +151,24 @@ def show_full_size(notebook: str, keys: Iterable[str],
               f"`ltlab run --full --device cuda --out results/full` makes one.")
         return {}
     results = record.get("results", {})
-    values = {k: results[k] for k in keys if k in results}
+    quick = _this_run() if quick is None else quick
+    values = {k: _lookup(results, k) for k in keys}
+    values = {k: v for k, v in values.items() if v is not None}
     where = ", ".join(str(record[k]) for k in ("machine", "device", "date") if k in record)
-    body = "; ".join(f"{k} = {_format(v)}" for k, v in values.items()) or "(no such keys)"
-    print(f"At full size (recorded on {where}): {body}")
+    extra = []
+    if "wall_s" in record:
+        extra.append(f"{record['wall_s'] / 60:.0f} min")
+    if "seed" in record:
+        extra.append(f"seed {record['seed']}")
+    print(f"At full size (recorded on {where}" + "".join(f", {e}" for e in extra) + "):")
+    rows = [leaf for k, v in values.items() for leaf in _leaves(k, v)]
+    if not rows:
+        print("  (no such keys in the record)")
+        return values
+    width = max(len(path) for path, _ in rows)
+    print(f"  {'':{width}s}  {'this run':>10s}  {'full size':>10s}")
+    for path, full in rows:
+        mine = _lookup(quick, path) if quick else None
+        mine_text = _format(mine) if isinstance(mine, (int, float)) else "-"
+        print(f"  {path:{width}s}  {mine_text:>10s}  {_format(full):>10s}")
     return values

@@ -45,12 +45,12 @@ def settings(quick: bool = True) -> dict[str, Any]:
     probe and test signals per class (1,000 each: MNIST-1D is generated, so a large test set
     costs only its generation and keeps the few third's accuracy from being noisy),
     pre-training epochs, the SimCLR-only warm-up, and the training seeds of the multi-seed
-    table (`compare_seeds`). Quick runs on a 2-core CPU in a few minutes; full is the GPU run."""
+    table (`compare_seeds`). Quick runs on a 2-core CPU in a few minutes; full in about ten."""
     if quick:
         return dict(max_count=400, probe_per_class=1000, test_per_class=1000, epochs=40,
                     warmup_epochs=10, seeds=5)
-    return dict(max_count=1000, probe_per_class=1000, test_per_class=1000, epochs=400,
-                warmup_epochs=100, seeds=8)
+    return dict(max_count=1000, probe_per_class=1000, test_per_class=1000, epochs=150,
+                warmup_epochs=40, seeds=8)
 
 
 def toy_scores(

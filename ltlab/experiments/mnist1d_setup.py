@@ -16,7 +16,7 @@ from ..metrics import summary
 from ..train import History, fit, predict_logits, seed_everything
 from .method_registry import BALPOE_MODEL, make_method
 
-__all__ = ["mnist_recipe", "balpoe_mixup_recipe", "mnist_data", "Trained", "train_method",
+__all__ = ["mnist_recipe", "balpoe_mixup_recipe", "mnist_data", "data_settings", "Trained", "train_method",
            "evaluate"]
 
 
@@ -53,11 +53,19 @@ def mnist_data(quick: bool = True, seed: int = 0, imbalance_ratio: float = 100) 
     """MNIST-1D-LT for notebooks 01 and 02. Quick: head 400, tail 4 at ratio 100 (988
     signals), 100 test signals per class from a pool of 7,000 (enough test signals in every
     class for every seed we tried). Full: head 2,000, 500 test signals per class."""
+    return mnist1d_lt(imbalance_ratio, seed=seed, **data_settings(quick))
+
+
+def data_settings(quick: bool = True) -> dict[str, int]:
+    """The sizes `mnist_data` draws: head class count, test signals per class and the size
+    of the generated MNIST-1D pool.
+
+    >>> data_settings()["max_count"], data_settings(quick=False)["max_count"]
+    (400, 2000)
+    """
     if quick:
-        return mnist1d_lt(imbalance_ratio, max_count=400, test_per_class=100,
-                          num_samples=7000, seed=seed)
-    return mnist1d_lt(imbalance_ratio, max_count=2000, test_per_class=500,
-                      num_samples=36000, seed=seed)
+        return dict(max_count=400, test_per_class=100, num_samples=7000)
+    return dict(max_count=2000, test_per_class=500, num_samples=36000)
 
 
 @dataclass

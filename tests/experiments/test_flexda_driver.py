@@ -78,8 +78,10 @@ def test_settings_quick_and_full():
     quick, full = settings(True), settings(False)
     assert NOTEBOOK == "03_flexda_prior_estimation"
     assert set(SPLIT_KEYS) <= set(quick) and set(quick) == set(full)
-    assert quick["steps"] == 800 and full["steps"] == 8000
-    assert quick["momentum"] == quick["ema"] == 0.99 and full["momentum"] == 0.999
+    assert quick["steps"] == 800 and full["steps"] > quick["steps"]
+    assert quick["momentum"] == quick["ema"] == 0.99
+    # the prior estimate must settle: several EMA time constants within the full run
+    assert full["steps"] * (1 - full["momentum"]) >= 10
     settings()["steps"] = 1  # a fresh dict each call
     assert settings()["steps"] == 800
 

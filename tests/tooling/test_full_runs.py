@@ -77,3 +77,32 @@ def test_ltlab_run_full_writes_records_through_run_full(tmp_path, monkeypatch):
     assert status == 0
     assert calls == {"names": ["00_tour", "02_balpoe"], "out": str(tmp_path / "full"),
                      "device": "cpu", "seed": 0}
+
+
+def test_full_size_table_sits_beside_this_runs_values(tmp_path, capsys):
+    folder = tmp_path / "full"
+    full_runs.write_record(folder, "03_flexda_prior_estimation",
+                           {"paired": {"a": {"mean": 0.05, "ci_low": 0.01, "per_seed": [1, 2]},
+                                       "b": {"mean": -0.2}}, "acc": 0.9},
+                           device="cpu", seed=0, wall_s=600.0, settings="h", machine="box")
+    shown = full_size.show_full_size("03_flexda_prior_estimation", ["paired.a", "acc", "nope"],
+                                     quick={"paired": {"a": {"mean": 0.04}}, "acc": 0.8},
+                                     folder=folder)
+    assert shown == {"paired.a": {"mean": 0.05, "ci_low": 0.01, "per_seed": [1, 2]}, "acc": 0.9}
+    lines = capsys.readouterr().out.splitlines()
+    assert "box" in lines[0] and "10 min" in lines[0] and "seed 0" in lines[0]
+    table = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert table == {"paired.a.mean": ["0.04", "0.05"], "paired.a.ci_low": ["-", "0.01"],
+                     "acc": ["0.8", "0.9"]}  # lists (per-seed values) are left out
+
+
+def test_settings_hash_covers_the_other_parts_a_notebook_runs(monkeypatch):
+    from ltlab.experiments import flexda_arms
+
+    assert "ltlab.experiments.flexda_arms:settings" in full_size.full_settings(
+        "03_flexda_prior_estimation")
+    before = full_size.settings_hash("03_flexda_prior_estimation")
+    original = flexda_arms.settings
+    monkeypatch.setattr(flexda_arms, "settings",
+                        lambda quick=True: dict(original(quick), seeds=99))
+    assert full_size.settings_hash("03_flexda_prior_estimation") != before
