@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DRIVERS", "PARTS", "full_settings", "settings_hash", "find_records_folder", "read_record",
-           "show_full_size"]
+__all__ = ["DRIVERS", "PARTS", "full_settings", "settings_hash", "find_records_folder",
+           "read_record", "records_table", "show_full_size"]
 
 #: notebook name -> the experiment module whose ``settings(quick=False)`` sizes it
 DRIVERS = {
@@ -172,3 +172,25 @@ def show_full_size(notebook: str, keys: Iterable[str], quick: dict[str, Any] | N
         mine_text = _format(mine) if isinstance(mine, (int, float)) else "-"
         print(f"  {path:{width}s}  {mine_text:>10s}  {_format(full):>10s}")
     return values
+
+
+def records_table(folder: str | os.PathLike | None = None) -> str:
+    """A Markdown table of the committed records: notebook, device, machine, date and wall
+    time (README's "Full-size runs" table is this text; a test keeps them equal).
+
+    ``python -m ltlab.experiments.full_size`` prints it.
+    """
+    folder = Path(folder) if folder is not None else find_records_folder()
+    lines = ["| notebook | device | machine | date | wall time |", "|---|---|---|---|---|"]
+    for notebook in DRIVERS:
+        record = read_record(notebook, folder) if folder is not None else None
+        if record is None:
+            lines.append(f"| {notebook} | - | - | - | no record |")
+            continue
+        lines.append(f"| {notebook} | {record['device']} | {record['machine']} | "
+                     f"{record['date']} | {record['wall_s'] / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(records_table())

@@ -84,9 +84,12 @@ class ReweightedRisk:
 def settings(quick: bool = True) -> dict[str, Any]:
     """Sizes of notebook 05: the head class of MNIST-1D-LT, training epochs (of `compare` and
     of the live panel's short runs), batch size and learning rate. Quick runs on a 2-core CPU
-    in about a minute; full is the GPU run."""
+    in about a minute; full in about five minutes (a GPU: seconds). Full keeps the tail
+    small (head 1,500, so 15 tail signals at ratio 100): with a head of 4,000 the tail has
+    40 signals, CE reaches 91 % balanced accuracy and LDA has nothing left to fix (measured:
+    CE 91.3 %, LDA 91.4 %)."""
     sizes = dict(max_count=400, epochs=30, panel_epochs=8) if quick else dict(
-        max_count=4000, epochs=100, panel_epochs=20)
+        max_count=1500, epochs=60, panel_epochs=12)
     return dict(sizes, batch_size=64, lr=0.05)
 
 

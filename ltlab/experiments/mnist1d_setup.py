@@ -52,7 +52,7 @@ def balpoe_mixup_recipe(quick: bool = True) -> dict[str, Any]:
 def mnist_data(quick: bool = True, seed: int = 0, imbalance_ratio: float = 100) -> LTData:
     """MNIST-1D-LT for notebooks 01 and 02. Quick: head 400, tail 4 at ratio 100 (988
     signals), 100 test signals per class from a pool of 7,000 (enough test signals in every
-    class for every seed we tried). Full: head 2,000, 500 test signals per class."""
+    class for every seed we tried). Full: head 1,500, 500 test signals per class."""
     return mnist1d_lt(imbalance_ratio, seed=seed, **data_settings(quick))
 
 
@@ -61,11 +61,13 @@ def data_settings(quick: bool = True) -> dict[str, int]:
     of the generated MNIST-1D pool.
 
     >>> data_settings()["max_count"], data_settings(quick=False)["max_count"]
-    (400, 2000)
+    (400, 1500)
     """
     if quick:
         return dict(max_count=400, test_per_class=100, num_samples=7000)
-    return dict(max_count=2000, test_per_class=500, num_samples=36000)
+    # full: head 1,500, so at ratio 100 the tail keeps 15 signals and the few group (< 20)
+    # is not empty (a head of 2,000 leaves 20 in the tail: no few class at all)
+    return dict(max_count=1500, test_per_class=500, num_samples=36000)
 
 
 @dataclass

@@ -203,3 +203,12 @@ def test_every_notebook_has_a_full_size_record_and_shows_it():
     for path in NOTEBOOKS:
         assert f'show_full_size("{path.stem}"' in path.read_text(), \
             f"{path.name} does not show its full-size record"
+
+
+def test_readme_states_the_recorded_full_size_times():
+    """README's table of full-size times is `records_table()` of the committed records
+    (``python -m ltlab.experiments.full_size`` prints it), never typed by hand."""
+    from ltlab.experiments.full_size import records_table
+
+    assert records_table(RECORDS) in (ROOT / "README.md").read_text(), \
+        "README's full-size table is stale: paste `python -m ltlab.experiments.full_size`"
