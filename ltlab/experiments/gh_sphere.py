@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._validation import as_fraction, as_int
+from .._validation import as_fraction, as_int, as_positive
 from ..analysis import class_mean_cosines, nearest_class_cosine, simplex_etf_gap
 from ..contrastive import SimCLR
 from ..data import GaussianMixtureLT, LTData
@@ -157,14 +157,17 @@ def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: floa
              std: float = 1.0, imbalance_ratio: float = 64, max_count: int = 256,
              hidden: int = 64, lr: float = 3e-3, noise: float = 0.5, mask: float = 0.2,
              epochs: int = 400, warmup_epochs: int = 100, batch_size: int | None = None,
-             eval_per_class: int = 1000,
+             eval_per_class: int = 1000, temperature: float = 0.2, weight_decay: float = 0.0,
              matched_prior: bool = False, **gh_options: Any) -> SphereRun:
     """Train the three arms at one seed and measure them (see the module docstring).
     ``matched_prior=True`` adds a fourth arm, ``simclr_gh_lt_matched``: GH whose marginal
     is the *class* prior, each anchor getting the share of the class it holds after the
     warm-up (`matched_class_prior`; an oracle that needs the labels, not the method).
-    ``gh_options`` go to `ltlab.gh.SimCLRGH` (e.g. ``ramp_epochs``, ``eps``)."""
+    ``temperature`` is NT-Xent's T in all three arms; ``weight_decay`` is Adam's L2 term.
+    ``gh_options`` go to `ltlab.gh.SimCLRGH` (e.g. ``ramp_epochs``, ``eps``, ``beta``)."""
     as_int(warmup_epochs, "warmup_epochs", minimum=1)
+    as_positive(temperature, "temperature", "NT-Xent's temperature (GH reference: 0.2).")
+    as_positive(weight_decay, "weight_decay", "0 turns it off.", allow_zero=True)
     if not isinstance(epochs, int) or epochs <= warmup_epochs:
         raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}).")
     as_fraction(mask, "mask", "The fraction of coordinates a view sets to zero.")
@@ -177,7 +180,7 @@ def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: floa
     def view(x, g):
         return gaussian_view(x, g, noise, mask)
 
-    common = dict(lr=lr, optimizer="adam", weight_decay=0.0, schedule="constant",
+    common = dict(lr=lr, optimizer="adam", weight_decay=weight_decay, schedule="constant",
                   progress=False, device="cpu")
     options = dict(dict(ramp_epochs=10, prior_every=20), **gh_options)
     out: dict[str, tuple] = {}
@@ -186,20 +189,20 @@ def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: floa
     # SimCLR on balanced data
     seed_everything(seed)
     model = MLP(dim, num_classes, (hidden,))
-    simclr = SimCLR(hidden, 3, view=view)
+    simclr = SimCLR(hidden, 3, temperature=temperature, view=view)
     fit(model, simclr, bal, epochs=epochs, batch_size=batch, seed=seed, eval_every=epochs,
         **common)
     # the long-tailed pair: one warm-up (GH is SimCLR until then), then two continuations
     seed_everything(seed)
     model_lt = MLP(dim, num_classes, (hidden,))
-    gh = SimCLRGH(hidden, num_classes, 3, view=view, warmup_epochs=warmup_epochs,
-                  structure_seed=seed, **options)
+    gh = SimCLRGH(hidden, num_classes, 3, temperature=temperature, view=view,
+                  warmup_epochs=warmup_epochs, structure_seed=seed, **options)
     fit(model_lt, gh, lt, epochs=warmup_epochs, batch_size=batch, seed=seed,
         eval_every=warmup_epochs, **common)
     prior_after_warmup = gh.prior.tolist()
     anchors = gh.structure.clone()
     out["simclr_balanced"] = _measure(model, simclr, bal_mix, eval_per_class, seed, anchors)
-    simclr_lt = SimCLR(hidden, 3, view=view)
+    simclr_lt = SimCLR(hidden, 3, temperature=temperature, view=view)
     simclr_lt.projector.load_state_dict(gh.projector.state_dict())
     continuations = [("simclr_lt", copy.deepcopy(model_lt), simclr_lt)]
     matched = None

@@ -102,3 +102,12 @@ def test_recorded_results_are_the_means_and_the_paired_differences(tiny):
         assert p["mean"] == pytest.approx(sum(d) / 2)
         assert p["ci_low"] <= p["mean"] <= p["ci_high"]
     assert len(tiny.rows()) == 2 * len(toy.ARMS)
+
+
+def test_run_seed_checks_the_toy_knobs_before_training():
+    with pytest.raises(ValueError, match="temperature"):
+        toy.run_seed(0, epochs=4, warmup_epochs=2, temperature=0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        toy.run_seed(0, epochs=4, warmup_epochs=2, weight_decay=-1e-3)
+    with pytest.raises(ValueError, match="mask"):
+        toy.run_seed(0, epochs=4, warmup_epochs=2, mask=1.5)
