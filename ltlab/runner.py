@@ -8,20 +8,24 @@ show nothing, so students never see it, but the value stays in the executed note
 them. `run_all` executes every notebook (``ltlab run``).
 
 The ``ltlab`` command line is `ltlab.cli`; `sweep` lives in `ltlab.sweep` and is reachable
-here as ``ltlab.runner.sweep`` (loaded on first use: this module imports no other ltlab
-module, so a notebook's ``from ltlab import record`` stays cheap).
+here as ``ltlab.runner.sweep`` (loaded on first use: this module imports only
+`ltlab._records`, so a notebook's ``from ltlab import record`` stays cheap).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# the JSON codec of recorded values and the kernel's own list of them live on the core floor
+# (`ltlab._records`), so teaching modules can read records without importing this module
+from ._records import _jsonable, _restore, recorded  # noqa: F401  (re-exported)
+from ._records import remember as _remember
 
 if TYPE_CHECKING:  # nbformat is imported where it is used: a notebook that only calls
     import nbformat  # record() then skips jsonschema's slow import (seconds per kernel)
@@ -29,6 +33,7 @@ if TYPE_CHECKING:  # nbformat is imported where it is used: a notebook that only
 __all__ = [
     "RESULT_MIME",
     "record",
+    "recorded",
     "read_results",
     "notebook_parameters",
     "validate_parameters",
@@ -40,41 +45,15 @@ RESULT_MIME = "application/x-ltlab-result+json"
 STATIC_RENDERER = "plotly_mimetype+notebook_connected"
 
 
-def _jsonable(value: Any) -> Any:
-    """Tensors, arrays and numpy scalars as plain JSON values (NaN/inf as strings)."""
-    torch = sys.modules.get("torch")  # a tensor implies torch is loaded; never import it here
-    if torch is not None and torch.is_tensor(value):
-        value = value.detach().cpu().tolist()
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    raise TypeError(f"record() takes numbers, strings, lists and dicts (got {type(value)}).")
-
-
-def _restore(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _restore(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_restore(v) for v in value]
-    if value in ("nan", "inf", "-inf"):
-        return float(value)
-    return value
-
-
 def record(name: str, value: Any) -> Any:
     """Record a named result in the running notebook (invisible to students); returns it."""
     from IPython.display import display
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string (got {name!r}).")
-    display({RESULT_MIME: {"name": name, "value": _jsonable(value)}}, raw=True)
+    payload = _jsonable(value)
+    display({RESULT_MIME: {"name": name, "value": payload}}, raw=True)
+    _remember(name, payload)
     return value
 
 
@@ -148,12 +127,16 @@ def run_notebook(
     timeout: float | None = None,
     progress: bool = False,
     kernel_name: str = "python3",
+    cwd: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Execute a notebook with papermill and return its recorded results.
 
     Unknown parameter names (and values of the wrong type) raise before anything runs.
     ``interactive`` defaults to False here (static figures, no widgets), widget state is not
-    stored, and plotly figures render as ``plotly_mimetype+notebook_connected``.
+    stored, and plotly figures render as ``plotly_mimetype+notebook_connected``. The kernel
+    runs in ``cwd`` (default: the notebook's folder). The tests run the instructor notebooks
+    through this function too, interleaved with their student copies
+    (`ltlab.course.interleave.run_interleaved`).
     """
     import papermill as pm
 
@@ -168,7 +151,7 @@ def run_notebook(
     os.environ.setdefault("TQDM_DISABLE", "1")
     nb = pm.execute_notebook(
         str(path), str(output_path) if output_path else None, parameters=params,
-        progress_bar=progress, store_widget_state=False, cwd=str(path.parent),
+        progress_bar=progress, store_widget_state=False, cwd=str(cwd or path.parent),
         execution_timeout=timeout, kernel_name=kernel_name,
         # the kernel's own log (e.g. "running over TCP without encryption" on every start)
         # is noise in a batch run; errors in cells still raise PapermillExecutionError

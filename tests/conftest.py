@@ -1,9 +1,18 @@
 """Shared test fixtures.
 
 `executed` runs a notebook once per test session (quick mode, ``interactive=False``) with
-papermill and hands every test the same recorded results; the executed copy is written
-under ``test-output/notebooks/`` for inspection. `cifar_root` writes CIFAR-format files
-with random pixels once per session (the data and recipe tests read them).
+papermill and hands every test the same recorded results. CI executes each notebook at most
+twice per run, once here and once in the browser (tests/e2e), so this one headless run also
+checks the worked solutions: when ``instructor/<name>.ipynb`` exists, the run executes it
+*interleaved* with its student copy (`ltlab.course.interleave`): every cell in order, each
+solution cell (tagged ``ltlab-solution``) followed by its student version (``ltlab-student``).
+The kernel leaves every exercise in the student's state, so every later cell runs and
+records exactly as in ``notebooks/<name>.ipynb``, and every solution and its checker run
+too. The executed student copy is written to ``test-output/notebooks/<name>.ipynb`` (the
+notebook tests and the book read it), the executed instructor copy to
+``test-output/notebooks/instructor/<name>.ipynb`` (tests/notebooks/test_notebook_solutions.py
+reads both). `cifar_root` writes CIFAR-format files with random pixels once per session
+(the data and recipe tests read them).
 """
 
 from __future__ import annotations
@@ -18,13 +27,16 @@ os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook_connected")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+INSTRUCTOR = ROOT / "instructor"
 OUTPUT = ROOT / "test-output"
 
 _cache: dict[tuple, dict] = {}
 
 
 def run_cached(name: str, **parameters) -> dict:
-    """Execute ``notebooks/<name>.ipynb`` (once per session and parameter set)."""
+    """Execute ``notebooks/<name>.ipynb`` (once per session and parameter set), interleaved
+    with its solutions when ``instructor/<name>.ipynb`` exists (see the module docstring)."""
+    from ltlab.course.interleave import run_interleaved
     from ltlab.runner import run_notebook
 
     key = (name, tuple(sorted(parameters.items())))
@@ -32,8 +44,12 @@ def run_cached(name: str, **parameters) -> dict:
         out = OUTPUT / "notebooks"
         out.mkdir(parents=True, exist_ok=True)
         suffix = "".join(f"-{k}={v}" for k, v in sorted(parameters.items()))
-        _cache[key] = run_notebook(NOTEBOOKS / f"{name}.ipynb", {"quick": True, **parameters},
-                                   out / f"{name}{suffix}.ipynb")
+        target, params = out / f"{name}{suffix}.ipynb", {"quick": True, **parameters}
+        if (INSTRUCTOR / f"{name}.ipynb").is_file():
+            _cache[key] = run_interleaved(INSTRUCTOR / f"{name}.ipynb", params, target,
+                                          out / "instructor" / target.name, cwd=NOTEBOOKS)
+        else:
+            _cache[key] = run_notebook(NOTEBOOKS / f"{name}.ipynb", params, target)
     return _cache[key]
 
 

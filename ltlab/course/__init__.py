@@ -1,9 +1,11 @@
 """Course tooling: student copies without solutions (`ltlab.course.student`), slide decks
 (`ltlab.course.slides`) and the rendered book (`ltlab.course.book`); the ``ltlab student``,
-``ltlab slides`` and ``ltlab book`` verbs call them."""
+``ltlab slides`` and ``ltlab book`` verbs call them. `ltlab.course.interleave` executes an
+instructor notebook and its student copy in one run (the tests' headless run)."""
 
-from . import book, offline, slides, student
+from . import book, interleave, offline, slides, student
 from .book import API_MODULES, BookResult, build_book
+from .interleave import exercise_feedback, interleaved_notebook, run_interleaved, split_interleaved
 from .slides import build_slides, tag_slides
 from .student import (
     CODE_STUB,
@@ -25,6 +27,10 @@ __all__ = [
     "API_MODULES",
     "BookResult",
     "build_book",
+    "exercise_feedback",
+    "interleaved_notebook",
+    "run_interleaved",
+    "split_interleaved",
     "build_slides",
     "tag_slides",
     "CODE_STUB",

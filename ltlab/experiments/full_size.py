@@ -94,7 +94,7 @@ def read_record(notebook: str, folder: str | os.PathLike | None = None) -> dict[
     folder = Path(folder) if folder is not None else find_records_folder()
     if folder is None or not (folder / f"{notebook}.json").exists():
         return None
-    from ..runner import _restore  # "nan" / "inf" strings back to floats
+    from .._records import _restore  # "nan" / "inf" strings back to floats
 
     record = json.loads((folder / f"{notebook}.json").read_text())
     record["results"] = _restore(record.get("results", {}))
@@ -104,6 +104,8 @@ def read_record(notebook: str, folder: str | os.PathLike | None = None) -> dict[
 def _format(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return "-"  # an empty group (NaN by the metric's convention): nothing to compare
     return f"{value:.4g}"
 
 
@@ -128,10 +130,9 @@ def _leaves(key: str, value: Any) -> list[tuple[str, Any]]:
 
 
 def _this_run() -> dict[str, Any]:
-    from .. import runner
+    from .._records import recorded
 
-    recorded = getattr(runner, "recorded", None)
-    return recorded() if recorded is not None else {}
+    return recorded()
 
 
 def show_full_size(notebook: str, keys: Iterable[str], quick: dict[str, Any] | None = None,
@@ -169,7 +170,7 @@ def show_full_size(notebook: str, keys: Iterable[str], quick: dict[str, Any] | N
     print(f"  {'':{width}s}  {'this run':>10s}  {'full size':>10s}")
     for path, full in rows:
         mine = _lookup(quick, path) if quick else None
-        mine_text = _format(mine) if isinstance(mine, (int, float)) else "-"
+        mine_text = _format(mine) if isinstance(mine, (int, float)) else "-"  # not measured
         print(f"  {path:{width}s}  {mine_text:>10s}  {_format(full):>10s}")
     return values
 

@@ -38,6 +38,16 @@ from ltlab.course import (
     write_student_copies,
 )
 from ltlab.course.book import book_notebooks, book_page, local_mathjax, repository_url
+from ltlab.course.interleave import (
+    SOLUTION_TAG,
+    STUDENT_TAG,
+    checker_calls,
+    exercise_feedback,
+    interleaved_notebook,
+    leaked_names,
+    run_interleaved,
+    split_interleaved,
+)
 from ltlab.course.offline import count_plotly_figures, offline_outputs, strip_cdn_scripts
 
 SECRETS = ("SECRET-CODE", "SECRET-FUNCTION", "SECRET-TEXT", "SECRET-HIDDEN")
@@ -239,6 +249,28 @@ def test_nbgrader_generate_assignment_writes_the_same_student_copy(tmp_path):
     assert [c.source for c in released.cells] == [c.source for c in ours.cells]
 
 
+def test_nbgrader_releases_the_instructor_notebooks_as_ltlab_student_does(tmp_path):
+    """The repository's instructor/ as an nbgrader assignment: released unchanged (skipped
+    without nbgrader, which CI does not install)."""
+    pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e "
+                                           "'.[course]'): the compatibility check did not run")
+    paths = sorted(INSTRUCTOR.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        pytest.skip("no instructor notebooks in instructor/ yet")
+    (tmp_path / "source" / "all").mkdir(parents=True)
+    for path in paths:
+        shutil.copyfile(path, tmp_path / "source" / "all" / path.name)
+    (tmp_path / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "all"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for path in paths:
+        released = nbformat.read(tmp_path / "release" / "all" / path.name, as_version=4)
+        ours = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
+        assert [c.source for c in released.cells] == [c.source for c in ours.cells], path.name
+
+
 def test_cli_student_writes_checks_and_marks(tmp_path, capsys):
     src, dest = tmp_path / "instructor", tmp_path / "notebooks"
     _write(src, "09_topic.ipynb", instructor_notebook())
@@ -255,6 +287,98 @@ def test_cli_student_writes_checks_and_marks(tmp_path, capsys):
     _write(src, "10_bad.ipynb", bad)
     assert cli.main(["student", str(src), str(dest)]) == 1
     assert "without its" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- interleaved run
+def _sources(nb) -> list[str]:
+    return [c.source for c in nb.cells]
+
+
+def test_interleaved_notebook_runs_each_solution_then_its_student_version():
+    nb = instructor_notebook()
+    mark_nbgrader_cells(nb)
+    student = student_notebook(nb)
+    mixed = interleaved_notebook(nb)
+    tags = [c.metadata.get("tags", []) for c in mixed.cells]
+    # cells 9, 10, 11 (solutions) and 12 (hidden tests) each come twice: instructor, student
+    assert len(mixed.cells) == len(nb.cells) + 4
+    assert [i for i, t in enumerate(tags) if SOLUTION_TAG in t] == [9, 11, 13, 15]
+    assert [i for i, t in enumerate(tags) if STUDENT_TAG in t] == [10, 12, 14, 16]
+    assert mixed.cells[9].source == nb.cells[9].source
+    assert mixed.cells[10].source == student.cells[9].source
+    assert mixed.cells[10].id == "cell-9-student" and len({c.id for c in mixed.cells}) == \
+        len(mixed.cells)
+    assert tags[2] == ["parameters"]  # papermill still finds the parameters cell
+    # executed in order, the solution says Correct and the student version resets it
+    printed = _run_cells(mixed)
+    assert printed.count("Correct") == 2 and printed.count("Not answered yet") == 2
+    assert printed.index("Correct") < printed.index("Not answered yet")
+    # cut back: the instructor notebook and the student notebook, cell for cell
+    instructor, back = split_interleaved(mixed)
+    assert _sources(instructor) == _sources(nb) and _sources(back) == _sources(student)
+    assert [c.id for c in back.cells] == [c.id for c in student.cells]
+    assert [c.metadata.get("tags") for c in back.cells] == \
+        [c.metadata.get("tags") for c in student.cells]
+    assert all("nbgrader" not in c.metadata for c in back.cells)
+    assert nb.cells[9].metadata["nbgrader"]["solution"]  # the input is unchanged
+    plain = new_notebook(cells=[new_code_cell("x = 1")])
+    assert _sources(interleaved_notebook(plain)) == ["x = 1"]  # no solution: nothing added
+
+
+def test_a_solution_that_binds_a_name_of_its_own_is_reported():
+    """The interleaved run resets only the placeholders: a helper name bound by a solution
+    would reach the later cells, which would then not run as in the student notebook."""
+    nb = instructor_notebook()
+    assert leaked_names(nb) == {}  # `def double` and `square = 9.0` rebind placeholders
+    nb.cells[9].source = nb.cells[9].source.replace(
+        "square = 9.0", "import math as m\nbase = 3.0\nsquare = [base ** 2 for _ in (0,)][0]")
+    nb.cells.append(new_code_cell("total = None\n### BEGIN SOLUTION\ndef total(xs):\n"
+                                  "    acc = 0\n    return sum(xs)\n### END SOLUTION"))
+    assert leaked_names(nb) == {9: ["base", "m"]}
+
+
+def test_checker_calls_are_read_from_the_source():
+    assert checker_calls("a = None\ncheck_a(a)\nb = None\nprint(check_b(b, k=1))") == \
+        ["check_a", "check_b"]
+    assert checker_calls("%pip install x\nvalue = 1") == []
+
+
+def test_run_interleaved_writes_both_executed_copies(tmp_path):
+    """One papermill run: parameters injected, the solutions' checkers say Correct in the
+    instructor copy and Not answered yet in the student copy, results read as usual."""
+    nb = instructor_notebook()
+    src = _write(tmp_path / "instructor", "09_topic.ipynb", nb)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "where.txt").write_text("the student folder")
+    nb.cells[2].source += "\nlabel = 'default'"
+    nb.cells[14].source += "\nrecord('cwd', open('where.txt').read())\nrecord('label', label)"
+    _write(tmp_path / "instructor", "09_topic.ipynb", nb)
+    out = tmp_path / "out"
+    results = run_interleaved(src, {"label": "injected"}, out / "09_topic.ipynb",
+                              out / "instructor" / "09_topic.ipynb",
+                              cwd=tmp_path / "notebooks")
+    assert results == {"value": pytest.approx(2 ** 0.5), "cwd": "the student folder",
+                       "label": "injected"}
+    instructor = nbformat.read(out / "instructor" / "09_topic.ipynb", as_version=4)
+    student = nbformat.read(out / "09_topic.ipynb", as_version=4)
+    injected = [c for c in student.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "injected" in injected[0].source
+    assert [c.id for c in student.cells if c not in injected] == \
+        [c.id for c in student_notebook(nb).cells]
+    assert "SECRET" not in nbformat.writes(student) and "SECRET-CODE" in nbformat.writes(instructor)
+    feedback = exercise_feedback(instructor, student)
+    assert [(f.cell_id, f.checkers) for f in feedback] == [
+        ("cell-9", ("check_value",)), ("cell-10", ("check_value",)), ("cell-11", ()),
+        ("cell-12", ())]
+    assert all(f.ok for f in feedback), feedback
+    # a wrong solution is caught: its checker says "Not quite", not Correct
+    cell = next(c for c in instructor.cells if c.get("id") == "cell-9")
+    for o in cell.outputs:
+        if o.get("output_type") == "stream":
+            o["text"] = o["text"].replace("Correct: 9.", "Not quite: you gave 8.")
+    feedback = exercise_feedback(instructor, student)
+    assert [f.ok for f in feedback] == [False, True, True, True]
+    assert feedback[0].solution_correct == 0 and feedback[0].student_not_answered == 1
 
 
 # ----------------------------------------------------------------------------- offline figures
@@ -410,6 +534,8 @@ def test_student_notebooks_are_in_sync_with_the_instructor_notebooks():
     for path in sorted(INSTRUCTOR.glob("*.ipynb")):  # in sync, so no solution can leak
         text = (ROOT / "notebooks" / path.name).read_text()
         assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, path.name
+        # the tests' interleaved run leaves the student's state after each solution cell
+        assert leaked_names(nbformat.read(path, as_version=4)) == {}, path.name
 
 
 # ----------------------------------------------------------------------------- COURSE.md

@@ -86,7 +86,7 @@ def test_full_size_table_sits_beside_this_runs_values(tmp_path, capsys):
                                        "b": {"mean": -0.2}}, "acc": 0.9},
                            device="cpu", seed=0, wall_s=600.0, settings="h", machine="box")
     shown = full_size.show_full_size("03_flexda_prior_estimation", ["paired.a", "acc", "nope"],
-                                     quick={"paired": {"a": {"mean": 0.04}}, "acc": 0.8},
+                                     quick={"paired": {"a": {"mean": 0.04, "ci_low": float("nan")}}, "acc": 0.8},
                                      folder=folder)
     assert shown == {"paired.a": {"mean": 0.05, "ci_low": 0.01, "per_seed": [1, 2]}, "acc": 0.9}
     lines = capsys.readouterr().out.splitlines()
