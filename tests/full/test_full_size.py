@@ -211,8 +211,12 @@ def test_every_notebook_has_a_full_size_record_and_shows_it():
     missing = [p.stem for p in NOTEBOOKS if not (RECORDS / f"{p.stem}.json").exists()]
     assert not missing, ("no full-size record for " + ", ".join(missing) + ": run `ltlab run "
                          "--full --device DEVICE --out results/full --only ...`")
+    import nbformat
+
     for path in NOTEBOOKS:
-        assert f'show_full_size("{path.stem}"' in path.read_text(), \
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
+                         if c.cell_type == "code")
+        assert f'show_full_size("{path.stem}"' in code, \
             f"{path.name} does not show its full-size record"
 
 
