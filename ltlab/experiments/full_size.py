@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -104,7 +105,7 @@ def read_record(notebook: str, folder: str | os.PathLike | None = None) -> dict[
 def _format(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return "-"  # an empty group (NaN by the metric's convention): nothing to compare
     return f"{value:.4g}"
 

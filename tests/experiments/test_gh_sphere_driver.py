@@ -111,3 +111,15 @@ def test_run_seed_checks_the_toy_knobs_before_training():
         toy.run_seed(0, epochs=4, warmup_epochs=2, weight_decay=-1e-3)
     with pytest.raises(ValueError, match="mask"):
         toy.run_seed(0, epochs=4, warmup_epochs=2, mask=1.5)
+
+
+def test_exercise_7_faster_memory_runs_and_refreshes_the_prior():
+    """Notebook 06's exercise 7 calls ``sphere.compare(seeds, workers=2, beta=0.9,
+    prior_every=5, **toy_settings)``: the memory options reach GH, and the prior it ends with
+    is a distribution over the anchors that was refreshed after the warm-up."""
+    options = dict(epochs=30, warmup_epochs=10, eval_per_class=40, max_count=64,
+                   imbalance_ratio=16)
+    fast = toy.compare([0], workers=1, beta=0.9, prior_every=5, **options).runs[0]
+    final = torch.tensor(fast.prior_final)
+    assert final.shape == (4,) and abs(float(final.sum()) - 1) < 1e-5 and (final >= 0).all()
+    assert fast.prior_final != fast.prior_after_warmup  # refreshed every 5 steps with beta 0.9
