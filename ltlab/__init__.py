@@ -1,6 +1,6 @@
 """ltlab: a notebook-first teaching lab for long-tailed recognition.
 
-Four floors, imports only going down (see DESIGN.md, "The house"): core (``priors``,
+Four floors, imports only going down (see ARCHITECTURE.md in the repository): core (``priors``,
 ``data``, ``metrics``, ``losses``, ``experts``, ``flexda``, ``lda``, ``gh``, ...), teaching
 (``experiments``, ``exercises``), presentation (``viz``, ``widgets``) and tooling
 (``runner``, ``sweep``, ``cli``, ``recipes``). The package itself only re-exports what a

@@ -1,7 +1,10 @@
-"""Forwarding for names that moved to another module (kept for one release).
+"""The rename helper for *after* the first release (0.1.0): no module uses it today.
 
-An old module sets ``__getattr__ = moved_names(__name__, {"name": "ltlab.new.module"})``
-(or ``"ltlab.new.module:new_name"`` for a renamed object); reading a moved name warns with
+Before 0.1.0 nothing is forwarded: a name that moves is imported from its new place, and
+the CHANGELOG says where it went. Once a release is out, a module whose name moves keeps
+one release of grace by setting
+``__getattr__ = moved_names(__name__, {"name": "ltlab.new.module"})`` (or
+``"ltlab.new.module:new_name"`` for a renamed object); reading a moved name then warns with
 ``DeprecationWarning`` naming the new place and returns the object from there.
 """
 
@@ -26,7 +29,7 @@ def moved_names(old_module: str, moved: Mapping[str, str]) -> Callable[[str], An
         new_name = new_name or name
         warnings.warn(
             f"`{old_module}.{name}` moved to `{module}.{new_name}`; import it from there "
-            "(the old path will be removed in ltlab 0.3).",
+            "(the old path will be removed in the next minor release).",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -37,6 +37,8 @@ __all__ = [
     "as_positive",
     "as_prior",
     "as_probs",
+    "as_finite",
+    "as_soft_targets",
     "as_targets",
     "as_vector",
 ]
@@ -187,6 +189,12 @@ def as_log_prior(log_prior: Any, num_classes: int, like: torch.Tensor | None = N
             "log(0) = -inf: build it with `ltlab.losses.log_prior_of(prior)` or "
             "`log_prior_from_counts(counts)`, which add the documented epsilon 1e-12."
         )
+    if (lp >= 0).all() and abs(float(lp.double().sum()) - 1.0) <= SUM_TOLERANCE:
+        raise ValueError(
+            f"{name} looks like a probability vector (non-negative, sums to 1: "
+            f"{lp.tolist()}), not a log-prior; pass {name} = prior.log(), or build it with "
+            "`ltlab.losses.log_prior_of(prior)`."
+        )
     return lp if like is None else lp.to(device=like.device, dtype=like.dtype)
 
 
@@ -251,7 +259,7 @@ def as_targets(targets: Any, n: int | None = None, num_classes: int | None = Non
                 f"soft {name} must have the logits' shape {(n, num_classes)} "
                 f"(got {tuple(t.shape)})."
             )
-        return t
+        return as_soft_targets(t, name)
     if t.dim() != 1:
         kinds = "class indices [N] or soft targets [N, C]" if soft else "1-D class indices [N]"
         raise ValueError(f"{name} must be {kinds} (got shape {tuple(t.shape)}).")
@@ -266,3 +274,35 @@ def as_targets(targets: Any, n: int | None = None, num_classes: int | None = Non
             f"{name} must lie in [0, {num_classes - 1}] (got {int(t.min())}..{int(t.max())})."
         )
     return t.long()
+
+
+# ----------------------------------------------------------------------------- appended helpers
+def as_finite(t: torch.Tensor, name: str, hint: str = "check the model's outputs.") -> torch.Tensor:
+    """``t`` unchanged if every entry is finite; NaN or +-inf raise (an argmax over NaN is 0,
+    which would score as a silent class-0 predictor)."""
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or inf entries; {hint}")
+    return t
+
+
+def as_soft_targets(targets: torch.Tensor, name: str = "targets") -> torch.Tensor:
+    """Soft targets ``[N, C]``: a float tensor, finite, non-negative, each row summing to 1
+    within :data:`SUM_TOLERANCE`; returned unchanged (gradients and dtype kept)."""
+    t = targets
+    if not t.is_floating_point():
+        raise ValueError(f"soft {name} [N, C] must be a float tensor (got {t.dtype}); pass "
+                         "class indices [N] for hard labels.")
+    d = t.detach()
+    as_finite(d, f"soft {name}", "each row must be a probability vector.")
+    if bool((d < 0).any()):
+        raise ValueError(f"soft {name} has negative entries (min {d.min().item():.4g}); each "
+                         "row must be a probability vector (e.g. mixup's lam * onehot(y) + "
+                         "(1 - lam) * onehot(y_mix)).")
+    sums = d.double().sum(1)
+    if sums.numel() and bool(((sums - 1).abs() > SUM_TOLERANCE).any()):
+        worst = int((sums - 1).abs().argmax())
+        raise ValueError(f"each row of soft {name} must sum to 1 (row {worst} sums to "
+                         f"{sums[worst].item():.6g}); normalise the rows, or pass class "
+                         "indices [N].")
+    return t

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import as_int, as_logits, as_vector
+from ._validation import as_counts, as_int, as_logits, as_targets
 from .lda import class_centres, intra_class_distances
 from .metrics import per_class_accuracy
 from .models import LTModel
@@ -58,7 +58,7 @@ def frequency_groups(train_counts) -> dict[str, torch.Tensor]:
     >>> {k: v.tolist() for k, v in frequency_groups([5, 50, 500, 1]).items()}
     {'many': [1, 2], 'medium': [0], 'few': [3]}
     """
-    counts = as_vector(train_counts, "train_counts")
+    counts = as_counts(train_counts, "train_counts", allow_zero=True)
     if counts.numel() < 3:
         raise ValueError(
             f"train_counts must have at least 3 classes (got {counts.numel()}); thirds need "
@@ -76,7 +76,12 @@ def frequency_groups(train_counts) -> dict[str, torch.Tensor]:
 
 def group_accuracy(logits: torch.Tensor, targets: torch.Tensor, train_counts) -> dict[str, float]:
     """Mean per-class accuracy of each third (`frequency_groups`) and of all classes."""
-    counts = torch.as_tensor(train_counts)
+    counts = as_counts(train_counts, "train_counts", allow_zero=True)
+    z = torch.as_tensor(logits)
+    if z.dim() == 2 and z.shape[1] != counts.numel():
+        raise ValueError(f"train_counts has {counts.numel()} entries but the logits have "
+                         f"{z.shape[1]} classes; pass one training count per class (expected "
+                         f"length {z.shape[1]}).")
     acc = per_class_accuracy(logits, targets, counts.numel())
     out = {name: float(torch.nanmean(acc[idx])) for name, idx in frequency_groups(counts).items()}
     out["all"] = float(torch.nanmean(acc))
@@ -158,6 +163,10 @@ def class_mean_cosines(features: torch.Tensor, labels: torch.Tensor, num_classes
     features). Category-level uniformity on a balanced set gives -1/(C-1) off the diagonal.
     ``centre=False`` keeps the features on the unit sphere (the geometry GH's anchors live
     in: there, classes crowded into one hemisphere show up as large cosines)."""
+    num_classes = as_int(num_classes, "num_classes", minimum=2)
+    if features.dim() != 2:
+        raise ValueError(f"features must be [N, d] (got shape {tuple(features.shape)}).")
+    labels = as_targets(labels, features.shape[0], num_classes, name="labels").to(features.device)
     f = F.normalize(features.detach().float(), dim=1)
     if centre:
         f = f - f.mean(0, keepdim=True)

@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._validation import as_fraction, as_int, as_positive
 from .data import CIFAR_MEAN, CIFAR_STD
 
 __all__ = [
@@ -42,6 +43,9 @@ def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device) -> torch.
 
 def shift_signal(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
     """Roll each signal by its own random shift in [-max_shift, max_shift]."""
+    max_shift = as_int(max_shift, "max_shift", minimum=0)
+    if x.dim() != 2:
+        raise ValueError(f"x must be a batch of 1-D signals [N, L] (got shape {tuple(x.shape)}).")
     n, length = x.shape
     shift = torch.randint(-max_shift, max_shift + 1, (n, 1), generator=g, device=x.device)
     idx = (torch.arange(length, device=x.device)[None, :] - shift) % length
@@ -69,6 +73,9 @@ def signal_strong(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def pad_crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
     """Reflect-pad by ``pad`` and crop back at a random offset per image."""
+    pad = as_int(pad, "pad", minimum=0)
+    if x.dim() != 4:
+        raise ValueError(f"x must be a batch of images [N, C, H, W] (got shape {tuple(x.shape)}).")
     n, c, h, w = x.shape
     xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     oy = torch.randint(0, 2 * pad + 1, (n, 1), generator=g, device=x.device)
@@ -81,12 +88,14 @@ def pad_crop(x: torch.Tensor, pad: int, g: torch.Generator) -> torch.Tensor:
 
 def hflip(x: torch.Tensor, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Flip each image left-right with probability ``p``."""
+    p = as_fraction(p, "p", "it is the probability of a flip.")
     flip = torch.rand(x.shape[0], generator=g, device=x.device) < p
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 def rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor:
     """Rotate each image by a random angle in [-degrees, degrees] (bilinear, zero fill)."""
+    degrees = as_positive(degrees, "degrees", "BalPoE uses 15.", allow_zero=True)
     n = x.shape[0]
     a = _uniform(n, -degrees, degrees, g, x.device) * math.pi / 180
     cos, sin = a.cos(), a.sin()

@@ -1,4 +1,4 @@
-"""The ``ltlab`` command: ``run``, ``sweep``, ``lab`` and ``train``; for instructors
+"""The ``ltlab`` command: ``run``, ``sweep``, ``lab``, ``train`` and ``notebooks``; for instructors
 ``student``, ``slides`` and ``book``.
 
 Each verb parses its flags here and calls the library: ``ltlab run`` is
@@ -20,12 +20,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runner import notebook_parameters, run_all
+from . import __version__
+from ._packaged import copy_notebooks, packaged_notebooks
+from .notebook_parameters import notebook_parameters
+from .runner import run_all, select_notebooks
 from .sweep import parse_cli_value, sweep
 
 __all__ = [
     "main",
     "build_parser",
+    "run_command",
     "add_sweep_command",
     "sweep_command",
     "add_train_parser",
@@ -45,34 +49,61 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_command(args)
     if args.command in ("student", "slides", "book"):
         return course_command(args)
+    if args.command == "notebooks":
+        return notebooks_command(args)
     if args.command == "run":
-        if args.full:  # full size: one record per notebook in --out (default results/full)
-            from pathlib import Path
-
-            from .full_runs import run_full
-
-            notebooks = sorted(Path(args.notebooks).glob("[0-9][0-9]_*.ipynb"))
-            if args.only:
-                notebooks = [p for p in notebooks if any(p.stem.startswith(o) for o in args.only)]
-            if not notebooks:
-                print(f"no notebooks to run in {args.notebooks!r}", file=sys.stderr)
-                return 2
-            results = run_full(notebooks, args.out or "results/full", device=args.device,
-                               seed=args.seed, executed_dir=Path("runs") / "full")
-        else:
-            results = run_all(args.notebooks, args.out or "runs", quick=True, seed=args.seed)
-        return 1 if any("error" in r for r in results.values()) else 0
+        args.notebooks = _notebooks_to_run(args.notebooks)
+        return run_command(args)
     if args.command == "lab":
         os.execvp(sys.executable, [sys.executable, "-m", "jupyterlab", args.notebooks])
     return 0
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``ltlab run``: everything given (notebooks, --only, --device, --out, the
+    committed full-size records) is checked before the first kernel starts (exit 2 with
+    the reason); then 1 if a notebook failed, else 0."""
+    from .full_runs import resolve_device, run_full, verify_records
+    from .notebook_execution import run_threads
+    from .run_folder import FolderInUseError, ensure_writable
+
+    try:
+        notebooks = select_notebooks(args.notebooks, args.only)
+        threads = run_threads()
+        if args.full:  # full size: one record per notebook in --out (default results/full)
+            device = resolve_device(args.device)
+            out = ensure_writable(args.out or "results/full", "--out")
+            ensure_writable(Path("runs") / "full", "runs/full (the executed copies)")
+        else:
+            if args.device != "auto":
+                raise ValueError(f"--device {args.device!r} applies with --full only (quick "
+                                 "runs pick their device themselves); drop it or add --full.")
+            out = ensure_writable(args.out or "runs", "--out")
+        from .experiments.full_size import find_records_folder
+
+        verify_records(find_records_folder(Path(args.notebooks).resolve()))
+        if args.full:
+            results = run_full(notebooks, out, device=device, seed=args.seed,
+                               executed_dir=Path("runs") / "full", threads=threads)
+        else:
+            results = run_all(args.notebooks, out, quick=True, seed=args.seed,
+                              only=args.only, threads=threads)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+            FolderInUseError) as err:
+        print(f"ltlab run: error: {err}", file=sys.stderr)
+        return 2
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every verb and flag."""
     parser = argparse.ArgumentParser(prog="ltlab", description="The long-tailed recognition lab.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute every notebook in quick mode into runs/")
-    p_run.add_argument("--notebooks", default="notebooks")
+    p_run.add_argument("--notebooks", default=None,
+                       help="folder of notebooks (default: notebooks/ here, else the ones "
+                            "that came with ltlab)")
     p_run.add_argument("--out", default=None,
                        help="executed notebooks (quick: runs/); with --full, the records' folder "
                             "(default results/full; executed copies go to runs/full/)")
@@ -80,10 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="quick=False: record each notebook in results/full/NN_topic.json")
     p_run.add_argument("--device", default="auto", help="with --full: cpu, cuda or auto")
     p_run.add_argument("--only", nargs="*", default=None,
-                       help="with --full: notebook name prefixes, e.g. --only 02 04")
+                       help="notebook name prefixes, e.g. --only 02 04")
     p_run.add_argument("--seed", type=int, default=0)
     p_lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
     p_lab.add_argument("--notebooks", default="notebooks")
+    p_nb = sub.add_parser("notebooks", help="copy the notebooks that came with ltlab into DEST",
+                          description="Copy the student notebooks and NOTATION.md that came "
+                                      "with this ltlab into DEST, to open, edit and run.")
+    p_nb.add_argument("dest", metavar="DEST", help="folder to copy them into (created)")
+    p_nb.add_argument("--overwrite", action="store_true", help="replace files already there")
     add_sweep_command(sub)
     add_train_parser(sub)
     add_course_parsers(sub)
@@ -177,6 +213,14 @@ def train_command(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"ltlab train: {err}", file=sys.stderr)
         return 2
+    if args.json:  # checked before an hour of training, not after
+        from .run_folder import ensure_writable_file
+
+        try:
+            ensure_writable_file(args.json, "--json")
+        except OSError as err:
+            print(f"ltlab train: {err}", file=sys.stderr)
+            return 2
     print(recipe.describe(), flush=True)
     try:
         result = run_recipe(
@@ -190,7 +234,13 @@ def train_command(args: argparse.Namespace) -> int:
         return 1
     print(result.summary())
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), default=str, indent=1))
+        from .run_folder import write_text_atomic
+
+        try:
+            write_text_atomic(args.json, json.dumps(result.to_dict(), default=str, indent=1))
+        except OSError as err:
+            print(f"ltlab train: could not write --json {args.json!r}: {err}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -227,6 +277,7 @@ def add_course_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--course", default="COURSE.md")
     p.add_argument("--notation", default="notebooks/NOTATION.md")
     p.add_argument("--pyproject", default="pyproject.toml", help="[project.urls] source")
+    p.add_argument("--docs", default="docs", help="the docs project (its conf.py and index.md)")
     p.add_argument("--solutions", action="store_true", help="keep solution regions")
 
 
@@ -246,7 +297,7 @@ def course_command(args: argparse.Namespace) -> int:
             return 0
         result = course.book.build_book(args.src, args.out, course=args.course,
                                         notation=args.notation, pyproject=args.pyproject,
-                                        solutions=args.solutions)
+                                        solutions=args.solutions, docs=args.docs)
     except (course.SolutionError, FileNotFoundError, FileExistsError, RuntimeError,
             ImportError) as err:
         print(f"ltlab {args.command}: {err}", file=sys.stderr)
@@ -260,6 +311,12 @@ def course_command(args: argparse.Namespace) -> int:
 
 def _student(course, args: argparse.Namespace) -> int:
     import nbformat
+
+    src = Path(args.src)
+    if not src.is_dir() or not any(src.glob("*.ipynb")):
+        return _usage(f"SRC_DIR {args.src!r} is not a folder of notebooks "
+                      f"({'no .ipynb files in it' if src.is_dir() else 'no such folder'}); "
+                      "give the instructor notebooks' folder, e.g. instructor/. Nothing written.")
 
     if args.mark:
         for path in sorted(Path(args.src).glob("*.ipynb")):
@@ -279,6 +336,35 @@ def _student(course, args: argparse.Namespace) -> int:
     for path in course.write_student_copies(args.src, args.dest):
         print(f"wrote {path}")
     return 0
+
+
+# ----------------------------------------------------------------------------- notebooks
+def notebooks_command(args: argparse.Namespace) -> int:
+    """Run ``ltlab notebooks DEST``: copy the packaged notebooks out; returns the exit status."""
+    try:
+        written = copy_notebooks(args.dest, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError) as err:
+        print(f"ltlab notebooks: {err}", file=sys.stderr)
+        return 1
+    print(f"copied {len(written)} files into {args.dest}: ltlab lab --notebooks {args.dest}, "
+          f"or ltlab run --notebooks {args.dest}")
+    return 0
+
+
+def _notebooks_to_run(given: str | None) -> str:
+    """``--notebooks`` if given, else ``notebooks/`` here if it holds notebooks, else the
+    notebooks that came with ltlab (said on stderr)."""
+    if given is not None:
+        return given
+    if any(Path("notebooks").glob("[0-9][0-9]_*.ipynb")):
+        return "notebooks"
+    packaged = packaged_notebooks()
+    if packaged is None:
+        return "notebooks"
+    print(f"No notebooks/ folder here: running the notebooks that came with ltlab "
+          f"{__version__} ({packaged}). `ltlab notebooks DEST` copies them out to edit.",
+          file=sys.stderr)
+    return str(packaged)
 
 
 def _usage(message: str) -> int:

@@ -23,6 +23,10 @@ view of a batch (`ltlab.augment.contrastive_signal_view` for MNIST-1D,
 >>> z = torch.eye(4)
 >>> round(float(nt_xent(z, z, temperature=0.2)), 4)
 0.0396
+
+Taught in: notebook 06 (SimCLR is GH's baseline), driver `ltlab.experiments.gh` (parts
+`.sphere`, `.probe`), exercises `ltlab.exercises.gh`, figures `ltlab.viz.gh`, panel
+`ltlab.widgets.gh`.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
     sim = (u @ u.T) / temperature
     sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=u.device), float("-inf"))
     positives = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(u.device)
+    # l_i = -log exp(u_i.u_p(i) / T) / sum_{j != i} exp(u_i.u_j / T), mean over the 2B anchors
     return F.cross_entropy(sim, positives)
 
 

@@ -48,6 +48,9 @@ Because the raw model is trained toward Q̂_alpha, its mean raw prediction (and 
 drifts toward Q̂_alpha as alpha falls: that is how the reference behaves and ltlab keeps it.
 `PriorEstimator` also offers the EM-corrected update (``correct="em"``) that re-weights each
 prediction to Q̂ first (one stochastic step of Saerens' EM, see `ltlab.label_shift`).
+
+Taught in: notebook 03, driver `ltlab.experiments.flexda` (parts `.profiles`, `.arms`, `.toy`),
+exercises `ltlab.exercises.flexda`, figures `ltlab.viz.flexda`, panel `ltlab.widgets.flexda`.
 """
 
 from __future__ import annotations
@@ -58,11 +61,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._deprecation import moved_names
-from ._validation import as_choice, as_fraction, as_int, as_logits, as_positive, as_prior, as_probs
+from ._validation import (
+    as_choice,
+    as_fraction,
+    as_int,
+    as_logits,
+    as_positive,
+    as_prior,
+    as_probs,
+    as_targets,
+)
 
 __all__ = [
     "PriorEstimator",
+    "as_prior_momentum",
     "alpha_schedule",
     "smoothed_prior",
     "flexda_adjustment",
@@ -76,14 +88,6 @@ __all__ = [
 #: The eps of every adjustment log((P + eps) / (Q̂_alpha + eps)), as in the reference code.
 EPS = 1e-9
 
-# the exercise checkers moved to the teaching floor (kept here for one release)
-__getattr__ = moved_names(__name__, {
-    "check_alpha": "ltlab.exercises.flexda",
-    "check_smoothed_prior": "ltlab.exercises.flexda",
-    "check_ema_steps": "ltlab.exercises.flexda",
-})
-
-
 def _prior(prior, name: str, num_classes: int | None = None) -> torch.Tensor:
     """`as_prior`, detached (priors here are estimates and targets, never trained)."""
     return as_prior(prior, name, num_classes=num_classes).detach()
@@ -96,27 +100,29 @@ class PriorEstimator(nn.Module):
 
     Starts uniform; every `update` folds in the batch mean of soft predictions:
 
-        Q̂ <- momentum * Q̂ + (1 - momentum) * mean_b probs_b.
+        Q̂ <- m * Q̂ + (1 - m) * mean_b probs_b,   m = ``prior_momentum``.
 
-    ``momentum`` = 0.999 in the paper (a time constant of 1 / (1 - m) = 1,000 steps); short
-    runs need a shorter one. The estimate is a buffer (float64), so it is saved with the
-    method's state. ``correct="em"`` re-weights each prediction from the prior the model was
+    ``prior_momentum`` m = 0.999 in the paper (a time constant of 1 / (1 - m) = 1,000 steps);
+    short runs need a shorter one. It must lie in [0, 1): m = 1 would freeze Q̂ at uniform.
+    ``momentum=`` is accepted as a keyword alias of ``prior_momentum`` (the name of the
+    design contract); ``prior_momentum`` keeps it apart from SGD's momentum in `fit`. The
+    estimate is a buffer (float64), so it is saved with the method's state. ``correct="em"`` re-weights each prediction from the prior the model was
     trained toward (``source_prior`` of `update`) to the current Q̂ before averaging: one
     stochastic step of Saerens' EM per batch, which removes the drift of the raw estimate
     toward the model's training prior. ``correct=None`` (default) is the reference rule.
 
-    >>> est = PriorEstimator(2, momentum=0.5)
+    >>> est = PriorEstimator(2, prior_momentum=0.5)
     >>> est.update(torch.tensor([[1.0, 0.0], [1.0, 0.0]])).tolist()
     [0.75, 0.25]
     """
 
     prior: torch.Tensor
 
-    def __init__(self, num_classes: int, momentum: float = 0.999, correct: str | None = None) -> None:
+    def __init__(self, num_classes: int, prior_momentum: float = 0.999,
+                 correct: str | None = None, *, momentum: float | None = None) -> None:
         super().__init__()
         self.num_classes = as_int(num_classes, "num_classes", minimum=2)
-        self.momentum = as_fraction(momentum, "momentum",
-                                    "0.999 is the paper's value; 0.99 suits runs of ~1,000 steps.")
+        self.prior_momentum = as_prior_momentum(prior_momentum, momentum)
         self.correct = as_choice(correct, (None, "em"), "correct")
         self.register_buffer("prior", torch.full((num_classes,), 1.0 / num_classes,
                                                  dtype=torch.float64))
@@ -155,14 +161,33 @@ class PriorEstimator(nn.Module):
             w = self.prior.to(p.device) / (src.to(p.device, torch.float64) + EPS)
             p = p * w
             p = p / p.sum(1, keepdim=True).clamp_min(1e-300)
-        m = self.momentum
-        new = m * self.prior.to(p.device) + (1.0 - m) * p.mean(0)
+        m = self.prior_momentum
+        new = m * self.prior.to(p.device) + (1.0 - m) * p.mean(0)  # Q̂ <- m Q̂ + (1 - m) mean_b p_b
         self.prior.copy_(new / new.sum())
         self.steps += 1
         return self.prior
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, momentum={self.momentum}, correct={self.correct}"
+        return (f"num_classes={self.num_classes}, prior_momentum={self.prior_momentum}, "
+                f"correct={self.correct}")
+
+    @property
+    def momentum(self) -> float:
+        """Alias of ``prior_momentum`` (the name of the design contract)."""
+        return self.prior_momentum
+
+
+def as_prior_momentum(prior_momentum: float, momentum: float | None = None) -> float:
+    """The EMA factor of Q̂, from ``prior_momentum`` or its keyword alias ``momentum``: a
+    number in [0, 1) (1 would freeze the estimate at its uniform start)."""
+    name = "prior_momentum"
+    if momentum is not None:
+        if prior_momentum != 0.999:
+            raise ValueError(f"give prior_momentum or its alias momentum, not both (got "
+                             f"{prior_momentum!r} and {momentum!r}).")
+        prior_momentum, name = momentum, "momentum"
+    return as_fraction(prior_momentum, name, "it is the EMA factor of the prior estimate: 0.999 "
+                       "is the paper's value, 0.99 suits runs of ~1,000 steps.", high_open=True)
 
 
 # ----------------------------------------------------------------------------- the schedule
@@ -177,7 +202,7 @@ def alpha_schedule(progress: float, alpha_min: float = 0.1, power: float = 2.0) 
     progress = as_fraction(progress, "progress", "Pass step / total_steps.")
     alpha_min = as_fraction(alpha_min, "alpha_min", "0.1 is the paper's value.")
     power = as_positive(power, "power", "The paper uses 2.")
-    return 1.0 - (1.0 - alpha_min) * progress**power
+    return 1.0 - (1.0 - alpha_min) * progress**power  # alpha_t = 1 - (1 - alpha_min) (t/T)^d
 
 
 def smoothed_prior(q_hat, alpha: float) -> torch.Tensor:
@@ -189,14 +214,14 @@ def smoothed_prior(q_hat, alpha: float) -> torch.Tensor:
     q = _prior(q_hat, "q_hat")
     alpha = as_fraction(alpha, "alpha", "Take it from `alpha_schedule`.")
     qa = torch.where(q > 0, q.pow(alpha), torch.zeros_like(q)) if alpha > 0 else torch.ones_like(q)
-    return qa / qa.sum()
+    return qa / qa.sum()  # Q̂_alpha = Q̂^alpha / sum_j Q̂_j^alpha
 
 
 def flexda_adjustment(current_prior, q_alpha, eps: float = EPS) -> torch.Tensor:
     """The logit adjustment log((P + eps) / (Q̂_alpha + eps)) added to the logits in training."""
     p = _prior(current_prior, "current_prior")
     qa = _prior(q_alpha, "q_alpha", p.numel())
-    return torch.log(p.double() + eps) - torch.log(qa.to(p.device).double() + eps)
+    return torch.log(p.double() + eps) - torch.log(qa.to(p.device).double() + eps)  # log(P / Q̂_a)
 
 
 # ----------------------------------------------------------------------------- the losses
@@ -205,10 +230,13 @@ def flexda_supervised_loss(logits: torch.Tensor, targets: torch.Tensor, labeled_
     r"""L_s = (1/B) sum_b CE(z_b + log(P_L / Q̂_alpha), y_b) (FlexDA's supervised loss; at
     t = 0, with Q̂ uniform and alpha = 1, the logit-adjusted loss of Menon et al.).
 
-    ``targets``: labels ``[B]`` or soft targets ``[B, C]`` (mixup)."""
+    ``targets``: labels ``[B]`` or soft targets ``[B, C]`` (mixup); both priors have one
+    entry per column of ``logits``."""
     as_logits(logits, "logits")
-    adj = flexda_adjustment(labeled_prior, q_alpha).to(logits.device, logits.dtype)
-    return F.cross_entropy(logits + adj, targets)
+    targets = as_targets(targets, *logits.shape, soft=True)
+    c = logits.shape[1]
+    adj = flexda_adjustment(_prior(labeled_prior, "labeled_prior", c), _prior(q_alpha, "q_alpha", c))
+    return F.cross_entropy(logits + adj.to(logits.device, logits.dtype), targets)  # CE(z + log(P_L/Q̂_a), y)
 
 
 @torch.no_grad()
@@ -235,7 +263,7 @@ def flexda_consistency_loss(logits_strong: torch.Tensor, logits_weak: torch.Tens
     yhat, mask = pseudo_labels(logits_weak, threshold)
     adj = flexda_adjustment(q_hat, q_alpha).to(logits_strong.device, logits_strong.dtype)
     per_sample = F.cross_entropy(logits_strong + adj, yhat, reduction="none")
-    return (per_sample * mask).mean(), mask
+    return (per_sample * mask).mean(), mask  # (1/(mu B)) sum_b M_b CE(z_s + log(Q̂/Q̂_a), yhat)
 
 
 def complementary_consistency_loss(logits_strong: torch.Tensor, logits_weak: torch.Tensor,
@@ -259,7 +287,7 @@ def complementary_consistency_loss(logits_strong: torch.Tensor, logits_weak: tor
     # p_w^{1/T} normalised = softmax(z_w / T)
     teacher = torch.softmax(logits_weak.detach() / temperature, dim=1)
     log_student = torch.log_softmax((logits_strong + adj) / temperature, dim=1)
-    per_sample = -(teacher * log_student).sum(1)
+    per_sample = -(teacher * log_student).sum(1)  # H(p~_b, softmax((z_s + adj) / T))
     return (per_sample * (1.0 - mask.to(per_sample.dtype))).mean()
 
 
@@ -276,4 +304,4 @@ def imbalance_temperature(q_hat) -> float:
         raise ValueError("q_hat has zero entries; KL(U || q_hat) is infinite.")
     c = q.numel()
     kl = float((torch.full_like(q, 1.0 / c) * (math.log(1.0 / c) - q.log())).sum())
-    return math.exp(kl)
+    return math.exp(kl)  # T = exp(KL(U || Q̂))

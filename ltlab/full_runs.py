@@ -2,10 +2,15 @@
 
 `run_full` executes each notebook with ``quick=False`` on a device and writes
 ``OUT/NN_topic.json`` with the recorded results and their provenance: machine, device, date,
-commit, seed, wall time, and the hash of the full-size settings
+commit, seed, wall time, CPU threads per kernel (``torch_threads``; records made before
+it was written lack it) and the hash of the full-size settings
 (`ltlab.experiments.full_size.settings_hash`), so a test can tell a stale record from a
-current one. Each record is written atomically (a temporary file, then a rename); a failing
-notebook writes no record and the others still run.
+current one. The device and the output folder are checked before the first kernel starts
+(`resolve_device`, `ltlab.run_folder`), and the folder is locked for the run. Each record is
+written atomically (a temporary file, then a rename); a failing notebook, or a record that
+cannot be written, is reported with its reason and the others still run. `verify_records`
+reads every committed record up front, so an unreadable one is named before any notebook
+runs (not at the notebook's last cell).
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._records import CODEC, _jsonable
 from .experiments.full_size import DRIVERS, settings_hash
-from .runner import _jsonable, run_notebook
+from .notebook_execution import describe_error, run_threads
+from .run_folder import FolderLock, ensure_writable
+from .runner import run_notebook
 
-__all__ = ["machine_name", "current_commit", "write_record", "run_full"]
+__all__ = ["machine_name", "current_commit", "write_record", "run_full", "resolve_device",
+           "verify_records"]
 
 
 def machine_name() -> str:
@@ -54,7 +63,8 @@ def current_commit(cwd: str | os.PathLike | None = None) -> str:
 
 def write_record(out_dir: str | os.PathLike, notebook: str, results: dict[str, Any], *,
                  device: str, seed: int, wall_s: float, settings: str,
-                 machine: str | None = None, commit: str | None = None) -> Path:
+                 machine: str | None = None, commit: str | None = None,
+                 torch_threads: int | None = None) -> Path:
     """Write ``out_dir/notebook.json`` atomically and return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,46 +77,108 @@ def write_record(out_dir: str | os.PathLike, notebook: str, results: dict[str, A
         "seed": int(seed),
         "wall_s": round(float(wall_s), 1),
         "settings_hash": settings,
+        "torch_threads": torch_threads,
+        "codec": CODEC,
         "results": _jsonable(results),
     }
     fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{notebook}.", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
-    target = out / f"{notebook}.json"
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle, indent=1, sort_keys=True)
+        target = out / f"{notebook}.json"
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return target
+
+
+def resolve_device(device: str) -> str:
+    """``device`` as the notebooks will resolve it (``auto``: cuda if available, else cpu);
+    a ``ValueError`` naming it when torch cannot parse it or this machine lacks it."""
+    import torch
+
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"--device must be cpu, cuda, cuda:N, mps or auto (got {device!r}).")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise ValueError(
+            f"--device {device!r} is not a device; use cpu, cuda, cuda:N, mps or auto.") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device!r}: CUDA is not available on this machine; use "
+                         "--device cpu (or auto).")
+    if kind == "cuda" and torch.device(device).index is not None and (
+            torch.device(device).index >= torch.cuda.device_count()):
+        raise ValueError(f"--device {device!r}: this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s).")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device!r}: MPS is not available on this machine.")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {device!r}: the notebooks run on cpu, cuda or mps.")
+    return device
+
+
+def verify_records(folder: str | os.PathLike | None) -> list[Path]:
+    """Read every ``NN_topic.json`` record in ``folder``; a ``ValueError`` naming the first
+    file that is not a readable record (truncated, or of another shape). Returns them."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    paths = sorted(Path(folder).glob("[0-9][0-9]_*.json"))
+    for path in paths:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ValueError(
+                f"full-size record {str(path)!r} is unreadable ({err}); restore it (git "
+                "checkout it) or remake it with `ltlab run --full --only "
+                f"{path.stem[:2]}`.") from None
+        if not isinstance(record, dict) or not isinstance(record.get("results"), dict):
+            raise ValueError(
+                f"full-size record {str(path)!r} is not a record (no 'results' object); "
+                f"restore it or remake it with `ltlab run --full --only {path.stem[:2]}`.")
+    return paths
 
 
 def run_full(notebooks: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
              device: str = "auto", seed: int = 0, executed_dir: str | os.PathLike | None = None,
-             timeout: float | None = None) -> dict[str, dict[str, Any]]:
+             timeout: float | None = None,
+             threads: int | None = None) -> dict[str, dict[str, Any]]:
     """Execute each notebook at full size and record it; returns ``{name: results or
-    {"error": ...}}``."""
+    {"error": ...}}``. ``threads``: CPU threads per kernel (default `run_threads`)."""
     from tqdm.auto import tqdm
 
-    if device == "auto":  # record the device that really ran, as the notebooks resolve it
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     paths = [Path(p) for p in notebooks]
     unknown = [p.stem for p in paths if p.stem not in DRIVERS]
     if unknown:
         raise ValueError(f"no full-size settings for {unknown}; known notebooks: {sorted(DRIVERS)}")
-    executed = Path(executed_dir or Path(out_dir) / "executed")
-    executed.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(device)  # record the device that really ran, as notebooks resolve it
+    threads = run_threads() if threads is None else threads
+    out = ensure_writable(out_dir)
+    executed = ensure_writable(executed_dir or out / "executed", "the executed copies' folder")
     outcome: dict[str, dict[str, Any]] = {}
-    for path in tqdm(paths, desc="full-size notebooks", unit="nb"):
-        start = time.perf_counter()
-        try:
-            results = run_notebook(path, {"quick": False, "device": device, "seed": seed},
-                                   executed / path.name, timeout=timeout)
-        except Exception as err:  # one failed notebook must not lose the others' records
-            outcome[path.stem] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
-            tqdm.write(f"{path.name}: FAILED ({type(err).__name__})")
-            continue
-        wall = time.perf_counter() - start
-        write_record(out_dir, path.stem, results, device=device, seed=seed, wall_s=wall,
-                     settings=settings_hash(path.stem))
-        outcome[path.stem] = results
-        tqdm.write(f"{path.name}: recorded in {wall:.0f} s")
+    with FolderLock(out):
+        for path in tqdm(paths, desc="full-size notebooks", unit="nb"):
+            start = time.perf_counter()
+            try:
+                results = run_notebook(path, {"quick": False, "device": device, "seed": seed},
+                                       executed / path.name, timeout=timeout, threads=threads)
+            except Exception as err:  # one failed notebook must not lose the others' records
+                outcome[path.stem] = {"error": describe_error(err)[:300]}
+                tqdm.write(f"{path.name}: FAILED ({describe_error(err)[:300]})")
+                continue
+            wall = time.perf_counter() - start
+            try:
+                target = write_record(out, path.stem, results, device=device, seed=seed,
+                                      wall_s=wall, settings=settings_hash(path.stem),
+                                      torch_threads=threads)
+            except OSError as err:  # the run is lost, say so; the other notebooks go on
+                outcome[path.stem] = {"error": f"could not write its record: {err}"}
+                tqdm.write(f"{path.name}: ran in {wall:.0f} s but its record could not be "
+                           f"written ({err})")
+                continue
+            outcome[path.stem] = results
+            tqdm.write(f"{path.name}: recorded in {wall:.0f} s -> {target}")
     return outcome

@@ -44,8 +44,8 @@ with w_GH = 0 during a SimCLR-only warm-up and then a linear ramp to 1 (`SimCLRG
 (rows sum to 1, column means = pi); ``eps`` = 1/lambda (0.05, so lambda = 20);
 ``n_iter`` = E (300); ``temperature`` = gamma (0.1) of L_GH, and 0.2 for NT-Xent.
 
-**Departures from the reference code** (see ``shared/methods-spec.md`` section 5): the
-per-sample memory starts at zeros (the reference accumulates into ``torch.empty``, i.e.
+**Departures from the reference code** (Zhou et al., NeurIPS 2023, Sec. 3 and Algorithm 1,
+against MediaBrain-SJTU/Geometric-Harmonization): the per-sample memory starts at zeros (the reference accumulates into ``torch.empty``, i.e.
 uninitialised memory); `uniform_structure` is seeded and also works for K = d + 1;
 Sinkhorn runs in float64 (the reference: float32), switches to the log domain when the
 scores span more than 500 eps (so any score range works, not only |q| <= 1), and stops
@@ -54,6 +54,9 @@ once both marginals hold to 1e-7 (``tol``; ``tol=0`` runs all E iterations).
 **Evaluation** is a linear probe on the frozen backbone features, trained on a *balanced*
 labeled set and tested on a balanced test set, with class groups by thirds of training
 frequency (`ltlab.analysis.probe_accuracy`, `ltlab.analysis.frequency_groups`).
+
+Taught in: notebook 06, driver `ltlab.experiments.gh` (parts `.sphere`, `.probe`),
+exercises `ltlab.exercises.gh`, figures `ltlab.viz.gh`, panel `ltlab.widgets.gh`.
 """
 
 from __future__ import annotations
@@ -67,7 +70,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import contrastive
-from ._deprecation import moved_names
 from ._validation import as_fraction, as_int, as_logits, as_positive, as_prior
 from .augment import contrastive_signal_view
 
@@ -159,7 +161,7 @@ def geometric_logits(z: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
             f"z [N, d] and structure [K, d] must share d (got {tuple(z.shape)} and "
             f"{tuple(structure.shape)}); build the structure with dim = the projector's output."
         )
-    return F.normalize(z @ structure.T.to(z.dtype), dim=1)
+    return F.normalize(z @ structure.T.to(z.dtype), dim=1)  # q = normalize(z M^T)
 
 
 # ----------------------------------------------------------------------------- allocation
@@ -253,6 +255,7 @@ def swapped_prediction_loss(
             f"g1, g2, q1, q2 must share the shape [N, K] (got {tuple(g1.shape)}, "
             f"{tuple(g2.shape)}, {tuple(q1.shape)}, {tuple(q2.shape)})."
         )
+    # L_GH = -mean_i q1_i . log softmax(g2_i / gamma) - mean_i q2_i . log softmax(g1_i / gamma)
     term1 = -(q1.detach() * F.log_softmax(g2 / temperature, dim=1)).sum(1).mean()
     term2 = -(q2.detach() * F.log_softmax(g1 / temperature, dim=1)).sum(1).mean()
     return term1 + term2
@@ -381,26 +384,5 @@ class SimCLRGH(contrastive.SimCLR):
             return nce, terms
         harmonization = gh_loss(g1, g2, self.prior, self.eps, self.n_iter, self.gh_temperature)
         terms["gh"] = harmonization.detach()
-        return nce + w * harmonization, terms
+        return nce + w * harmonization, terms  # L = L_NT-Xent + w_GH L_GH
 
-
-# Names that moved out of this module (kept for one release, with a DeprecationWarning).
-__getattr__ = moved_names(__name__, {
-    "nt_xent": "ltlab.contrastive",
-    "SimCLR": "ltlab.contrastive",
-    "contrastive_image_view": "ltlab.augment",
-    "frequency_groups": "ltlab.analysis",
-    "group_accuracy": "ltlab.analysis",
-    "extract_features": "ltlab.analysis",
-    "LinearProbe": "ltlab.analysis",
-    "linear_probe": "ltlab.analysis",
-    "probe_accuracy": "ltlab.analysis",
-    "class_mean_cosines": "ltlab.analysis",
-    "pca_2d": "ltlab.analysis",
-    "toy_scores": "ltlab.experiments.gh",
-    "mnist1d_pretraining_splits": "ltlab.experiments.gh",
-    "GHComparison": "ltlab.experiments.gh",
-    "compare": "ltlab.experiments.gh",
-    "check_simplex_inner_product": "ltlab.exercises.gh",
-    "check_allocation": "ltlab.exercises.gh",
-})

@@ -18,17 +18,19 @@ target data:
   the mean adapted posterior. Each step raises the likelihood of the target inputs; it needs
   *calibrated* source posteriors (Alexandari et al., ICML 2020, recommend bias-corrected
   temperature scaling first).
-* `fit_bias_corrected_temperature` / `calibrated_probs`: bias-corrected temperature scaling
-  (BCTS; Alexandari, Kundaje & Shrikumar, ICML 2020, Sec. 4): softmax(z / T + b) with T and
-  the class biases b fitted by maximum likelihood on labeled held-out *source* data. EM on
-  BCTS-calibrated posteriors was the most accurate estimator in their study; the source prior
-  for EM is then the class prior of that held-out set. The fit is the one of
-  `ltlab.metrics.scaling`, returned here as a pair ``(T, b)``.
+* `calibrated_probs`: bias-corrected temperature scaling (BCTS; Alexandari, Kundaje &
+  Shrikumar, ICML 2020, Sec. 4): softmax(z / T + b) with T and the class biases b fitted by
+  maximum likelihood on labeled held-out *source* data with
+  `ltlab.metrics.fit_bias_corrected_temperature` (which returns a `LogitScaling`; pass it
+  here, or its ``.temperature`` and ``.bias``). EM on BCTS-calibrated posteriors was the most
+  accurate estimator in their study; the source prior for EM is then the class prior of that
+  held-out set.
 * `bbse_prior`: Black Box Shift Estimation (Lipton, Wang & Smola, ICML 2018, eq. 3). With the
   joint confusion matrix C[i, j] = P_s(yhat = i, y = j) of any fixed classifier, measured on
   labeled source data, and the target's distribution of predictions mu[i] = P_t(yhat = i),
   the weights w = pi_t / pi_s solve C w = mu; then pi_t = w * pi_s. It does not need
-  calibration, only an invertible confusion matrix.
+  calibration, only an invertible confusion matrix; an ill-conditioned one gives a
+  `BBSEWarning` (the weights are then unreliable).
 
 Everything works on torch tensors; the estimates are float32 priors (1-D, non-negative, sum 1).
 
@@ -37,26 +39,40 @@ Everything works on torch tensors; the estimates are float32 priors (1-D, non-ne
 >>> prior, adapted = em_prior(probs, torch.tensor([0.5, 0.5]))
 >>> [round(v, 3) for v in prior.tolist()]
 [0.701, 0.299]
+
+Taught in: notebooks 04 (EM under label shift) and 03 (EM against FlexDA's online estimate),
+drivers `ltlab.experiments.calibration` and `ltlab.experiments.flexda`, exercises
+`ltlab.exercises.calibration`, figures `ltlab.viz.calibration`, panel
+`ltlab.widgets.calibration`.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-from ._deprecation import moved_names
 from ._validation import as_int, as_logits, as_positive, as_prior, as_probs, as_targets
-from .metrics.scaling import fit_bias_corrected_temperature as _fit_bcts
+from .metrics.scaling import LogitScaling
 
 __all__ = [
     "reweight_posteriors",
     "em_prior",
     "bbse_prior",
     "confusion_matrix",
-    "fit_bias_corrected_temperature",
     "calibrated_probs",
+    "BBSEWarning",
+    "BBSE_MAX_CONDITION",
 ]
 
-__getattr__ = moved_names(__name__, {"check_probs": "ltlab._validation:as_probs"})
+#: Above this condition number of the confusion matrix, `bbse_prior` warns: the solution of
+#: C w = mu then amplifies the sampling noise of mu by up to that factor.
+BBSE_MAX_CONDITION = 1e6
+
+
+class BBSEWarning(UserWarning):
+    """`bbse_prior`'s confusion matrix is singular or ill-conditioned: the estimate is
+    unreliable (more source samples, or a better classifier, would fix it)."""
 
 
 def reweight_posteriors(probs, source_prior, target_prior) -> torch.Tensor:
@@ -77,7 +93,7 @@ def reweight_posteriors(probs, source_prior, target_prior) -> torch.Tensor:
 
 
 def _reweight(p: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    q = p * w[None, :]
+    q = p * w[None, :]  # p_s(y|x) pi_t(y) / pi_s(y), then normalised over y (eq. 2.4)
     s = q.sum(1, keepdim=True)
     zero = s == 0
     if bool(zero.any()):  # a row with mass only on classes of weight 0 keeps its posterior
@@ -118,7 +134,7 @@ def em_prior(
     prior = ps.clone() if init is None else as_prior(init, "init", num_classes=c).double()
     adapted = _reweight(p, prior / ps)
     for _ in range(max_iter):
-        new = adapted.mean(0)  # M-step
+        new = adapted.mean(0)  # M-step: pi^(k+1) = (1/N) sum_n p^(k)(y|x_n)
         adapted = _reweight(p, new / ps)  # E-step with the new prior
         done = (new - prior).abs().max() < tol
         prior = new
@@ -170,7 +186,8 @@ def bbse_prior(
     ``soft=True`` the probabilities themselves (the soft confusion matrix).
 
     * C[i, j] = P_s(yhat = i, y = j), mu[i] = P_t(yhat = i), pi_s(j) = sum_i C[i, j];
-    * w solves C w = mu (eq. 3; least squares if C is singular), clipped at 0;
+    * w solves C w = mu (eq. 3; least squares if C is singular, with a `BBSEWarning` when
+      its condition number exceeds `BBSE_MAX_CONDITION`), clipped at 0;
     * pi_t = w * pi_s, normalised.
 
     Returns the estimate as a float32 prior ``[C]``.
@@ -186,36 +203,47 @@ def bbse_prior(
     cm = confusion_matrix(src, source_targets, num_classes)
     mu = _prediction_matrix(tgt, num_classes, "target_probs").mean(0)
     pi_s = cm.sum(0)
-    w = torch.linalg.lstsq(cm, mu[:, None]).solution.flatten().clamp_min(0.0)
-    q = w * pi_s
+    cond = float(torch.linalg.cond(cm))
+    if not cond < BBSE_MAX_CONDITION:  # also catches inf / NaN of a singular matrix
+        warnings.warn(
+            f"bbse_prior: the confusion matrix is singular or ill-conditioned (condition "
+            f"number {cond:.3g} > {BBSE_MAX_CONDITION:g}); the least-squares estimate is "
+            "unreliable. Use more labeled source samples, a better classifier, or em_prior.",
+            BBSEWarning, stacklevel=2)
+    w = torch.linalg.lstsq(cm, mu[:, None]).solution.flatten().clamp_min(0.0)  # C w = mu (eq. 3)
+    q = w * pi_s  # pi_t = w * pi_s
     if q.sum() <= 0:
         raise ValueError("BBSE found no positive weight; the classifier's confusion matrix is "
                          "degenerate. Use more source samples or a better classifier.")
     return (q / q.sum()).float()
 
 
-def fit_bias_corrected_temperature(logits, targets, max_iter: int = 200) -> tuple[float, torch.Tensor]:
-    """BCTS (Alexandari et al., ICML 2020): the temperature T > 0 and class biases b ``[C]``
-    (float32, mean 0) minimising the NLL of softmax(z / T + b) on labeled held-out logits
-    ``[N, C]``. Returns ``(T, b)``; apply them with `calibrated_probs`.
-
-    The fit is `ltlab.metrics.fit_bias_corrected_temperature` (one L-BFGS routine in
-    `ltlab.metrics.scaling`), unpacked into a pair."""
-    scaling = _fit_bcts(logits, targets, max_iter)
-    return scaling.temperature, scaling.bias
-
-
-def calibrated_probs(logits, temperature: float, bias=None) -> torch.Tensor:
+def calibrated_probs(logits, temperature: float | LogitScaling, bias=None) -> torch.Tensor:
     """softmax(z / T + b) in float64, returned as float32 ``[N, C]``; ``bias`` None means no
     bias (plain temperature scaling).
+
+    ``temperature`` may be a `LogitScaling` instead, e.g. the BCTS fit of
+    `ltlab.metrics.fit_bias_corrected_temperature`: its T and b are used (a vector scaling
+    is applied as it is).
 
     >>> calibrated_probs(torch.tensor([[2.0, 0.0]]), 2.0, [0.0, 1.0]).tolist()
     [[0.5, 0.5]]
     """
     z = as_logits(logits).detach().double()
+    if isinstance(temperature, LogitScaling):
+        if bias is not None:
+            raise ValueError("bias must be None when temperature is a LogitScaling (it "
+                             "carries its own bias).")
+        if temperature.kind == "vector":
+            return temperature(z).softmax(1).float()
+        temperature, bias = temperature.temperature, temperature.bias
     temperature = as_positive(temperature, "temperature",
-                              "Fit it with `fit_bias_corrected_temperature`.")
+                              "Fit it with `ltlab.metrics.fit_bias_corrected_temperature`.")
     out = z / temperature
     if bias is not None:
-        out = out + torch.as_tensor(bias, dtype=torch.float64)
-    return torch.softmax(out, dim=1).float()
+        b = torch.as_tensor(bias, dtype=torch.float64)
+        if b.shape != (z.shape[1],) or not torch.isfinite(b).all():
+            raise ValueError(f"bias must be a finite vector of length {z.shape[1]}, one entry "
+                             f"per class of the logits (got shape {tuple(b.shape)}).")
+        out = out + b
+    return torch.softmax(out, dim=1).float()  # softmax(z / T + b)

@@ -50,6 +50,10 @@ counts from the data in ``setup`` unless given a prior, and mixes its loss under
 >>> bool(torch.isclose(logit_adjusted_cross_entropy(z, torch.tensor([1]), lp),
 ...                    torch.nn.functional.cross_entropy(z + lp, torch.tensor([1]))))
 True
+
+Taught in: notebook 01, driver `ltlab.experiments.logit_adjustment`, exercises
+`ltlab.exercises.logit_adjustment`, figures `ltlab.viz.logit_adjustment`, panel
+`ltlab.widgets.logit_adjustment`.
 """
 
 from __future__ import annotations
@@ -74,23 +78,11 @@ from ._validation import (
 )
 
 __all__ = [
-    "LOG_PRIOR_EPS",
-    "log_prior_of",
-    "log_prior_from_counts",
-    "logit_adjusted_cross_entropy",
-    "adjust_logits",
-    "balanced_softmax_cross_entropy",
-    "focal_loss",
-    "class_balanced_weights",
-    "class_balanced_cross_entropy",
-    "ldam_margins",
-    "ldam_loss",
-    "CrossEntropyPostHoc",
-    "LogitAdjustedLoss",
-    "BalancedSoftmax",
-    "FocalLoss",
-    "ClassBalancedLoss",
-    "LDAMDRW",
+    "LOG_PRIOR_EPS", "log_prior_of", "log_prior_from_counts",
+    "logit_adjusted_cross_entropy", "adjust_logits", "balanced_softmax_cross_entropy", "focal_loss",
+    "class_balanced_weights", "class_balanced_cross_entropy", "ldam_margins", "ldam_loss",
+    "CrossEntropyPostHoc", "LogitAdjustedLoss", "BalancedSoftmax", "FocalLoss",
+    "ClassBalancedLoss", "LDAMDRW",
 ]
 
 LOG_PRIOR_EPS = 1e-12
@@ -171,7 +163,7 @@ def logit_adjusted_cross_entropy(
     """
     logits, targets = _logits_and_targets(logits, targets)
     lp = as_log_prior(log_prior, logits.shape[1], logits)
-    return _soft_cross_entropy(logits + _tau(tau) * lp, targets)
+    return _soft_cross_entropy(logits + _tau(tau) * lp, targets)  # CE(z + tau log pi, y), Eq. 10
 
 
 def adjust_logits(logits: torch.Tensor, log_prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
@@ -183,7 +175,7 @@ def adjust_logits(logits: torch.Tensor, log_prior: torch.Tensor, tau: float = 1.
     """
     logits = as_logits(logits)
     lp = as_log_prior(log_prior, logits.shape[1], logits)
-    return logits - _tau(tau) * lp
+    return logits - _tau(tau) * lp  # z - tau log pi (Eq. 9)
 
 
 def balanced_softmax_cross_entropy(
@@ -207,7 +199,7 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0,
     gamma = as_positive(gamma, "gamma", "the paper uses 2.", allow_zero=True)
     logp = F.log_softmax(logits, dim=1)
     t = targets if targets.dim() == 2 else F.one_hot(targets, logits.shape[1]).to(logp.dtype)
-    focal = (1 - logp.exp()).clamp_min(0) ** gamma
+    focal = (1 - logp.exp()).clamp_min(0) ** gamma  # (1 - p_y)^gamma of -(1 - p_y)^gamma log p_y
     w = 1.0 if weight is None else _class_weights(weight, logits)
     return -(t * w * focal * logp).sum(1).mean()
 
@@ -224,7 +216,7 @@ def class_balanced_weights(counts: Any, beta: float = 0.9999) -> torch.Tensor:
     c = as_counts(counts, "counts", allow_zero=True)
     beta = as_fraction(beta, "beta", "Cui et al. use 0.9999.", high_open=True)
     effective = (1.0 - beta**c) / (1.0 - beta) if beta > 0 else (c > 0).double()
-    w = torch.where(c > 0, 1.0 / effective.clamp_min(1e-300), torch.zeros_like(c))
+    w = torch.where(c > 0, 1.0 / effective.clamp_min(1e-300), torch.zeros_like(c))  # 1 / E_n
     return (w * c.numel() / w.sum()).float()
 
 
@@ -244,7 +236,7 @@ def ldam_margins(counts: Any, max_margin: float = 0.5) -> torch.Tensor:
     so that the largest margin (the rarest class) is ``max_margin`` (0.5 in the reference)."""
     c = as_counts(counts, "counts")  # an empty class would have an infinite margin
     max_margin = as_positive(max_margin, "max_margin", "the reference uses 0.5.")
-    m = 1.0 / c.pow(0.25)
+    m = 1.0 / c.pow(0.25)  # Delta_y = c / n_y^(1/4)
     return (m * (max_margin / m.max())).float()
 
 
@@ -265,10 +257,12 @@ def ldam_loss(logits: torch.Tensor, targets: torch.Tensor, margins: torch.Tensor
     """
     logits, targets = _logits_and_targets(logits, targets)
     num_classes = logits.shape[1]
-    m = _class_vector(margins, logits, "margins") * float(scale)
+    scale = as_positive(scale, "scale", "it is the cosine head's s (30 in the reference).")
+    m = _class_vector(margins, logits, "margins") * scale
     w = torch.ones(num_classes, device=logits.device, dtype=logits.dtype) if weight is None \
         else _class_weights(weight, logits)
     if targets.dim() == 1:
+        # z - s Delta_y e_y: s (cos_y - Delta_y) for the true class (Eq. 13)
         shifted = logits - F.one_hot(targets, num_classes).to(logits) * m[targets][:, None]
         ce = F.cross_entropy(shifted, targets, reduction="none")
         return (w[targets] * ce).sum() / w[targets].sum()
@@ -319,11 +313,24 @@ class _PriorMethod:
 class CrossEntropyPostHoc(_PriorMethod):
     r"""Train with plain CE, predict :math:`z - \tau\log\pi` (post-hoc logit adjustment,
     Menon et al., 2021, Eq. 9). ``raw_logits(model, x)`` gives the unadjusted CE logits,
-    so one trained model serves both the CE and the post-hoc rows of a table."""
+    so one trained model serves both the CE and the post-hoc rows of a table.
+
+    The prior must have no zero entry: the rule divides by pi_y, and an empty class's
+    log(pi + eps) = -27.6 would add +27.6 tau to its logit and win every prediction. Smooth
+    the counts ((counts + 1) / (N + C)) or drop the class."""
 
     def __init__(self, tau: float = 1.0, prior: Any = None, counts: Any = None) -> None:
+        if prior is not None:
+            as_prior(prior, positive=True)
+        if counts is not None:
+            as_counts(counts, "counts")  # refuses empty classes, see the docstring
         super().__init__(prior, counts)
         self.tau = _tau(tau)
+
+    def setup(self, model: nn.Module, data: Any, total_steps: int, device: Any) -> None:
+        if self.counts is None and self.log_prior is None:
+            as_counts(data.train_counts, "data.train_counts")  # no empty class, see above
+        super().setup(model, data, total_steps, device)
 
     def loss(self, model: nn.Module, batch: Any, step: int) -> torch.Tensor:
         logits = model(batch.x)
@@ -382,6 +389,8 @@ class ClassBalancedLoss(_PriorMethod):
                  counts: Any = None) -> None:
         super().__init__(counts=counts)
         as_choice(base, ("ce", "focal"), "base")
+        as_fraction(beta, "beta", "Cui et al. use 0.9999.", high_open=True)
+        as_positive(gamma, "gamma", "the paper uses 2.", allow_zero=True)
         self.beta, self.base, self.gamma = float(beta), base, float(gamma)
         self.weight: torch.Tensor | None = None
         if counts is not None:
@@ -413,6 +422,9 @@ class LDAMDRW(_PriorMethod):
                  beta: float = 0.9999, counts: Any = None) -> None:
         super().__init__(counts=counts)
         as_fraction(drw_start, "drw_start", "it is the fraction of training before re-weighting.")
+        as_positive(max_margin, "max_margin", "the reference uses 0.5.")
+        as_positive(scale, "scale", "it is the cosine head's s (30 in the reference).")
+        as_fraction(beta, "beta", "the reference uses 0.9999.", high_open=True)
         self.max_margin, self.scale, self.drw_start, self.beta = max_margin, scale, drw_start, beta
         self.total_steps = 0
         if counts is not None:

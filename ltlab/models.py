@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import as_int
+from ._validation import as_int, as_positive
 
 __all__ = ["CosineClassifier", "ExpertHeads", "MLP", "CNN1D", "PooledCNN1D", "ResNet32", "LTModel"]
 
@@ -28,7 +28,7 @@ class CosineClassifier(nn.Module):
     def __init__(self, in_features: int, num_classes: int, scale: float = 30.0) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_classes, in_features).uniform_(-1, 1))
-        self.scale = scale
+        self.scale = as_positive(scale, "scale", "BalPoE and LDAM use 30.")
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.scale * F.normalize(f, dim=-1) @ F.normalize(self.weight, dim=-1).T

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import torch
 
-from ._deprecation import moved_names
 from ._validation import as_choice, as_counts, as_int, as_number, as_prior
 
 __all__ = [
@@ -27,8 +26,6 @@ __all__ = [
     "shifted_prior",
     "tempered",
 ]
-
-__getattr__ = moved_names(__name__, {"check_prior": "ltlab._validation:as_prior"})
 
 
 def long_tailed_counts(
@@ -112,15 +109,27 @@ def shifted_prior(num_classes: int, rho: float, direction: str) -> torch.Tensor:
 
 
 def tempered(prior, alpha: float) -> torch.Tensor:
-    """The tempered prior p^alpha / sum(p^alpha) (alpha = 1: unchanged, 0: uniform)."""
+    """The tempered prior p^alpha / sum(p^alpha) (alpha = 1: unchanged, 0: uniform).
+
+    A large |alpha| (where p^alpha under- or overflows float64) is computed in log space,
+    softmax(alpha log p), so ``tempered(p, 1e4)`` is the one-hot of the largest entry.
+
+    >>> tempered([0.6, 0.4], 1e4).tolist()
+    [1.0, 0.0]
+    """
     p = as_prior(prior)
-    as_number(alpha, "alpha")
+    alpha = as_number(alpha, "alpha", "alpha = 1 keeps the prior, 0 makes it uniform.")
     if alpha < 0 and (p == 0).any():
-        raise ValueError("a negative alpha needs a prior without zero entries.")
+        raise ValueError(f"alpha = {alpha!r} < 0 needs a prior without zero entries "
+                         f"(got zeros at {torch.nonzero(p == 0).flatten().tolist()}).")
     q = torch.where(p > 0, p.double() ** alpha, torch.zeros_like(p.double()))
     if alpha == 0:
         q = torch.ones_like(q)
-    return (q / q.sum()).to(torch.float32)
+    total = q.sum()
+    if not (bool(torch.isfinite(q).all()) and 0 < float(total) < math.inf):
+        # p^alpha left float64's range: the same p^alpha / sum p^alpha in log space
+        return torch.softmax(alpha * p.double().log(), dim=0).to(torch.float32)
+    return (q / total).to(torch.float32)
 
 
 def kl_divergence(p, q) -> float:

@@ -19,12 +19,12 @@ concatenated labeled, weak and strong batches; the estimate is updated from step
 soft weak-view predictions of the current model; evaluation uses raw logits.
 
 Differences from the reference, all deliberate and small: the evaluated weight average
-(``ema``; 0.999 in the reference) and the prior EMA (``momentum``) default to shorter time
-constants in quick mode, the strong augmentation of 1-D signals is
+(``ema``; 0.999 in the reference) and the prior EMA (``prior_momentum``) default to shorter
+time constants in quick mode, the strong augmentation of 1-D signals is
 `ltlab.augment.signal_strong` (shift, scale, noise, cutout) instead of RandAugment, and the
 learning rate of the short CPU run is higher. Notebook 03's experiments are
 `ltlab.experiments.flexda` (three unlabeled profiles x three methods) and
-`ltlab.experiments.flexda_arms` (seven choices of the prior, several seeds).
+`ltlab.experiments.flexda.arms` (seven choices of the prior, several seeds).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._deprecation import moved_names
 from ._validation import as_choice, as_fraction, as_int, as_positive
 from .augment import image_strong, image_weak, signal_strong, signal_weak
 from .data import LTData
 from .flexda import (
     PriorEstimator,
     alpha_schedule,
+    as_prior_momentum,
     complementary_consistency_loss,
     flexda_consistency_loss,
     flexda_supervised_loss,
@@ -56,16 +56,6 @@ from .label_shift import em_prior
 from .train import Batch
 
 __all__ = ["FixMatch", "FlexDA", "ADELLO", "SSL_METHODS", "default_views"]
-
-# notebook 03's driver moved to the teaching floor (kept here for one release)
-__getattr__ = moved_names(__name__, {
-    name: "ltlab.experiments.flexda"
-    for name in ("HARD_TO_EASY", "SHOTS", "SPLIT_KEYS", "reorder_classes", "mnist1d_pool",
-                 "make_ssl_data", "true_unlabeled_prior", "heldout_split", "run_ssl", "compare")
-} | {
-    "quick_settings": "ltlab.experiments.flexda:quick_settings",
-    "full_settings": "ltlab.experiments.flexda:full_settings",
-})
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -92,7 +82,8 @@ class FixMatch(nn.Module):
     `ltlab.augment.image_weak` / `image_strong` for images. Pass ``augment=`` to `fit` for
     the labeled batch (the reference uses the weak view there). ``ema`` > 0 keeps an
     exponential moving average of the weights, theta_ema <- ema theta_ema + (1 - ema) theta,
-    and predicts with it (the reference evaluates such a model, ema = 0.999)."""
+    updated by `fit` through the `before_step` hook, and predicts with it (the reference
+    evaluates such a model, ema = 0.999)."""
 
     def __init__(self, threshold: float = 0.95, lambda_u: float = 1.0,
                  weak: Augment | None = None, strong: Augment | None = None,
@@ -122,8 +113,9 @@ class FixMatch(nn.Module):
             self.ema_model = copy.deepcopy(model).requires_grad_(False).to(device)
 
     @torch.no_grad()
-    def _update_ema(self, model: nn.Module) -> None:
-        """theta_ema <- ema * theta_ema + (1 - ema) * theta (buffers are copied)."""
+    def before_step(self, model: nn.Module, step: int) -> None:
+        """`fit`'s hook before each step's loss: theta_ema <- ema * theta_ema + (1 - ema) *
+        theta, theta as the previous update left it (buffers are copied)."""
         if self.ema_model is None or not model.training:
             return
         for e, p in zip(self.ema_model.parameters(), model.parameters()):
@@ -137,7 +129,6 @@ class FixMatch(nn.Module):
                              "call fit(..., unlabeled_ratio=2) on data from `ssl_split`.")
         if self.weak is None or self.strong is None:
             self.weak, self.strong = default_views(batch.x_unlabeled)
-        self._update_ema(model)
         g = batch.generator
         u = batch.x_unlabeled
         weak, strong = self.weak(u, g), self.strong(u, g)
@@ -173,7 +164,8 @@ class FlexDA(FixMatch):
       (`complementary_consistency_loss`), from ``distill_start`` x T_max on,
 
     with alpha_t = `alpha_schedule`(t / T_max, ``alpha_min``, ``power``) and Q̂ the
-    `PriorEstimator` (``momentum``), updated after the losses, so step t uses Q̂ of step t-1.
+    `PriorEstimator` (``prior_momentum``; ``momentum=`` is its keyword alias), updated after
+    the losses, so step t uses Q̂ of step t-1.
 
     Options: ``temperature`` = ``"paper"`` (exp(KL(U || Q̂)) at the first distillation step,
     then frozen), ``"released"`` (T = 1, what the released configs run) or a number;
@@ -200,7 +192,7 @@ class FlexDA(FixMatch):
         self,
         alpha_min: float = 0.1,
         power: float = 2.0,
-        momentum: float = 0.999,
+        prior_momentum: float = 0.999,
         threshold: float = 0.95,
         lambda_u: float = 1.0,
         distill: bool = False,
@@ -216,6 +208,8 @@ class FlexDA(FixMatch):
         weak: Augment | None = None,
         strong: Augment | None = None,
         ema: float = 0.0,
+        *,
+        momentum: float | None = None,
     ) -> None:
         super().__init__(threshold, lambda_u, weak, strong, ema)
         alpha_schedule(0.5, alpha_min, power)  # validates alpha_min and power
@@ -240,8 +234,8 @@ class FlexDA(FixMatch):
         self.target_prior = None if unlabeled_prior is None else smoothed_prior(unlabeled_prior, 1.0)
         self.fixed_prior = None if fixed_prior is None else smoothed_prior(fixed_prior, 1.0)
         self.estimator: PriorEstimator | None = None
-        self.momentum, self.estimator_correct = momentum, estimator_correct
-        PriorEstimator(2, momentum, estimator_correct)  # validate early
+        self.prior_momentum = as_prior_momentum(prior_momentum, momentum)  # in [0, 1)
+        self.estimator_correct = as_choice(estimator_correct, (None, "em"), "estimator_correct")
         self.register_buffer("labeled_prior", torch.ones(1, dtype=torch.float64))
         self.register_buffer("distill_temperature", torch.tensor(math.nan, dtype=torch.float64))
         self.register_buffer("q_alpha", torch.ones(1, dtype=torch.float64))
@@ -253,7 +247,7 @@ class FlexDA(FixMatch):
     def setup(self, model: nn.Module, data: LTData, total_steps: int, device) -> None:
         super().setup(model, data, total_steps, device)
         c = data.num_classes
-        self.estimator = PriorEstimator(c, self.momentum, self.estimator_correct).to(device)
+        self.estimator = PriorEstimator(c, self.prior_momentum, self.estimator_correct).to(device)
         self.labeled_prior = data.train_prior.double().to(device)
         self.q_alpha = torch.full((c,), 1.0 / c, dtype=torch.float64, device=device)
         self.distill_temperature = torch.tensor(math.nan, dtype=torch.float64, device=device)
@@ -268,7 +262,8 @@ class FlexDA(FixMatch):
                       "mask_rate": []}
         self._recent = []
         # a second, EM-corrected estimate of the same predictions, for comparison only
-        self.shadow = PriorEstimator(c, self.momentum, "em").to(device) if self.trace_every else None
+        self.shadow = (PriorEstimator(c, self.prior_momentum, "em").to(device)
+                       if self.trace_every else None)
 
     @property
     def q_hat(self) -> torch.Tensor:

@@ -1,31 +1,34 @@
 """One training loop for every method.
 
-A *method* is any object with two functions:
+A *method* (`Method`) is any object with two functions:
 
 * ``loss(model, batch, step) -> Tensor`` or ``(Tensor, {name: value})``: the loss of one
   `Batch` (the named terms are logged per step and per epoch);
-* ``predict(model, x) -> logits [N, C]``: what the method predicts at test time.
+* ``predict(model, x) -> logits [N, C]``: what the method predicts at test time;
 
-Optional: ``setup(model, data, total_steps, device)`` is called once before training; a
-method that is an ``nn.Module`` (extra heads, running estimates as buffers) is moved to the
-device, its parameters are optimised with the model's, and its state is checkpointed.
+and, optionally, ``setup`` (once, before training) and the hooks ``before_step`` /
+``after_step`` (around every optimiser update; FixMatch's weight average uses the first). A
+method that is an ``nn.Module`` (extra heads, projectors, running estimates as buffers)
+owns those modules: `fit` moves them to the device, optimises their parameters with the
+model's, switches them between training and evaluation together with the model and
+checkpoints their state.
 
 `fit` keeps the data as tensors on the training device and augments whole batches there
 (`ltlab.augment`), so the loop has no per-sample Python. Mixup (Zhang et al., 2018) draws
 one lambda ~ Beta(alpha, alpha) per batch, pairs the batch with a random permutation of
 itself and mixes the *loss* between the two labels: ``batch.mix_loss(fn)`` returns
 lambda * fn(y) + (1 - lambda) * fn(y[perm]) (the BalPoE reference does exactly this).
+Its steps (options, optimiser and schedule, one update) live in ``ltlab/_fit_steps.py``,
+its checkpoints (settings, resume, atomic save) in ``ltlab/_fit_checkpoint.py``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -33,15 +36,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ._deprecation import moved_names
-from ._validation import as_choice, as_int, as_positive
+from ._fit_checkpoint import resume, run_settings, save_checkpoint
+from ._fit_steps import (
+    EpochLog,
+    FitOptions,
+    Loop,
+    _lr_factor,  # noqa: F401  (tests and recipes check the schedule through this name)
+    epoch_draws,
+    make_optimizer,
+    parameter_groups,
+    prepare,
+    set_mode,
+    train_step,
+    validate_data,
+    validate_shapes,
+)
 from .data import LTData
 from .metrics import accuracy, balanced_accuracy
 
 __all__ = [
     "Batch",
     "CrossEntropy",
+    "FitOptions",
     "History",
+    "Method",
+    "MethodHooks",
     "fit",
     "predict_logits",
     "resolve_device",
@@ -53,7 +72,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"``: CUDA when available, else CPU. ``"cuda"`` without CUDA is an error."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {device!r}).") \
+            from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
             "device='cuda' was asked for but CUDA is not available on this machine; "
@@ -138,52 +161,63 @@ class History:
         raise KeyError(f"{name!r} was not recorded; have {list(self.metrics) + list(self.terms)}")
 
 
+#: What ``Method.loss`` returns: the loss, or the loss and named terms to log.
+LossOutput = torch.Tensor | tuple[torch.Tensor, Mapping[str, Any]]
+
+
+@runtime_checkable
+class Method(Protocol):
+    """What `fit` trains with: ``loss`` and ``predict`` (required; see `MethodHooks` for
+    the optional ``setup``, ``before_step`` and ``after_step``). A method that is an
+    ``nn.Module`` owns its submodules: they move to the device, are optimised, switch
+    between train and eval mode with the model and are checkpointed with it."""
+
+    def loss(self, model: nn.Module, batch: Batch, step: int) -> LossOutput:
+        """The loss of one `Batch` at global ``step`` (0-based), with the model in train mode."""
+        ...
+
+    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Test-time logits ``[N, C]`` of ``x`` (model and method in eval mode)."""
+        ...
+
+
+class MethodHooks(Protocol):
+    """The optional members of a `Method`; `fit` calls each one the method has."""
+
+    def setup(self, model: nn.Module, data: LTData, total_steps: int,
+              device: torch.device) -> None:
+        """Once, after the model is on the device and before the optimiser is built."""
+        ...
+
+    def before_step(self, model: nn.Module, step: int) -> None:
+        """Before step ``step``'s loss: the weights are those the previous update left."""
+        ...
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """After step ``step``'s optimiser update and learning-rate step."""
+        ...
+
+
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, method: Any, x: torch.Tensor, device: str | torch.device = "auto",
+    model: nn.Module, method: Method, x: torch.Tensor, device: str | torch.device = "auto",
     batch_size: int = 2048,
 ) -> torch.Tensor:
-    """The method's test-time logits for ``x`` (eval mode, batched), on the CPU."""
+    """The method's test-time logits for ``x`` (eval mode, batched), on the CPU; the model
+    and the method's modules go back to the model's mode afterwards."""
     dev = resolve_device(device)
     was_training = model.training
-    model.eval()
-    if isinstance(method, nn.Module):
-        method.eval()
+    set_mode(model, method, False)
     outs = []
     for i in range(0, x.shape[0], batch_size):
         outs.append(method.predict(model, x[i : i + batch_size].to(dev)).float().cpu())
-    model.train(was_training)
+    set_mode(model, method, was_training)
     return torch.cat(outs)
-
-
-def _lr_factor(
-    step: int, total: int, warmup: int, schedule: str, steps_per_epoch: int,
-    milestones: tuple[int, ...], gamma: float,
-) -> float:
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if schedule == "cosine":
-        span = max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
-    if schedule == "step":
-        epoch = step // steps_per_epoch
-        return gamma ** sum(epoch >= m for m in milestones)
-    return 1.0
-
-
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash leaves the old checkpoint, never a partial one
-
-
-def _to_float(v: Any) -> torch.Tensor:
-    return v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
 
 
 def fit(
     model: nn.Module,
-    method: Any,
+    method: Method,
     data: LTData,
     *,
     epochs: int | None = None,
@@ -213,174 +247,113 @@ def fit(
 ) -> History:
     """Train ``model`` with ``method`` on ``data`` and return a `History`.
 
-    Give either ``epochs`` (passes over the labeled train split) or ``steps``. ``schedule``
-    is ``"cosine"``, ``"step"`` (x ``gamma`` at each epoch in ``milestones``) or
-    ``"constant"``, after a linear warmup of ``warmup_epochs``; the learning rate changes
-    every step. ``optimizer`` is ``"sgd"`` (momentum, Nesterov) or ``"adam"``.
-    ``checkpoint``: a path written atomically after every epoch; if it exists, training
-    resumes from it. ``amp``: bf16 autocast on CUDA. ``compile``: ``torch.compile`` the model.
-    ``decay_norm_and_bias=False`` exempts every parameter with at most one dimension
-    (biases, batch-norm scales and shifts) from weight decay, as the USB / ADELLO reference
-    does (``bn_wd_skip``). ``channels_last``: NHWC memory format for the model and image
-    batches (None: on CUDA for 4-D inputs, where cuDNN's convolutions are faster in it;
-    results agree to rounding). The same ``seed`` on the same machine gives the same numbers.
+    model: the network; ``method.loss`` and ``method.predict`` call it.
+    method: a `Method` (``loss``, ``predict``; optional ``setup`` and step hooks).
+    data: an `LTData`; trains on its train split, evaluates on its test split.
+    epochs: passes over the labeled train split (give this or ``steps``).
+    steps: optimiser steps in all (give this or ``epochs``).
+    batch_size: labeled samples per step.
+    lr: the peak learning rate.
+    optimizer: ``"sgd"`` (with ``momentum`` and ``nesterov``) or ``"adam"``.
+    momentum: SGD's momentum, in [0, 1).
+    nesterov: Nesterov momentum for SGD (used when ``momentum`` > 0).
+    weight_decay: L2 weight decay of the optimiser.
+    decay_norm_and_bias: False exempts 1-D parameters (biases, norms) from weight decay.
+    schedule: ``"cosine"``, ``"step"`` or ``"constant"``; the rate changes every step.
+    warmup_epochs: epochs of linear warm-up before the schedule (0: none; may be fractional).
+    milestones: epochs at which the ``"step"`` schedule multiplies the rate by ``gamma``.
+    gamma: the ``"step"`` schedule's factor.
+    mixup_alpha: mixup's Beta(alpha, alpha) parameter (0: no mixup).
+    augment: ``(x, generator) -> x`` applied to each labeled batch on the device.
+    unlabeled_ratio: unlabeled samples per labeled one in each batch (``batch.x_unlabeled``).
+    eval_every: evaluate on the test split every this many epochs (and after the last).
+    device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+    seed: seeds the model-independent draws; same seed, same machine, same numbers.
+    progress: show a progress bar.
+    checkpoint: a file written atomically after every epoch; resumed from when it exists.
+    amp: bf16 autocast on CUDA (ignored on the CPU).
+    compile: ``torch.compile`` the model for the training forward passes.
+    channels_last: NHWC memory format (None: on CUDA for 4-D inputs; same maths).
     """
-    if (epochs is None) == (steps is None):
-        raise ValueError("give exactly one of epochs= or steps=.")
-    if epochs is not None:
-        as_int(epochs, "epochs", minimum=1)
-    if steps is not None:
-        as_int(steps, "steps", minimum=1)
-    as_int(batch_size, "batch_size", minimum=1)
-    as_choice(schedule, ("cosine", "step", "constant"), "schedule")
-    as_choice(optimizer, ("sgd", "adam"), "optimizer")
-    as_positive(mixup_alpha, "mixup_alpha", "0 turns mixup off.", allow_zero=True)
-    if unlabeled_ratio and data.x_unlabeled is None:
-        raise ValueError("unlabeled_ratio > 0 needs data with an unlabeled split (`ssl_split`).")
-
-    dev = resolve_device(device)
-    torch.manual_seed(seed)
-    model.to(dev)
-    if isinstance(method, nn.Module):
-        method.to(dev)
-    x_train, y_train = data.x_train.to(dev), data.y_train.to(dev)
-    if channels_last is None:
-        channels_last = dev.type == "cuda" and x_train.dim() == 4
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-        x_train = x_train.contiguous(memory_format=torch.channels_last)
-    x_unl = data.x_unlabeled.to(dev) if unlabeled_ratio else None
-    n = x_train.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = steps if steps is not None else epochs * steps_per_epoch
-    num_epochs = math.ceil(total_steps / steps_per_epoch)
-    if hasattr(method, "setup"):
-        method.setup(model, data, total_steps, dev)
-
-    params = list(model.parameters())
-    if isinstance(method, nn.Module):
-        params += [p for p in method.parameters() if all(p is not q for q in params)]
-    groups: Any = params
-    if not decay_norm_and_bias:  # biases and norm parameters (1-D) without weight decay
-        groups = [{"params": [p for p in params if p.dim() > 1]},
-                  {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0,
-                              weight_decay=weight_decay)
-    else:
-        opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
-    warmup = int(round(warmup_epochs * steps_per_epoch))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: _lr_factor(s, total_steps, warmup, schedule, steps_per_epoch,
-                                  tuple(milestones), gamma),
-    )
-    forward_model = torch.compile(model) if compile else model
-
-    history = History(total_steps=total_steps)
-    start_epoch, step = 0, 0
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        model.load_state_dict(state["model"])
-        if isinstance(method, nn.Module) and "method" in state:
-            method.load_state_dict(state["method"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+    opts = FitOptions(
+        epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+        decay_norm_and_bias=decay_norm_and_bias, schedule=schedule, warmup_epochs=warmup_epochs,
+        milestones=milestones, gamma=gamma, mixup_alpha=mixup_alpha, augment=augment,
+        unlabeled_ratio=unlabeled_ratio, eval_every=eval_every, device=device, seed=seed,
+        progress=progress, checkpoint=checkpoint, amp=amp, compile=compile,
+        channels_last=channels_last)
+    validate_data(model, method, data, opts)
+    dev = resolve_device(opts.device)
+    torch.manual_seed(opts.seed)
+    loop = prepare(model, method, data, opts, dev)  # to the device, then method.setup
+    validate_shapes(model, method, loop, data.num_classes)
+    opt, sched = make_optimizer(parameter_groups(model, method, opts), opts, loop)
+    forward_model = torch.compile(model) if opts.compile else model
+    history, start_epoch, step = History(total_steps=loop.total_steps), 0, 0
+    settings = run_settings(model, method, data, opts, loop)
+    if opts.checkpoint is not None and opts.checkpoint.exists():
+        state = resume(opts.checkpoint, settings, model, method, opt, sched, dev)
         history = History.from_dict(state["history"])
         start_epoch, step = state["epoch"] + 1, state["step"]
-        if "rng" in state:  # methods that draw from the global generator resume exactly too
-            torch.set_rng_state(state["rng"].cpu())
-            if dev.type == "cuda" and "cuda_rng" in state:
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
-
-    use_amp = amp and dev.type == "cuda"
-    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="training",
-               unit="step", leave=False)
+    use_amp = opts.amp and dev.type == "cuda"
+    bar = tqdm(total=loop.total_steps, initial=step, disable=not opts.progress,
+               desc="training", unit="step", leave=False)
     t0 = time.perf_counter() - history.seconds
-    model.train()
-    for epoch in range(start_epoch, num_epochs):
-        # per-epoch generators: resuming at an epoch boundary replays the same numbers
-        g_cpu = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        g_dev = torch.Generator(device=dev).manual_seed(seed * 100_019 + epoch)
-        perm = torch.randperm(n, generator=g_cpu).to(dev)
-        loss_sum = torch.zeros((), device=dev)
-        term_sums: dict[str, torch.Tensor] = {}
-        step_terms: dict[str, list[torch.Tensor]] = {}
-        n_steps = 0
-        for b in range(steps_per_epoch):
-            if step >= total_steps:
-                break
-            idx = perm[b * batch_size : (b + 1) * batch_size]
-            x = x_train[idx]
-            if augment is not None:
-                x = augment(x, g_dev)
-            if channels_last:  # a no-op when the augmentation kept the format
-                x = x.contiguous(memory_format=torch.channels_last)
-            batch = Batch(x=x, y=y_train[idx], index=idx, generator=g_dev)
-            if mixup_alpha > 0:
-                lam = float(np.random.default_rng([seed, step]).beta(mixup_alpha, mixup_alpha))
-                mix = torch.randperm(idx.numel(), generator=g_cpu).to(dev)
-                batch.x = lam * batch.x + (1 - lam) * batch.x[mix]
-                batch.y_mix, batch.lam = batch.y[mix], lam
-            if x_unl is not None:
-                ui = torch.randint(0, x_unl.shape[0], (unlabeled_ratio * idx.numel(),),
-                                   generator=g_cpu).to(dev)
-                batch.x_unlabeled, batch.index_unlabeled = x_unl[ui], ui
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                out = method.loss(forward_model, batch, step)
-            loss, terms = (out if isinstance(out, tuple) else (out, {}))
-            if not torch.isfinite(loss):
-                bad = {k: float(_to_float(v)) for k, v in terms.items()}
-                culprits = [k for k, v in bad.items() if not math.isfinite(v)]
-                raise FloatingPointError(
-                    f"the loss became {float(loss.detach())} at step {step} (epoch {epoch}); "
-                    f"non-finite terms: {culprits or 'none logged'}; terms: {bad}. "
-                    "Lower the learning rate, check the inputs for NaN, or check log(prior) "
-                    "for empty classes."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.detach().float()
-            for k, v in terms.items():
-                v = _to_float(v).to(dev)
-                term_sums[k] = term_sums.get(k, torch.zeros((), device=dev)) + v
-                step_terms.setdefault(k, []).append(v)
-            n_steps += 1
+    set_mode(model, method, True)  # whatever mode the method's modules were left in
+    for epoch in range(start_epoch, loop.num_epochs):
+        g_cpu, g_dev, perm = epoch_draws(opts.seed, epoch, loop)
+        log = EpochLog(dev)
+        for b in range(min(loop.steps_per_epoch, loop.total_steps - step)):
+            batch = _make_batch(loop, opts, perm, b, step, g_cpu, g_dev)
+            log.add(*train_step(method, model, forward_model, batch, step, epoch, opt, sched,
+                                dev, use_amp))
             step += 1
             bar.update(1)
-        history.epoch.append(epoch)
-        history.loss.append(float(loss_sum) / max(1, n_steps))
-        for k, v in term_sums.items():
-            history.terms.setdefault(k, []).append(float(v) / max(1, n_steps))
-            history.step_terms.setdefault(k, []).extend(torch.stack(step_terms[k]).tolist())
-        if (epoch + 1) % eval_every == 0 or epoch == num_epochs - 1:
-            logits = predict_logits(model, method, data.x_test, dev)
-            history.metrics.setdefault("epoch", []).append(epoch)
-            history.metrics.setdefault("accuracy", []).append(accuracy(logits, data.y_test))
-            history.metrics.setdefault("balanced_accuracy", []).append(
-                balanced_accuracy(logits, data.y_test, data.num_classes))
-            model.train()
-            if isinstance(method, nn.Module):
-                method.train()
+        log.write(history, epoch)
+        if (epoch + 1) % opts.eval_every == 0 or epoch == loop.num_epochs - 1:
+            _evaluate(model, method, data, history, epoch, dev)
         bar.set_postfix(epoch=epoch, loss=f"{history.loss[-1]:.3f}")
         history.seconds = time.perf_counter() - t0
-        if ckpt is not None:
-            state = {
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "history": history.to_dict(),
-                "epoch": epoch, "step": step,
-            }
-            if isinstance(method, nn.Module):
-                state["method"] = method.state_dict()
-            state["rng"] = torch.get_rng_state()
-            if dev.type == "cuda":
-                state["cuda_rng"] = torch.cuda.get_rng_state(dev)
-            _save_atomic(state, ckpt)
+        if opts.checkpoint is not None:
+            save_checkpoint(opts.checkpoint, model, method, opt, sched, history, epoch, step,
+                            settings, dev)
     bar.close()
-    model.eval()
+    set_mode(model, method, False)
     return history
 
 
-__getattr__ = moved_names(__name__, {"map_tasks": "ltlab.experiments.process_pool"})
+def _make_batch(loop: Loop, opts: FitOptions, perm: torch.Tensor, b: int, step: int,
+                g_cpu: torch.Generator, g_dev: torch.Generator) -> Batch:
+    """The ``b``-th batch of the epoch's permutation: augmented, mixed, with its unlabeled
+    draw. The draws come in a fixed order (augment, mixup, unlabeled) from the epoch's
+    generators, so a resumed run replays them."""
+    idx = perm[b * opts.batch_size : (b + 1) * opts.batch_size]
+    x = loop.x_train[idx]
+    if opts.augment is not None:
+        x = opts.augment(x, g_dev)
+    if loop.channels_last:  # a no-op when the augmentation kept the format
+        x = x.contiguous(memory_format=torch.channels_last)
+    batch = Batch(x=x, y=loop.y_train[idx], index=idx, generator=g_dev)
+    if opts.mixup_alpha > 0:
+        a = opts.mixup_alpha  # mixup: lam ~ Beta(a, a), x <- lam x + (1 - lam) x[mix]
+        lam = float(np.random.default_rng([opts.seed, step]).beta(a, a))
+        mix = torch.randperm(idx.numel(), generator=g_cpu).to(loop.device)
+        batch.x = lam * batch.x + (1 - lam) * batch.x[mix]
+        batch.y_mix, batch.lam = batch.y[mix], lam  # loss = lam l(y) + (1 - lam) l(y[mix])
+    if loop.x_unlabeled is not None:  # mu B unlabeled samples, drawn with replacement
+        ui = torch.randint(0, loop.x_unlabeled.shape[0], (opts.unlabeled_ratio * idx.numel(),),
+                           generator=g_cpu).to(loop.device)
+        batch.x_unlabeled, batch.index_unlabeled = loop.x_unlabeled[ui], ui
+    return batch
+
+
+def _evaluate(model: nn.Module, method: Method, data: LTData, history: History, epoch: int,
+              dev: torch.device) -> None:
+    """Test accuracy and balanced accuracy into ``history.metrics``; back to training."""
+    logits = predict_logits(model, method, data.x_test, dev)
+    history.metrics.setdefault("epoch", []).append(epoch)
+    history.metrics.setdefault("accuracy", []).append(accuracy(logits, data.y_test))
+    history.metrics.setdefault("balanced_accuracy", []).append(
+        balanced_accuracy(logits, data.y_test, data.num_classes))
+    set_mode(model, method, True)

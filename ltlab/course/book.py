@@ -22,6 +22,7 @@ book), with the outputs of the cells that held them (`ltlab.course.student`).
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -225,10 +226,13 @@ def build_book(src: str | Path, out: str | Path, *, course: str | Path | None = 
                notation: str | Path | None = "notebooks/NOTATION.md",
                pyproject: str | Path = "pyproject.toml", launch_path: str = "notebooks",
                branch: str = "main", solutions: bool = False, modules=API_MODULES,
-               keep_source: str | Path | None = None, jobs: int = 1) -> BookResult:
+               keep_source: str | Path | None = None, jobs: int = 1,
+               docs: str | Path | None = "docs") -> BookResult:
     """Build the book from the executed notebooks in ``src`` into the folder ``out``
     (``out/index.html``). Never executes a notebook. ``keep_source`` keeps the generated
-    Sphinx sources there (otherwise a temporary folder). Raises ``FileNotFoundError`` when
+    Sphinx sources there (otherwise a temporary folder). ``docs``: the repository's docs
+    project; when it holds a ``conf.py``, its ``conf.py`` and ``index.md`` are used (with the
+    derived settings in ``_ltlab_book.json`` beside them) instead of the built-in ones. Raises ``FileNotFoundError`` when
     ``src`` holds no notebook, ``RuntimeError`` when Sphinx fails (its log in the message)."""
     start = time.perf_counter()
     paths = book_notebooks(src)
@@ -262,7 +266,15 @@ def build_book(src: str | Path, out: str | Path, *, course: str | Path | None = 
         mathjax = local_mathjax()
         if mathjax:  # equations render offline too
             shutil.copytree(mathjax, source / "_static" / "mathjax")
-        (source / "conf.py").write_text(_conf(repo, launch_path, branch, bool(mathjax)))
+        if docs is not None and (Path(docs) / "conf.py").is_file():  # docs/ of the repository
+            for name in ("conf.py", "index.md"):
+                if (Path(docs) / name).is_file():
+                    shutil.copyfile(Path(docs) / name, source / name)
+            (source / "_ltlab_book.json").write_text(json.dumps(
+                {"repository": repo, "launch_path": launch_path, "branch": branch,
+                 "mathjax": bool(mathjax)}))
+        else:
+            (source / "conf.py").write_text(_conf(repo, launch_path, branch, bool(mathjax)))
         html = Path(tmp) / "build" / "html"  # MyST-NB writes beside it (jupyter_execute/)
         proc = subprocess.run(
             [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-j", str(jobs),

@@ -164,6 +164,10 @@ def student_notebook(nb, keep_outputs: bool = False):
             cell.execution_count = None
     for key in _VOLATILE_NB_METADATA:
         nb.metadata.pop(key, None)
+    # the "do not edit" mark of a generated copy (metadata: cell sources stay nbgrader's)
+    nb.metadata["ltlab"] = {**nb.metadata.get("ltlab", {}), "generated": (
+        "Generated from instructor/ by `ltlab student instructor notebooks`: do not edit "
+        "this copy; edit the instructor notebook and regenerate.")}
     return nb
 
 
@@ -183,8 +187,15 @@ def invalid_code_cells(nb) -> list[int]:
     return bad
 
 
-def _notebooks(folder: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(Path(folder).glob("*.ipynb"))}
+def _notebooks(folder: Path, required: bool = True) -> dict[str, Path]:
+    """The notebooks of ``folder``; a ``FileNotFoundError`` naming it when it holds none
+    (unless not ``required``)."""
+    found = {p.name: p for p in sorted(Path(folder).glob("*.ipynb"))}
+    if not found and required:
+        why = "holds no .ipynb files" if Path(folder).is_dir() else "does not exist"
+        raise FileNotFoundError(f"SRC_DIR {str(folder)!r} {why}; give the folder of the "
+                                "instructor notebooks (e.g. instructor/).")
+    return found
 
 
 def _text(nb) -> str:
@@ -194,10 +205,11 @@ def _text(nb) -> str:
 def write_student_copies(src: str | Path, dest: str | Path) -> list[Path]:
     """Write the student copy of every ``SRC/*.ipynb`` to ``DEST`` (same names); returns
     the paths that changed (a copy already up to date is not rewritten)."""
+    notebooks = _notebooks(src)  # before DEST is created: a wrong SRC writes nothing
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     changed = []
-    for name, path in _notebooks(src).items():
+    for name, path in notebooks.items():
         text = _text(student_notebook(nbformat.read(path, as_version=4)))
         target = dest / name
         if not target.is_file() or target.read_text() != text:
@@ -225,7 +237,7 @@ def out_of_sync(src: str | Path, dest: str | Path) -> list[SyncProblem]:
     """The student notebooks in ``DEST`` that differ from the student copies of ``SRC``'s
     notebooks: missing, different (the first differing cell is named), or without an
     instructor version. Empty when in sync (JSON formatting is ignored)."""
-    src_nbs, dest_nbs = _notebooks(src), _notebooks(dest)
+    src_nbs, dest_nbs = _notebooks(src), _notebooks(dest, required=False)
     problems = []
     for name, path in src_nbs.items():
         if name not in dest_nbs:

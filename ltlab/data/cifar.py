@@ -8,6 +8,7 @@ import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +17,8 @@ from .._validation import as_choice, as_fraction, as_int
 from ..priors import long_tailed_counts
 from .ltdata import LTData, take_per_class
 
-__all__ = ["CIFAR_MEAN", "CIFAR_STD", "cifar_lt", "write_fake_cifar"]
+__all__ = ["CIFAR_MEAN", "CIFAR_STD", "UnsafeFileError", "cifar_lt", "read_cifar_batch",
+           "write_fake_cifar"]
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
@@ -37,26 +39,35 @@ def cifar_lt(
     n_i kept. Images are returned as float tensors [N, 3, 32, 32], normalised with the
     CIFAR mean and std; the test set is the full balanced one.
 
-    ``verify=False`` skips torchvision's MD5 check of the files (their format is still
-    read as is): files in the CIFAR format with other contents, such as the random-pixel
-    ones of `write_fake_cifar`, then load.
+    The files are pickles; they are read with `read_cifar_batch`, which admits only what
+    the CIFAR format holds (dicts, lists, strings, numbers and numpy arrays) and refuses
+    anything else (a pickle can run code), whatever ``verify`` says. ``verify=False`` skips
+    the MD5 check of the files: files in the CIFAR format with other contents, such as the
+    random-pixel ones of `write_fake_cifar`, then load.
     """
-    import pickle
-
     from torchvision import datasets
 
     as_choice(num_classes, (10, 100), "num_classes")
     cls = datasets.CIFAR10 if num_classes == 10 else datasets.CIFAR100
-    if not verify:  # same loader, no checksums: an MD5 of None only checks the file exists
-        cls = type(cls.__name__, (cls,), {
-            "train_list": [[f, None] for f, _ in cls.train_list],
-            "test_list": [[f, None] for f, _ in cls.test_list],
-            "meta": {**cls.meta, "md5": None},
-        })
+    folder = Path(root) / cls.base_folder
+    files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
     try:
-        train = cls(str(root), train=True, download=download)
-        test = cls(str(root), train=False, download=download)
-    except (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as err:
+        if download and not _intact(folder, files, verify=True):
+            from torchvision.datasets.utils import download_and_extract_archive
+
+            download_and_extract_archive(cls.url, str(root), filename=cls.filename,
+                                         md5=cls.tgz_md5)
+        if not _intact(folder, files, verify):
+            raise RuntimeError("files missing" + (" or their MD5 differs" if verify else ""))
+        train = [read_cifar_batch(folder / name) for name, _ in cls.train_list]
+        test = [read_cifar_batch(folder / name) for name, _ in cls.test_list]
+        classes = list(read_cifar_batch(folder / cls.meta["filename"])[cls.meta["key"]])
+        train_x, train_y = _images_and_labels(train)
+        test_x, test_y = _images_and_labels(test)
+    except UnsafeFileError:
+        raise
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError,
+            pickle.UnpicklingError) as err:
         raise FileNotFoundError(
             f"CIFAR-{num_classes} files not found (or corrupt) under root={str(root)!r} "
             f"with download={download}. Pass download=True on a machine with internet, or "
@@ -69,18 +80,99 @@ def cifar_lt(
         t = torch.as_tensor(images).permute(0, 3, 1, 2).float().div_(255.0)
         return (t - mean) / std
 
-    y = np.asarray(train.targets, dtype=np.int64)
+    y = np.asarray(train_y, dtype=np.int64)
     n_max = 5000 if num_classes == 10 else 500
     counts = long_tailed_counts(num_classes, n_max, imbalance_ratio)
     rng = np.random.RandomState(seed)
     idx = np.concatenate(take_per_class(y, counts.tolist(), rng))
-    yt = np.asarray(test.targets, dtype=np.int64)
+    yt = np.asarray(test_y, dtype=np.int64)
     return LTData(
-        to_tensor(train.data[idx]), torch.as_tensor(y[idx]),
-        to_tensor(test.data), torch.as_tensor(yt),
-        counts, list(train.classes), name=f"cifar{num_classes}-lt(ir={imbalance_ratio})",
+        to_tensor(train_x[idx]), torch.as_tensor(y[idx]),
+        to_tensor(test_x), torch.as_tensor(yt),
+        counts, classes, name=f"cifar{num_classes}-lt(ir={imbalance_ratio})",
         indices={"train": idx.tolist(), "seed": [seed]},
     )
+
+
+# ----------------------------------------------------------------------------- safe reading
+class UnsafeFileError(ValueError):
+    """A CIFAR file asks the unpickler for something the CIFAR format never holds."""
+
+
+def _numpy_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _numpy_frombuffer():
+    try:
+        from numpy._core.numeric import _frombuffer
+    except ImportError:  # numpy < 2
+        from numpy.core.numeric import _frombuffer
+    return _frombuffer
+
+
+#: the only globals a CIFAR batch needs: numpy's array reconstruction (both module paths:
+#: numpy 1 writes ``numpy.core``, numpy 2 ``numpy._core``) and the bytes of protocol 2
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+    # Python 3 writes bytes (an array's buffer) in protocol 2 as _codecs.encode(text, "latin1")
+    ("_codecs", "encode"): lambda: __import__("codecs").encode,
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds dicts, lists, strings, numbers and numpy arrays only."""
+
+    def __init__(self, handle, path: Path) -> None:
+        super().__init__(handle, encoding="latin1")  # the originals are Python 2 pickles
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]()
+        raise UnsafeFileError(
+            f"{self.path} is not a CIFAR batch: it asks for {module}.{name}, and a CIFAR "
+            "file holds only arrays, lists, strings and numbers. It was not loaded (a pickle "
+            "can run code); replace it with the files of the official python-version archive.")
+
+    def persistent_load(self, pid):
+        raise UnsafeFileError(f"{self.path} is not a CIFAR batch (persistent id {pid!r}).")
+
+
+def read_cifar_batch(path: str | os.PathLike) -> dict[str, Any]:
+    """One CIFAR python-format file as a dict with ``str`` keys, read with an unpickler
+    that refuses every global but numpy's array reconstruction (`UnsafeFileError`)."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        obj = _CifarUnpickler(handle, path).load()
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} is not a CIFAR batch (a {type(obj).__name__}, not a dict).")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _intact(folder: Path, files: list, verify: bool) -> bool:
+    from torchvision.datasets.utils import check_integrity
+
+    return all(check_integrity(str(folder / name), md5 if verify else None)
+               for name, md5 in files)
+
+
+def _images_and_labels(batches: list[dict[str, Any]]) -> tuple[np.ndarray, list[int]]:
+    """Images as uint8 [N, 32, 32, 3] (HWC, as torchvision keeps them) and the labels."""
+    data = np.vstack([np.asarray(b["data"], dtype=np.uint8) for b in batches])
+    labels: list[int] = []
+    for b in batches:
+        labels.extend(b["labels"] if "labels" in b else b["fine_labels"])
+    return data.reshape(-1, 3, 32, 32).transpose((0, 2, 3, 1)), labels
 
 
 # ----------------------------------------------------------------------------- fake CIFAR

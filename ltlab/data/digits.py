@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import as_int
 from .ltdata import LTData, lt_from_pool, take_per_class
 
 __all__ = ["digits_lt"]
@@ -22,6 +23,7 @@ def digits_lt(
     """
     from sklearn.datasets import load_digits
 
+    as_int(test_per_class, "test_per_class", minimum=1)
     d = load_digits()
     x, y = d.data.astype(np.float32) / 16.0, d.target.astype(np.int64)
     rng = np.random.RandomState(seed)

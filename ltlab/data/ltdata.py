@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._validation import as_int
 from ..priors import long_tailed_counts, prior_from_counts
 
 __all__ = ["LTData", "take_per_class", "lt_from_pool"]
@@ -106,6 +107,9 @@ def lt_from_pool(
     """A long-tailed train split of ``max_count`` · ratio profile images per class drawn from
     a pool, and ``test_per_class`` test images per class (default: as many as the rarest
     test class has); every draw seeded and its indices kept."""
+    if test_per_class is not None:
+        as_int(test_per_class, "test_per_class", minimum=1,
+               hint="None takes as many as the rarest test class has.")
     counts = long_tailed_counts(num_classes, max_count, imbalance_ratio, profile)
     rng = np.random.RandomState(seed)
     train_idx = np.concatenate(take_per_class(y_pool, counts.tolist(), rng))

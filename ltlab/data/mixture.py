@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from .._validation import as_int, as_positive, as_prior
+from .._validation import as_counts, as_int, as_positive, as_prior
 from ..priors import long_tailed_counts, prior_from_counts
 from .ltdata import LTData
 
@@ -42,7 +42,9 @@ class GaussianMixtureLT:
         seed: int = 0,
     ) -> None:
         as_int(dim, "dim", minimum=1)
-        as_positive(std, "std")
+        as_positive(std, "std", "it is the standard deviation of every class's Gaussian.")
+        radius = as_positive(radius, "radius", "it is the distance of the class means from 0; "
+                             "4.0 is the default.", allow_zero=True)
         self.num_classes = num_classes
         self.dim = dim
         self.imbalance_ratio = imbalance_ratio
@@ -61,6 +63,7 @@ class GaussianMixtureLT:
 
     def sample(self, n: int, prior=None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``n`` points with labels from ``prior`` (default: the train prior)."""
+        n = as_int(n, "n", minimum=1)
         p = (self.train_prior if prior is None
              else as_prior(prior, num_classes=self.num_classes).float())
         g = torch.Generator().manual_seed(seed)
@@ -69,10 +72,12 @@ class GaussianMixtureLT:
 
     def sample_counts(self, counts, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw exactly ``counts[c]`` points of each class c."""
+        c = as_counts(counts, "counts", allow_zero=True)
+        if c.numel() != self.num_classes:
+            raise ValueError(f"counts has {c.numel()} entries but the mixture has "
+                             f"{self.num_classes} classes; give one count per class.")
         g = torch.Generator().manual_seed(seed)
-        y = torch.repeat_interleave(
-            torch.arange(self.num_classes), torch.as_tensor(counts, dtype=torch.long)
-        )
+        y = torch.repeat_interleave(torch.arange(self.num_classes), c.long())
         return self._draw(y, g), y
 
     def _draw(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -109,6 +114,7 @@ class GaussianMixtureLT:
     def dataset(self, test_per_class: int = 500, seed: int | None = None) -> LTData:
         """A long-tailed train split (``train_counts``) and a balanced test split."""
         seed = self.seed if seed is None else seed
+        as_int(test_per_class, "test_per_class", minimum=1)
         x_tr, y_tr = self.sample_counts(self.train_counts, seed=seed)
         x_te, y_te = self.sample_counts([test_per_class] * self.num_classes, seed=seed + 1)
         return LTData(

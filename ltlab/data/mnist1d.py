@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import as_int
 from .ltdata import LTData, lt_from_pool
 
 __all__ = ["mnist1d_lt", "cache_dir"]
@@ -66,6 +67,11 @@ def mnist1d_lt(
     default split puts 80% in train and 20% in test. ``num_samples`` defaults to enough
     for ``max_count`` images of the head class and ``test_per_class`` per class in test.
     """
+    if test_per_class is not None:
+        as_int(test_per_class, "test_per_class", minimum=1,
+               hint="None takes as many as the rarest test class has.")
+    if num_samples is not None:
+        as_int(num_samples, "num_samples", minimum=10)
     need = max(max_count / 0.8, (test_per_class or 100) / 0.2) * 10 * 1.2
     size = int(num_samples or math.ceil(need / 100) * 100)
     for attempt in range(4):

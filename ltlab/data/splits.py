@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._validation import as_choice, as_prior, as_targets
+from .._validation import as_choice, as_int, as_prior, as_targets
 from ..priors import long_tailed_counts
 from .ltdata import LTData, take_per_class
 
@@ -63,6 +63,11 @@ def ssl_split(
     (``include_labeled_in_unlabeled=True``). The test split is ``pool``'s.
     """
     as_choice(profile, SSL_PROFILES, "profile")
+    as_int(labeled_max, "labeled_max", minimum=1,
+           hint="it is the number of labeled samples of the head class.")
+    as_int(unlabeled_max, "unlabeled_max", minimum=1,
+           hint="it is the number of unlabeled samples of the head class (of every class for "
+                "profile='uniform').")
     num_classes = pool.num_classes
     ratio_u = imbalance_ratio if unlabeled_imbalance_ratio is None else unlabeled_imbalance_ratio
     lab = long_tailed_counts(num_classes, labeled_max, imbalance_ratio)

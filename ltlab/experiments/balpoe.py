@@ -1,6 +1,6 @@
 r"""Notebook 02 (BalPoE): the experiments, as functions tests can call per seed.
 
-The method itself is `ltlab.experts` (`BalPoE`, `BalPoEMethod`); this module trains and
+The method itself is `ltlab.balpoe` (`BalPoE`, `BalPoEMethod`); this module trains and
 measures it at small scale, reproducing the *shape* of the paper's results
 (Sanchez Aimar et al., CVPR 2023):
 
@@ -16,10 +16,12 @@ measures it at small scale, reproducing the *shape* of the paper's results
 * `expert_marginals`: each λ-expert's target prior :math:`\propto\pi^\lambda` against the
   marginal its predictions actually have (paper Figure 3), computed exactly on a Gaussian
   mixture whose Bayes experts are known, miscalibrated by T as in notebook 04
-  (`ltlab.experts.miscalibrated_logits`), with the ensemble's balanced error.
+  (`ltlab.balpoe.miscalibrated_logits`), with the ensemble's balanced error.
 
-The three verbs: `settings(quick)`, `compare(...)` (Table 2, Table 3 and Figure 5 at once,
-a `BalPoEComparison`) and `recorded_results(result)` (the notebook's contract keys).
+The protocol of `ltlab.experiments.protocol`: `settings(quick)` (a `BalPoESettings`),
+`compare(settings, *, seeds, device, workers)` (Table 2, Table 3, Figure 5 and the experts'
+diversity at once, a `BalPoEComparison`), `recorded_results(result)` and the bands
+(`BANDS`, `FULL_BANDS`).
 """
 
 from __future__ import annotations
@@ -30,28 +32,41 @@ from typing import Any
 
 import torch
 
-from .._validation import as_positive
-from ..data import GaussianMixtureLT, LTData, label_shift_subset
-from ..experts import (
+from .._validation import as_int, as_positive
+from ..balpoe import (
     BalPoE,
     BalPoEMethod,
     evenly_spaced_lambdas,
     expert_target_priors,
     miscalibrated_logits,
 )
+from ..data import GaussianMixtureLT, LTData, label_shift_subset
 from ..losses import CrossEntropyPostHoc, log_prior_from_counts, log_prior_of
 from ..metrics import accuracy, balanced_accuracy, maximum_calibration_error, summary
 from ..priors import kl_divergence, shifted_prior
 from ..train import CrossEntropy, resolve_device
-from .method_registry import BALPOE_MODEL, METHOD_LABELS
-from .mnist1d_setup import Trained, balpoe_mixup_recipe, mnist_data, mnist_recipe, train_method
+from .method_registry import BALPOE_MODEL, METHOD_LABELS, BalPoEModel
+from .mnist1d_setup import (
+    MnistSizes,
+    Trained,
+    mnist_data,
+    mnist_fit_options,
+    mnist_sizes,
+    recipe_layout,
+    train_method,
+)
+from .protocol import Band, FitOptions, one_seed, settings_dict
 
 NOTEBOOK = "02_balpoe"
 
 __all__ = [
     "NOTEBOOK",
+    "BANDS",
+    "FULL_BANDS",
     "SHIFTS",
     "TABLE2_MODELS",
+    "BalPoESettings",
+    "hashed_settings",
     "settings",
     "compare",
     "recorded_results",
@@ -90,22 +105,42 @@ EXPERT_HEAD_MODELS = ("la_mixup", "balpoe", "balpoe_mixup")
 
 
 # ----------------------------------------------------------------------------- the verbs
-def settings(quick: bool = True) -> dict[str, Any]:
-    """Notebook 02's sizes: the MNIST-1D-LT ``recipe``, BalPoE's network (``balpoe_model``,
-    `method_registry.BALPOE_MODEL`), the ``models`` of Table 2, the
-    ``num_experts`` of the Figure 5 curve, ``mixup_alpha`` and the ``shifts`` of Table 3.
+@dataclass(frozen=True)
+class BalPoESettings:
+    """Notebook 02's settings: the MNIST-1D-LT `fit` options and ``data`` sizes, BalPoE's
+    network (``balpoe_model``), the ``models`` of Table 2, the ``num_experts`` of the Figure 5
+    curve, ``mixup_alpha``, the ``shifts`` of Table 3 (``(name, (rho, direction))`` pairs),
+    whether to measure the experts' ``diversity`` (one more model) and the ``seeds``."""
 
-    >>> settings()["num_experts"], settings(quick=False)["num_experts"]
+    fit: FitOptions
+    data: MnistSizes
+    balpoe_model: BalPoEModel = BALPOE_MODEL
+    models: tuple[str, ...] = TABLE2_MODELS
+    num_experts: tuple[int, ...] = (1, 3, 5)
+    mixup_alpha: float = 0.4
+    shifts: tuple[tuple[str, tuple[float, str]], ...] = tuple(SHIFTS.items())
+    diversity: bool = True
+    seeds: tuple[int, ...] = (0,)
+
+
+def settings(quick: bool = True) -> BalPoESettings:
+    """Notebook 02's sizes: `mnist_fit_options` and `mnist_sizes`, BalPoE's network
+    (`method_registry.BALPOE_MODEL`), mixup α = 0.4, and a longer experts curve at full size.
+
+    >>> settings().num_experts, settings(quick=False).num_experts
     ((1, 3, 5), (1, 2, 3, 4, 5, 7))
     """
-    return {
-        "recipe": mnist_recipe(quick),
-        "balpoe_model": BALPOE_MODEL,
-        "models": TABLE2_MODELS,
-        "num_experts": (1, 3, 5) if quick else (1, 2, 3, 4, 5, 7),
-        "mixup_alpha": balpoe_mixup_recipe(quick)["mixup_alpha"],
-        "shifts": SHIFTS,
-    }
+    return BalPoESettings(fit=mnist_fit_options(quick), data=mnist_sizes(quick),
+                          num_experts=(1, 3, 5) if quick else (1, 2, 3, 4, 5, 7))
+
+
+def hashed_settings(s: BalPoESettings) -> dict[str, Any]:
+    """What the full-size settings hash covers, in the key layout the committed record was
+    hashed with (the data sizes under their old part name)."""
+    return {"recipe": recipe_layout(s.fit), "balpoe_model": settings_dict(s.balpoe_model),
+            "ltlab.experiments.mnist1d_setup:data_settings": settings_dict(s.data),
+            "models": s.models, "num_experts": s.num_experts, "mixup_alpha": s.mixup_alpha,
+            "shifts": dict(s.shifts)}
 
 
 @dataclass
@@ -121,6 +156,7 @@ class BalPoEComparison:
     models: dict[str, Trained] = field(default_factory=dict, repr=False)
     shifted_by_model: dict[str, dict[str, float]] = field(default_factory=dict)
     diversity: dict[str, dict[str, float]] = field(default_factory=dict)
+    data: LTData | None = field(default=None, repr=False, compare=False)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per Table 2 model: its label, balanced accuracy, shot groups, ECE, MCE."""
@@ -129,38 +165,36 @@ class BalPoEComparison:
                  **{k: row[k] for k in keys}} for name, row in self.table.items()]
 
 
-def compare(data: LTData | None = None, *, quick: bool = True, seed: int = 0,
-            device: str = "auto", mixup_alpha: float = 0.4,
-            num_experts: Sequence[int] | None = None, progress: bool = False,
-            diversity: bool = True, **fit_overrides: Any) -> BalPoEComparison:
-    """Notebook 02 in one call: train the Table 2 models on ``data`` (default:
-    `mnist_data(quick, seed)`), tabulate them, measure CE, LA and BalPoE + mixup on the
-    shifted test sets and the accuracy against the number of experts (reusing LA + mixup as
-    the one-expert model and the 3-expert model), and, with ``diversity``, compare the
-    experts' disagreement with that of experts sharing the whole network (one more model).
-    ``fit_overrides`` replace entries of the recipe (e.g. ``epochs=5``)."""
-    data = mnist_data(quick, seed) if data is None else data
-    num_experts = settings(quick)["num_experts"] if num_experts is None else num_experts
-    models = train_models(data, quick=quick, seed=seed, device=device, progress=progress,
-                          mixup_alpha=mixup_alpha, **fit_overrides)
+def compare(settings: BalPoESettings, *, seeds=None, device: str = "auto",
+            workers: int = 1) -> BalPoEComparison:
+    """Notebook 02 for one seed: train the Table 2 models on MNIST-1D-LT, tabulate them,
+    measure CE, LA and BalPoE + mixup on the shifted test sets and the accuracy against the
+    number of experts (reusing LA + mixup as the one-expert model and the 3-expert model),
+    and, with ``settings.diversity``, compare the experts' disagreement with that of experts
+    sharing the whole network (one more model). ``workers`` is accepted for the protocol:
+    the models train one after the other."""
+    seed = one_seed(settings, seeds)
+    as_int(workers, "workers", minimum=1)
+    data = mnist_data(settings.data, seed)
+    kw = dict(seed=seed, device=device, mixup_alpha=settings.mixup_alpha)
+    models = train_models(data, settings.models, settings.fit,
+                          balpoe_model=settings.balpoe_model, **kw)
+    shifts = dict(settings.shifts)
     table = calibration_table(models, data, device)
-    shifted = shifted_accuracy(models["balpoe_mixup"], data, device)
-    by_model = shifted_accuracy_by_model(models, data, device)
-    curve = experts_curve(data, num_experts, quick=quick, seed=seed, device=device,
-                          mixup_alpha=mixup_alpha, progress=progress,
-                          reuse={1: models["la_mixup"], 3: models["balpoe_mixup"]},
-                          **fit_overrides)
-    div = (diversity_comparison(data, models["balpoe_mixup"], quick=quick, seed=seed,
-                                device=device, mixup_alpha=mixup_alpha, **fit_overrides)
-           if diversity else {})
-    return BalPoEComparison(table, shifted, curve, models, by_model, div)
+    shifted = shifted_accuracy(models["balpoe_mixup"], data, device, shifts)
+    by_model = shifted_accuracy_by_model(models, data, device, shifts)
+    reuse = {m: models[name] for m, name in ((1, "la_mixup"), (3, "balpoe_mixup"))
+             if name in models}
+    curve = experts_curve(data, settings.num_experts, settings.fit, reuse=reuse, **kw)
+    div = (diversity_comparison(data, models["balpoe_mixup"], settings.fit, **kw)
+           if settings.diversity else {})
+    return BalPoEComparison(table, shifted, curve, models, by_model, div, data)
 
 
 def table_results(table: dict[str, dict[str, float]],
                   shifted: dict[str, dict[str, float]]) -> dict[str, Any]:
     """The contract keys of notebook 02 that come from `calibration_table` and
-    `shifted_accuracy` (before 0.2 this was ``ltlab.balpoe.recorded_results``);
-    ``balanced_accuracy_la_mixup`` when the table has LA + mixup."""
+    `shifted_accuracy`; ``balanced_accuracy_la_mixup`` when the table has LA + mixup."""
     out = {
         "balanced_accuracy_ce": table["ce"]["balanced_accuracy"],
         "balanced_accuracy_la": table["la"]["balanced_accuracy"],
@@ -190,22 +224,26 @@ def recorded_results(result: BalPoEComparison) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- Table 2
-def train_models(data: LTData, names: Sequence[str] = TABLE2_MODELS, *, quick: bool = True,
-                 seed: int = 0, device: str = "auto", progress: bool = False,
-                 lambdas: Sequence[float] = (1.0, 0.0, -1.0), mixup_alpha: float = 0.4,
-                 **fit_overrides: Any) -> dict[str, Trained]:
-    """Train each named model (see `method_registry.METHODS`) with the shared MNIST recipe;
-    ``*_mixup`` models use ``mixup_alpha``. CE and LA are notebook 01's models (linear
-    head); LA + mixup, BalPoE and BalPoE + mixup have BalPoE's cosine heads and per-expert
-    late layers (`EXPERT_HEAD_MODELS`, `method_registry.BALPOE_MODEL`)."""
+def train_models(data: LTData, names: Sequence[str] = TABLE2_MODELS,
+                 options: FitOptions | None = None, *, seed: int = 0, device: str = "auto",
+                 progress: bool = False, balpoe_model: BalPoEModel = BALPOE_MODEL,
+                 mixup_alpha: float = 0.4) -> dict[str, Trained]:
+    """Train each named model (see `method_registry.METHODS`) with the `fit` ``options``
+    (default `mnist_fit_options()`); ``*_mixup`` models use ``mixup_alpha``. CE and LA are
+    notebook 01's models (linear head); LA + mixup, BalPoE and BalPoE + mixup have
+    ``balpoe_model``'s heads (`EXPERT_HEAD_MODELS`), and the BalPoE models its λ and shared
+    layers (`method_registry.BALPOE_MODEL`: cosine heads, per-expert late layers)."""
+    options = mnist_fit_options() if options is None else options
     dev = resolve_device(device)
     out = {}
     for name in names:
         alpha = mixup_alpha if name.endswith("_mixup") else 0.0
-        cosine = True if name in EXPERT_HEAD_MODELS else None
-        out[name] = train_method(name, data, quick=quick, seed=seed, device=dev,
-                                 progress=progress, lambdas=lambdas, mixup_alpha=alpha,
-                                 cosine=cosine, **fit_overrides)
+        cosine = balpoe_model.cosine if name in EXPERT_HEAD_MODELS else None
+        balpoe = name.startswith("balpoe")
+        out[name] = train_method(name, data, options, seed=seed, device=dev,
+                                 progress=progress, lambdas=balpoe_model.lambdas,
+                                 mixup_alpha=alpha, cosine=cosine,
+                                 shared_convs=balpoe_model.shared_convs if balpoe else None)
     return out
 
 
@@ -316,16 +354,18 @@ def expert_disagreement(trained: Trained, data: LTData, device: str = "auto") ->
     }
 
 
-def diversity_comparison(data: LTData, own_layers: Trained | None = None, *, quick: bool = True,
-                         seed: int = 0, device: str = "auto", mixup_alpha: float = 0.4,
-                         **fit_overrides: Any) -> dict[str, dict[str, float]]:
+def diversity_comparison(data: LTData, own_layers: Trained | None = None,
+                         options: FitOptions | None = None, *, seed: int = 0,
+                         device: str = "auto", mixup_alpha: float = 0.4
+                         ) -> dict[str, dict[str, float]]:
     """`expert_disagreement` of BalPoE + mixup with per-expert late layers (``own_layers``,
     trained if not given) and of the same model whose experts share the whole network
     (``shared_convs=3``: they differ only in their cosine heads)."""
-    kw = dict(quick=quick, seed=seed, device=device, mixup_alpha=mixup_alpha, **fit_overrides)
+    options = mnist_fit_options() if options is None else options
+    kw: dict[str, Any] = dict(seed=seed, device=device, mixup_alpha=mixup_alpha)
     if own_layers is None:
-        own_layers = train_method("balpoe_mixup", data, **kw)
-    shared = train_method("balpoe_mixup", data, shared_convs=3, **kw)
+        own_layers = train_method("balpoe_mixup", data, options, **kw)
+    shared = train_method("balpoe_mixup", data, options, shared_convs=3, **kw)
     return {"own_layers": expert_disagreement(own_layers, data, device),
             "shared_network": expert_disagreement(shared, data, device)}
 
@@ -352,21 +392,22 @@ def ensemble_bias(trained: Trained, data: LTData, device: str = "auto") -> dict[
 
 
 # ----------------------------------------------------------------------------- Figure 5
-def experts_curve(data: LTData, num_experts: Sequence[int] = (1, 3, 5), *, quick: bool = True,
-                  seed: int = 0, device: str = "auto", mixup_alpha: float = 0.4,
-                  progress: bool = False, reuse: dict[int, Trained] | None = None,
-                  **fit_overrides: Any) -> list[dict[str, float]]:
+def experts_curve(data: LTData, num_experts: Sequence[int] = (1, 3, 5),
+                  options: FitOptions | None = None, *, seed: int = 0, device: str = "auto",
+                  mixup_alpha: float = 0.4, progress: bool = False,
+                  reuse: dict[int, Trained] | None = None) -> list[dict[str, float]]:
     """Figure 5 at small scale: BalPoE + mixup with M experts, λ evenly spaced in [-1, 1]
     (mean 0), for each M; rows of ``num_experts``, balanced accuracy, many, medium, few.
     ``reuse`` maps M to an already trained model (e.g. the 3-expert one of Table 2)."""
+    options = mnist_fit_options() if options is None else options
     rows = []
     for m in num_experts:
         if reuse and m in reuse:
             t = reuse[m]
         else:
-            t = train_method("balpoe_mixup", data, quick=quick, seed=seed, device=device,
+            t = train_method("balpoe_mixup", data, options, seed=seed, device=device,
                              progress=progress, lambdas=evenly_spaced_lambdas(m),
-                             mixup_alpha=mixup_alpha, **fit_overrides)
+                             mixup_alpha=mixup_alpha)
         row = summary(t.logits(data.x_test, device), data.y_test, data.train_counts)
         rows.append({"num_experts": m, **{k: row[k] for k in ("balanced_accuracy", "many",
                                                              "medium", "few")}})
@@ -380,7 +421,7 @@ def expert_marginals(lambdas: Sequence[float], imbalance_ratio: float = 100,
     r"""Target priors, expected marginals and the balanced error of λ-experts on a 2-D
     Gaussian mixture whose posteriors are known.
 
-    Expert e's logits follow `ltlab.experts.miscalibrated_logits`,
+    Expert e's logits follow `ltlab.balpoe.miscalibrated_logits`,
     :math:`z_e = T\log p_{train}(y|x) - (1-\lambda_e)\log\pi_s` (the model of notebook 04):
     the Bayes classifier for the prior :math:`q_e\propto\pi_s^{\lambda_e}` when T = 1
     (calibrated), over- (T > 1) or under-confident (T < 1) otherwise, and then *biased*: the
@@ -438,3 +479,50 @@ def expert_marginals(lambdas: Sequence[float], imbalance_ratio: float = 100,
         "bayes_balanced_error": 1.0 - balanced_accuracy(mixture.log_likelihood(x_bal), y_bal, c),
         "temperature": float(temperature),
     }
+
+
+# ----------------------------------------------------------------------------- bands
+def _experts_gain(curve: list[dict[str, float]], more: int, fewer: int) -> float:
+    acc = {row["num_experts"]: row["balanced_accuracy"] for row in curve}
+    return acc[more] - acc[fewer]
+
+
+def _strong_shift_gains(shifted: dict[str, dict[str, float]]) -> list[float]:
+    return [shifted[s]["known_prior"] - shifted[s]["no_prior"] for s in ("forward-50", "backward-50")]
+
+
+_COMMON_BANDS = (
+    Band("balanced_accuracy_la", minus="balanced_accuracy_ce", low=0.02,
+         reason="LA beats CE by 2 points"),
+    Band("balanced_accuracy_balpoe_mixup", minus="balanced_accuracy_la", low=0.02,
+         reason="BalPoE + mixup beats LA by 2 points"),
+    Band("ece_balpoe_mixup", minus="ece_ce", test=lambda d: d < 0,
+         reason="BalPoE + mixup is better calibrated than CE"),
+    Band("shifted_accuracy",
+         test=lambda s: all(a["known_prior"] >= a["no_prior"] - 0.02 for a in s.values()),
+         reason="the known test prior loses at most 2 points under mild shift (seed 2: -1.2)"),
+    Band("shifted_accuracy", test=lambda s: min(_strong_shift_gains(s)) > 0,
+         reason="the known test prior helps under strong shift (forward-50, backward-50)"),
+)
+
+#: quick mode, seed 0, mixup α 0.4 (the notebook's Checks and its test)
+BANDS = _COMMON_BANDS + (
+    # seed 0, experts with their own late layers: +2.5 and +5.8 points
+    Band("shifted_accuracy", test=lambda s: sum(_strong_shift_gains(s)) / 2 >= 0.03,
+         reason="3 points on average over forward-50 and backward-50"),
+    Band("experts_curve", test=lambda c: _experts_gain(c, 3, 1) >= 0.01,
+         reason="three experts beat one (LA + mixup, the same head) by a point"),
+    Band("expert_disagreement.own_layers.disagreement",
+         minus="expert_disagreement.shared_network.disagreement", test=lambda d: d > 0,
+         reason="experts with their own late layers disagree more than experts sharing all"),
+    Band("expert_disagreement.own_layers.disagreement", test=lambda d: 0 < d < 1,
+         reason="the experts neither always nor never disagree"),
+    Band("shifted_accuracy_by_model.la.backward-50", minus="shifted_accuracy_by_model.ce.backward-50",
+         test=lambda d: d > 0, reason="LA removes CE's head bias: better on the tail-heavy set"),
+)
+
+#: full size (`results/full/02_balpoe.json`, tests/full)
+FULL_BANDS = _COMMON_BANDS + (
+    Band("experts_curve", test=lambda c: c[-1]["balanced_accuracy"] > c[0]["balanced_accuracy"],
+         reason="the experts curve rises (paper, Figure 5)"),
+)

@@ -30,10 +30,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DRIVERS", "PARTS", "full_settings", "settings_hash", "find_records_folder",
+from .protocol import settings_dict
+
+__all__ = ["DRIVERS", "full_settings", "settings_hash", "find_records_folder",
            "read_record", "records_table", "show_full_size"]
 
-#: notebook name -> the experiment module whose ``settings(quick=False)`` sizes it
+#: notebook name -> its driver (`ltlab.experiments.protocol`), whose ``settings(quick=False)``
+#: sizes every part the notebook runs
 DRIVERS = {
     "00_tour": "ltlab.experiments.tour",
     "01_logit_adjustment": "ltlab.experiments.logit_adjustment",
@@ -51,23 +54,19 @@ def _driver(notebook: str):
     return importlib.import_module(DRIVERS[notebook])
 
 
-#: notebook -> further ``module:function`` whose ``function(quick=False)`` sizes a part of it
-PARTS = {
-    "01_logit_adjustment": ("ltlab.experiments.mnist1d_setup:data_settings",),
-    "02_balpoe": ("ltlab.experiments.mnist1d_setup:data_settings",),
-    "03_flexda_prior_estimation": ("ltlab.experiments.flexda_arms:settings",),
-    "06_geometric_harmonization": ("ltlab.experiments.gh_sphere:settings",),
-}
-
-
 def full_settings(notebook: str) -> dict[str, Any]:
-    """The notebook's full-size settings: its driver's ``settings(quick=False)``, plus, under
-    their ``module:function`` names, those of the other parts it runs (`PARTS`)."""
-    sizes = dict(_driver(notebook).settings(quick=False))
-    for part in PARTS.get(notebook, ()):
-        module, function = part.split(":")
-        sizes[part] = getattr(importlib.import_module(module), function)(quick=False)
-    return sizes
+    """The notebook's full-size settings as plain data: its driver's ``settings(quick=False)``
+    (every part the notebook runs), through the driver's ``hashed_settings`` when it has one,
+    else `ltlab.experiments.protocol.settings_dict`.
+
+    ``hashed_settings`` keeps the key layout the committed record was hashed with before
+    the settings became dataclasses (other parts a notebook runs appear there under their
+    old ``"module:function"`` names), so those records stay valid; a driver whose full-size
+    settings change may drop it and rerun its record."""
+    driver = _driver(notebook)
+    full = driver.settings(quick=False)
+    return dict(driver.hashed_settings(full) if hasattr(driver, "hashed_settings")
+                else settings_dict(full))
 
 
 def settings_hash(notebook: str) -> str:
@@ -78,7 +77,9 @@ def settings_hash(notebook: str) -> str:
 
 def find_records_folder(start: str | os.PathLike | None = None) -> Path | None:
     """``results/full`` of the checkout: ``$LTLAB_FULL_RESULTS`` if set, else the first
-    ``results/full`` found from ``start`` (default: the working directory) upwards."""
+    ``results/full`` found from ``start`` (default: the working directory) upwards, else the
+    records that came with ltlab (a wheel carries them: a notebook copied anywhere, or run
+    on Colab, still finds them); None when there are none."""
     env = os.environ.get("LTLAB_FULL_RESULTS")
     if env:
         return Path(env)
@@ -87,7 +88,9 @@ def find_records_folder(start: str | os.PathLike | None = None) -> Path | None:
         candidate = folder / "results" / "full"
         if candidate.is_dir():
             return candidate
-    return None
+    from .._packaged import packaged_records
+
+    return packaged_records()
 
 
 def read_record(notebook: str, folder: str | os.PathLike | None = None) -> dict[str, Any] | None:

@@ -11,11 +11,13 @@ the LA loss, and compare their balanced errors with the Bayes balanced error of
 :math:`\arg\max_y p(x|y)` (the balanced-error floor, which does not depend on the training
 prior).
 
-**MNIST-1D-LT** (`compare_losses`). One recipe (`mnist1d_setup.mnist_recipe`) trains CE, LA,
-balanced softmax, focal, class-balanced and LDAM-DRW models; post-hoc LA reuses the CE model.
+**MNIST-1D-LT** (`compare_losses`). One set of `fit` options
+(`mnist1d_setup.mnist_fit_options`) trains CE, LA, balanced softmax, focal, class-balanced and
+LDAM-DRW models; post-hoc LA reuses the CE model.
 
-The three verbs: `settings(quick)`, `compare(...)` (both parts, a `LossComparison`) and
-`recorded_results(result)` (the notebook's contract keys).
+The protocol of `ltlab.experiments.protocol`: `settings(quick)` (a `LogitAdjustmentSettings`),
+`compare(settings, *, seeds, device, workers)` (both parts, a `LossComparison`),
+`recorded_results(result)` and the bands (`BANDS`, `FULL_BANDS`).
 """
 
 from __future__ import annotations
@@ -28,20 +30,35 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .._validation import as_int
 from ..data import GaussianMixtureLT, LTData
 from ..losses import LogitAdjustedLoss, adjust_logits, log_prior_from_counts
 from ..metrics import balanced_accuracy, per_class_accuracy, summary
 from ..models import MLP
 from ..train import CrossEntropy, fit, predict_logits, resolve_device, seed_everything
 from .method_registry import METHOD_LABELS, METHODS
-from .mnist1d_setup import Trained, mnist_data, mnist_recipe, train_method
+from .mnist1d_setup import (
+    MnistSizes,
+    Trained,
+    mnist_data,
+    mnist_fit_options,
+    mnist_sizes,
+    recipe_layout,
+    train_method,
+)
+from .protocol import Band, FitOptions, one_seed, settings_dict
 
 NOTEBOOK = "01_logit_adjustment"
 
 __all__ = [
     "NOTEBOOK",
+    "BANDS",
+    "FULL_BANDS",
     "LOSS_TABLE",
     "TAU_GRID",
+    "LogitAdjustmentSettings",
+    "MixtureSizes",
+    "hashed_settings",
     "settings",
     "compare",
     "recorded_results",
@@ -61,19 +78,48 @@ _MIXTURE_TEST_PER_CLASS = 2000
 
 
 # ----------------------------------------------------------------------------- the verbs
-def settings(quick: bool = True) -> dict[str, Any]:
-    """Notebook 01's sizes: the MNIST-1D-LT ``recipe`` (`fit` arguments), the ``losses`` of
-    the table, and the 2-D ``mixture`` (head count, test points per class, tau grid).
+@dataclass(frozen=True)
+class MixtureSizes:
+    """The 2-D mixture's sizes: training points in the head class, balanced test points per
+    class, and the tau grid of the panel's LA-loss curve."""
 
-    >>> settings()["recipe"]["epochs"], settings(quick=False)["recipe"]["epochs"]
+    max_count: int = _MIXTURE_MAX_COUNT
+    test_per_class: int = _MIXTURE_TEST_PER_CLASS
+    taus: tuple[float, ...] = TAU_GRID
+
+
+@dataclass(frozen=True)
+class LogitAdjustmentSettings:
+    """Notebook 01's settings: the MNIST-1D-LT `fit` options and ``data`` sizes, the
+    ``losses`` of the table, the 2-D ``mixture``, its ``imbalance_ratio`` (MNIST-1D-LT stays
+    at 100), the logit-adjustment strength ``tau`` and the ``seeds``."""
+
+    fit: FitOptions
+    data: MnistSizes
+    losses: tuple[str, ...] = LOSS_TABLE
+    mixture: MixtureSizes = MixtureSizes()
+    imbalance_ratio: float = 100
+    tau: float = 1.0
+    seeds: tuple[int, ...] = (0,)
+
+
+def settings(quick: bool = True) -> LogitAdjustmentSettings:
+    """Notebook 01's sizes: `mnist_fit_options` and `mnist_sizes` for MNIST-1D-LT, the
+    losses of the table, and the 2-D mixture (same at both sizes).
+
+    >>> settings().fit.epochs, settings(quick=False).fit.epochs
     (100, 150)
     """
-    return {
-        "recipe": mnist_recipe(quick),
-        "losses": LOSS_TABLE,
-        "mixture": {"max_count": _MIXTURE_MAX_COUNT, "test_per_class": _MIXTURE_TEST_PER_CLASS,
-                    "taus": TAU_GRID},
-    }
+    return LogitAdjustmentSettings(fit=mnist_fit_options(quick), data=mnist_sizes(quick))
+
+
+def hashed_settings(s: LogitAdjustmentSettings) -> dict[str, Any]:
+    """What the full-size settings hash covers, in the key layout the committed record was
+    hashed with (the data sizes under their old part name)."""
+    return {"recipe": recipe_layout(s.fit), "losses": s.losses,
+            "ltlab.experiments.mnist1d_setup:data_settings": settings_dict(s.data),
+            "mixture": {"max_count": s.mixture.max_count,
+                        "test_per_class": s.mixture.test_per_class, "taus": s.mixture.taus}}
 
 
 @dataclass
@@ -84,6 +130,7 @@ class LossComparison:
 
     errors: dict[str, float]
     table: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: LTData | None = field(default=None, repr=False, compare=False)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per loss: its label, balanced accuracy, many / medium / few, ECE, seconds."""
@@ -93,17 +140,19 @@ class LossComparison:
                 for name, row in self.table.items()]
 
 
-def compare(data: LTData | None = None, names: Sequence[str] = LOSS_TABLE, *,
-            quick: bool = True, seed: int = 0, tau: float = 1.0, imbalance_ratio: float = 100,
-            device: str = "auto", progress: bool = False, **fit_overrides: Any) -> LossComparison:
-    """Both parts of notebook 01: the 2-D mixture's balanced errors at ``imbalance_ratio``
-    and ``tau``, and the MNIST-1D-LT loss table on ``data`` (default: `mnist_data(quick,
-    seed)`; ``fit_overrides`` replace entries of its recipe)."""
-    errors = mixture_errors(imbalance_ratio, tau, seed)
-    data = mnist_data(quick, seed) if data is None else data
-    table = compare_losses(data, names, quick=quick, seed=seed, tau=tau, device=device,
-                           progress=progress, **fit_overrides)
-    return LossComparison(errors, table)
+def compare(settings: LogitAdjustmentSettings, *, seeds=None, device: str = "auto",
+            workers: int = 1) -> LossComparison:
+    """Both parts of notebook 01 for one seed: the 2-D mixture's balanced errors at the
+    settings' ``imbalance_ratio`` and ``tau``, and the MNIST-1D-LT loss table
+    (`compare_losses`; the data is kept in the result). ``workers`` is accepted for the
+    protocol: the models train one after the other."""
+    seed = one_seed(settings, seeds)
+    as_int(workers, "workers", minimum=1)
+    errors = mixture_errors(settings.imbalance_ratio, settings.tau, seed, settings.mixture)
+    data = mnist_data(settings.data, seed)
+    table = compare_losses(data, settings.losses, settings.fit, seed=seed, tau=settings.tau,
+                           device=device)
+    return LossComparison(errors, table, data)
 
 
 def recorded_results(result: LossComparison) -> dict[str, float]:
@@ -117,12 +166,12 @@ def recorded_results(result: LossComparison) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- MNIST-1D-LT
-def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bool = True,
-                   seed: int = 0, tau: float = 1.0, device: str = "auto",
-                   progress: bool = False, **fit_overrides: Any) -> dict[str, dict[str, Any]]:
-    """Train and evaluate the loss table of notebook 01: name -> `ltlab.metrics.summary`
-    plus ``seconds``, ``trained`` (the `Trained`) and ``reused``. ``fit_overrides`` replace
-    entries of the recipe (e.g. ``epochs=5``).
+def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE,
+                   options: FitOptions | None = None, *, seed: int = 0, tau: float = 1.0,
+                   device: str = "auto", progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Train and evaluate the loss table of notebook 01 with the `fit` ``options`` (default
+    `mnist_fit_options()`): name -> `ltlab.metrics.summary` plus ``seconds``, ``trained``
+    (the `Trained`) and ``reused``.
 
     ``posthoc`` reuses the CE model (adjusted by ``tau``); ``balanced_softmax`` reuses the LA
     model when ``tau = 1``, since the two losses are then the same function.
@@ -130,6 +179,7 @@ def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bo
     bad = [n for n in names if n not in METHODS]
     if bad:
         raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}.")
+    options = mnist_fit_options() if options is None else options
     dev = resolve_device(device)
     lp = log_prior_from_counts(data.train_counts)
     trained: dict[str, Trained] = {}
@@ -137,9 +187,8 @@ def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bo
     order = sorted(names, key=lambda n: {"posthoc": 1, "balanced_softmax": 1}.get(n, 0))
     for name in order:
         if name == "posthoc":
-            base = trained.get("ce") or train_method("ce", data, quick=quick, seed=seed,
-                                                     device=dev, progress=progress,
-                                                     **fit_overrides)
+            base = trained.get("ce") or train_method("ce", data, options, seed=seed,
+                                                     device=dev, progress=progress)
             trained.setdefault("ce", base)
             z = adjust_logits(base.logits(data.x_test, dev), lp, tau)
             rows[name] = dict(summary(z, data.y_test, data.train_counts), seconds=0.0,
@@ -148,8 +197,8 @@ def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bo
         if name == "balanced_softmax" and tau == 1.0 and "la" in trained:
             rows[name] = dict(rows["la"], seconds=0.0, reused="la")
             continue
-        t = train_method(name, data, quick=quick, seed=seed, device=dev, progress=progress,
-                         tau=tau, **fit_overrides)
+        t = train_method(name, data, options, seed=seed, device=dev, progress=progress,
+                         tau=tau)
         trained[name] = t
         z = t.logits(data.x_test, dev)
         rows[name] = dict(summary(z, data.y_test, data.train_counts), seconds=t.seconds,
@@ -159,27 +208,30 @@ def compare_losses(data: LTData, names: Sequence[str] = LOSS_TABLE, *, quick: bo
 
 # ----------------------------------------------------------------------------- 2-D mixture
 @functools.lru_cache(maxsize=16)
-def mixture_setup(imbalance_ratio: float = 100, seed: int = 0) -> tuple[GaussianMixtureLT, LTData, float]:
-    """(mixture, data, Bayes balanced error): 10 classes in 2-D, head 1,000 training points
-    (tail 10 at ratio 100), a balanced test set of 2,000 points per class.
+def mixture_setup(imbalance_ratio: float = 100, seed: int = 0,
+                  sizes: MixtureSizes = MixtureSizes()) -> tuple[GaussianMixtureLT, LTData, float]:
+    """(mixture, data, Bayes balanced error): 10 classes in 2-D, head ``sizes.max_count``
+    training points (1,000: tail 10 at ratio 100), a balanced test set of
+    ``sizes.test_per_class`` (2,000) points per class.
 
     The Bayes balanced error (of argmax_y p(x|y)) depends on the means and the covariance
     only, not on the prior or the seed, so it is computed once (Monte Carlo, 200,000 points).
     """
     mixture = GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=float(imbalance_ratio),
-                                max_count=_MIXTURE_MAX_COUNT, seed=seed)
-    data = mixture.dataset(test_per_class=_MIXTURE_TEST_PER_CLASS, seed=seed)
-    return mixture, data, _bayes_balanced_error()
+                                max_count=sizes.max_count, seed=seed)
+    data = mixture.dataset(test_per_class=sizes.test_per_class, seed=seed)
+    return mixture, data, _bayes_balanced_error(sizes.max_count)
 
 
-@functools.lru_cache(maxsize=1)
-def _bayes_balanced_error() -> float:
+@functools.lru_cache(maxsize=4)
+def _bayes_balanced_error(max_count: int = _MIXTURE_MAX_COUNT) -> float:
     return GaussianMixtureLT(num_classes=10, dim=2, imbalance_ratio=1,
-                             max_count=_MIXTURE_MAX_COUNT).bayes_balanced_error()
+                             max_count=max_count).bayes_balanced_error()
 
 
 def train_mixture_model(imbalance_ratio: float = 100, mode: str = "la", tau: float = 1.0,
-                        seed: int = 0) -> tuple[nn.Module, Any]:
+                        seed: int = 0, sizes: MixtureSizes = MixtureSizes()
+                        ) -> tuple[nn.Module, Any]:
     """A linear softmax model on the 2-D mixture, trained full-batch (Adam, 100 steps,
     lr 0.2, no weight decay) with plain CE (``mode="ce"``; tau is ignored) or the LA loss
     at ``tau`` (``mode="la"``; tau = 0 is CE). Cached: the panel asks for the same models
@@ -187,14 +239,14 @@ def train_mixture_model(imbalance_ratio: float = 100, mode: str = "la", tau: flo
     if mode not in ("ce", "la"):
         raise ValueError(f"mode must be 'ce' or 'la' (got {mode!r}).")
     if mode == "ce" or float(tau) == 0.0:
-        return _train_mixture_model(float(imbalance_ratio), "ce", 0.0, int(seed))
-    return _train_mixture_model(float(imbalance_ratio), "la", float(tau), int(seed))
+        return _train_mixture_model(float(imbalance_ratio), "ce", 0.0, int(seed), sizes)
+    return _train_mixture_model(float(imbalance_ratio), "la", float(tau), int(seed), sizes)
 
 
 @functools.lru_cache(maxsize=64)
 def _train_mixture_model(imbalance_ratio: float, mode: str, tau: float,
-                         seed: int) -> tuple[nn.Module, Any]:
-    _, data, _ = mixture_setup(imbalance_ratio, seed)
+                         seed: int, sizes: MixtureSizes) -> tuple[nn.Module, Any]:
+    _, data, _ = mixture_setup(imbalance_ratio, seed, sizes)
     seed_everything(seed)
     model = MLP(2, data.num_classes, hidden=())
     method = CrossEntropy() if mode == "ce" else LogitAdjustedLoss(tau=tau)
@@ -229,13 +281,14 @@ def _balanced_error(logits: torch.Tensor, y: torch.Tensor) -> float:
     return 1.0 - balanced_accuracy(logits, y, int(y.max()) + 1)
 
 
-def mixture_errors(imbalance_ratio: float = 100, tau: float = 1.0, seed: int = 0) -> dict[str, float]:
+def mixture_errors(imbalance_ratio: float = 100, tau: float = 1.0, seed: int = 0,
+                   sizes: MixtureSizes = MixtureSizes()) -> dict[str, float]:
     """The recorded 2-D numbers: ``balanced_error_bayes``, ``balanced_error_ce``,
     ``balanced_error_posthoc`` (CE adjusted by tau) and ``balanced_error_la`` (LA loss)."""
-    _, data, bayes = mixture_setup(imbalance_ratio, seed)
+    _, data, bayes = mixture_setup(imbalance_ratio, seed, sizes)
     lp = log_prior_from_counts(data.train_counts)
-    ce_model, ce_method = train_mixture_model(imbalance_ratio, "ce", 1.0, seed)
-    la_model, la_method = train_mixture_model(imbalance_ratio, "la", tau, seed)
+    ce_model, ce_method = train_mixture_model(imbalance_ratio, "ce", 1.0, seed, sizes)
+    la_model, la_method = train_mixture_model(imbalance_ratio, "la", tau, seed, sizes)
     z_ce = predict_logits(ce_model, ce_method, data.x_test, "cpu")
     z_la = predict_logits(la_model, la_method, data.x_test, "cpu")
     return {
@@ -298,3 +351,23 @@ def mixture_study(imbalance_ratio: float = 100, tau: float = 1.0, mode: str = "l
                       data.y_train.tolist()),
         train_counts=data.train_counts.tolist(),
     )
+
+
+# ----------------------------------------------------------------------------- bands
+#: quick mode, seed 0, imbalance ratio 100, tau 1 (the notebook's Checks and its test)
+BANDS = (
+    Band("balanced_error_bayes", low=0.15, high=0.3,
+         reason="the mixture's floor, estimated by Monte Carlo"),
+    Band("balanced_error_la", minus="balanced_error_bayes", high=0.015,
+         reason="the LA loss reaches the Bayes floor"),
+    Band("balanced_error_ce", minus="balanced_error_bayes", low=0.04,
+         reason="plain CE stays clearly above the floor"),
+    Band("balanced_error_posthoc", minus="balanced_error_ce", test=lambda d: d < 0,
+         reason="post-hoc adjustment lowers CE's balanced error"),
+    Band("balanced_accuracy_la", minus="balanced_accuracy_ce", low=0.02,
+         reason="LA beats CE on MNIST-1D-LT by 2 points"),
+)
+
+#: full size (`results/full/01_logit_adjustment.json`, tests/full): the same claims
+FULL_BANDS = BANDS[1:]
+

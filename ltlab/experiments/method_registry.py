@@ -7,11 +7,12 @@ here, so the same name means the same model and recipe in every notebook.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch.nn as nn
 
-from ..experts import BalPoEMethod
+from ..balpoe import BalPoEMethod
 from ..losses import (
     LDAMDRW,
     BalancedSoftmax,
@@ -23,7 +24,7 @@ from ..losses import (
 from ..models import CNN1D
 from ..train import CrossEntropy
 
-__all__ = ["METHOD_LABELS", "METHODS", "BALPOE_MODEL", "make_method"]
+__all__ = ["METHOD_LABELS", "METHODS", "BALPOE_MODEL", "BalPoEModel", "make_method"]
 
 METHOD_LABELS = {
     "ce": "CE",
@@ -40,11 +41,21 @@ METHOD_LABELS = {
 }
 METHODS = tuple(METHOD_LABELS)
 
+@dataclass(frozen=True)
+class BalPoEModel:
+    """BalPoE's network on MNIST-1D: the experts' ``lambdas``, ``cosine`` heads (s = 30) and
+    how many of the `CNN1D` convolutions the experts share (``shared_convs``)."""
+
+    lambdas: tuple[float, ...] = (1.0, 0.0, -1.0)
+    cosine: bool = True
+    shared_convs: int = 2
+
+
 #: BalPoE's network on MNIST-1D, the same in notebooks 02 and 04: three λ-experts (1, 0, -1)
 #: on a `CNN1D` whose first two convolutions are shared; each expert has its own third
 #: convolution, linear layer and cosine head (s = 30), like the reference's ResNet-32 (shared
 #: stem and layer1, per-expert layer2, layer3 and ``NormedLinear`` head).
-BALPOE_MODEL = {"lambdas": (1.0, 0.0, -1.0), "cosine": True, "shared_convs": 2}
+BALPOE_MODEL = BalPoEModel()
 
 
 def make_method(name: str, num_classes: int = 10, *, tau: float = 1.0,

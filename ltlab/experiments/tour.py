@@ -1,38 +1,63 @@
 """Notebook 00 (the tour): one cross-entropy model on MNIST-1D-LT and its head-tail gap.
 
-The notebook trains and measures in its own cells (that is what it teaches); this module
-holds its sizes (`settings`), the same run as one call (`compare`, for tests and sweeps) and
-its contract keys (`recorded_results`).
+The protocol of `ltlab.experiments.protocol`: `settings(quick)` (a `TourSettings`),
+`compare(settings, *, seeds, device, workers)` (a `TourResult`, with the trained model and
+its history for the notebook's figures), `recorded_results(result)`, and the bands the
+notebook's Checks, its test and the full-size test read (`BANDS`, `FULL_BANDS`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from .._validation import as_int
 from ..data import LTData, mnist1d_lt
 from ..metrics import balanced_accuracy, per_class_accuracy, shot_accuracy, shot_groups
 from ..models import CNN1D
-from ..train import CrossEntropy, fit, predict_logits, seed_everything
+from ..train import CrossEntropy, History, fit, predict_logits, seed_everything
+from .protocol import Band, FitOptions, one_seed
 
 NOTEBOOK = "00_tour"
 
-__all__ = ["NOTEBOOK", "TourResult", "compare", "describe_shot_groups", "measure",
-           "recorded_results", "settings"]
+__all__ = ["NOTEBOOK", "BANDS", "FULL_BANDS", "TourSettings", "TourResult", "compare",
+           "describe_shot_groups", "hashed_settings", "make_data", "measure", "recorded_results",
+           "settings", "train"]
 
 
-def settings(quick: bool = True) -> dict[str, Any]:
-    """The tour's sizes: MNIST-1D-LT's head class count and the CE model's `fit` arguments
-    (SGD, lr 0.05, batch 64; 30 epochs quick, 100 full). Full size has 1,500 signals in the
-    head class, so at ratio 100 the tail keeps 15 (< 20: the *few* group is not empty).
+@dataclass(frozen=True)
+class TourSettings:
+    """The tour's sizes: MNIST-1D-LT's ``imbalance_ratio`` and head class count
+    (``max_count``), the CE model's `fit` options and the ``seeds``."""
 
-    >>> settings()["max_count"], settings(quick=False)["epochs"]
+    imbalance_ratio: float = 100
+    max_count: int = 400
+    fit: FitOptions = FitOptions(epochs=30, batch_size=64, lr=0.05)
+    seeds: tuple[int, ...] = (0,)
+
+
+def settings(quick: bool = True) -> TourSettings:
+    """The tour's sizes: SGD, lr 0.05, batch 64; 30 epochs and a head of 400 quick, 100
+    epochs and a head of 1,500 full. Full size keeps 15 signals in the tail at ratio 100
+    (< 20: the *few* group is not empty).
+
+    >>> settings().max_count, settings(quick=False).fit.epochs
     (400, 100)
     """
-    max_count, epochs = (400, 30) if quick else (1500, 100)
-    return {"max_count": max_count, "epochs": epochs, "batch_size": 64, "lr": 0.05}
+    if quick:
+        return TourSettings()
+    return TourSettings(max_count=1500, fit=FitOptions(epochs=100, batch_size=64, lr=0.05))
+
+
+def hashed_settings(s: TourSettings) -> dict[str, Any]:
+    """What the full-size settings hash covers, in the key layout the committed record was
+    hashed with (`ltlab.experiments.full_size.settings_hash`)."""
+    return {"max_count": s.max_count, "epochs": s.fit.epochs, "batch_size": s.fit.batch_size,
+            "lr": s.fit.lr}
 
 
 @dataclass
@@ -44,6 +69,10 @@ class TourResult:
     per_class_accuracy: torch.Tensor
     shot_accuracy: dict[str, float]
     balanced_accuracy: float
+    data: LTData | None = field(default=None, repr=False, compare=False)
+    model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+    method: Any = field(default=None, repr=False, compare=False)
+    history: History | None = field(default=None, repr=False, compare=False)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per class, head first: its training count and test accuracy."""
@@ -95,20 +124,33 @@ def measure(logits: torch.Tensor, data: LTData) -> TourResult:
                       shot_accuracy(logits, y, data.train_counts), balanced_accuracy(logits, y, c))
 
 
-def compare(data: LTData | None = None, *, quick: bool = True, seed: int = 0,
-            imbalance_ratio: float = 100, device: str = "auto",
-            progress: bool = False) -> TourResult:
-    """The notebook's run in one call: MNIST-1D-LT (default sizes of `settings`), a `CNN1D`
-    trained with plain cross-entropy, measured on the balanced test set."""
-    s = settings(quick)
+def make_data(s: TourSettings, seed: int = 0) -> LTData:
+    """MNIST-1D-LT at the settings' imbalance ratio and head count (seeded as the notebook)."""
     seed_everything(seed)
-    if data is None:
-        data = mnist1d_lt(imbalance_ratio=imbalance_ratio, max_count=s["max_count"], seed=seed)
+    return mnist1d_lt(imbalance_ratio=s.imbalance_ratio, max_count=s.max_count, seed=seed)
+
+
+def train(s: TourSettings, data: LTData, seed: int = 0, device: str = "auto",
+          progress: bool = False) -> tuple[CNN1D, CrossEntropy, History]:
+    """The tour's whole recipe: one model, one method and `fit` with the settings' options."""
     seed_everything(seed)
     model, method = CNN1D(num_classes=data.num_classes), CrossEntropy()
-    fit(model, method, data, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
-        device=device, seed=seed, progress=progress)
-    return measure(predict_logits(model, method, data.x_test, device=device), data)
+    history = fit(model, method, data, device=device, seed=seed, progress=progress,
+                  **s.fit.as_kwargs())
+    return model, method, history
+
+
+def compare(settings: TourSettings, *, seeds=None, device: str = "auto",
+            workers: int = 1) -> TourResult:
+    """The notebook's run: MNIST-1D-LT (`make_data`), a `CNN1D` trained with plain
+    cross-entropy (`train`), measured on the balanced test set. One seed (``seeds``: one
+    entry, default the settings'); ``workers`` is accepted for the protocol (one model)."""
+    seed = one_seed(settings, seeds)
+    as_int(workers, "workers", minimum=1)
+    data = make_data(settings, seed)
+    model, method, history = train(settings, data, seed, device)
+    result = measure(predict_logits(model, method, data.x_test, device=device), data)
+    return dataclasses.replace(result, data=data, model=model, method=method, history=history)
 
 
 def recorded_results(result: TourResult) -> dict[str, Any]:
@@ -119,3 +161,22 @@ def recorded_results(result: TourResult) -> dict[str, Any]:
         "shot_accuracy": result.shot_accuracy,
         "per_class_accuracy": result.per_class_accuracy,
     }
+
+
+#: quick mode, seed 0, imbalance ratio 100 (the notebook's Checks and its test)
+BANDS = (
+    Band("balanced_accuracy", low=0.25, high=0.8, reason="well above chance, well below perfect"),
+    Band("shot_accuracy", test=lambda g: g["many"] - g["few"] > 0.3,
+         reason="many beats few by more than 30 points"),
+    Band("shot_accuracy", test=lambda g: g["many"] > g["medium"] > g["few"] - 0.05,
+         reason="accuracy falls from the head to the tail"),
+)
+
+#: full size (`results/full/00_tour.json`, tests/full)
+FULL_BANDS = (
+    Band("balanced_accuracy", low=0.3, high=0.98, reason="well above chance"),
+    Band("shot_accuracy", test=lambda g: math.isfinite(g["few"]),
+         reason="the few group is not empty at full size"),
+    Band("shot_accuracy", test=lambda g: g["many"] - g["few"] > 0.2,
+         reason="many beats few by more than 20 points"),
+)

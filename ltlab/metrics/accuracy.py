@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .._validation import as_counts, as_targets
+from .._validation import as_counts, as_finite, as_targets
 
 __all__ = [
     "accuracy",
@@ -32,7 +32,8 @@ def _predictions(logits_or_preds: torch.Tensor) -> torch.Tensor:
     """Predicted labels ``[N]`` from logits ``[N, C]`` (argmax) or from labels themselves."""
     t = torch.as_tensor(logits_or_preds)
     if t.dim() == 2:
-        return t.argmax(dim=1)
+        # argmax over a NaN row is 0: refuse it rather than score a silent class-0 predictor
+        return as_finite(t, "logits", "check the model's outputs (a diverged run?).").argmax(1)
     if t.dim() == 1 and not t.is_floating_point():
         return t
     raise ValueError(
@@ -54,6 +55,7 @@ def per_class_accuracy(
     """Recall of every class, shape [C]; NaN for a class absent from ``targets``."""
     t = torch.as_tensor(logits)
     pred = _predictions(t)
+    targets = torch.as_tensor(targets)
     if num_classes is None:
         num_classes = t.shape[1] if t.dim() == 2 else int(max(pred.max(), targets.max())) + 1
     targets = as_targets(targets, pred.numel(), num_classes)
@@ -91,6 +93,14 @@ def shot_accuracy(
 ) -> dict[str, float]:
     """Mean per-class accuracy of the many / medium / few groups (NaN for an empty group)."""
     counts = as_counts(train_counts, "train_counts", allow_zero=True)
+    t = torch.as_tensor(logits)
+    if t.dim() == 2 and counts.numel() != t.shape[1]:
+        raise ValueError(f"train_counts has {counts.numel()} entries but the logits have "
+                         f"{t.shape[1]} classes; pass one training count per class "
+                         f"(expected length {t.shape[1]}).")
+    if t.dim() == 1 and t.numel() and int(t.max()) >= counts.numel():
+        raise ValueError(f"train_counts has {counts.numel()} entries but the predictions "
+                         f"reach class {int(t.max())}; pass one training count per class.")
     acc = per_class_accuracy(logits, targets, counts.numel())
     out = {}
     for name, idx in shot_groups(counts, many, few).items():

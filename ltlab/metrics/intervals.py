@@ -21,6 +21,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .._validation import as_number
+
 __all__ = ["mean_interval", "paired_interval", "format_interval", "interval_verdict"]
 
 
@@ -30,10 +32,20 @@ def _t_quantile(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
+def _finite(x: Any, name: str) -> float:
+    """One seed's value as a finite float (numpy and 0-d torch numbers welcome; NaN refused)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        pass  # as_number names the argument and the value
+    return as_number(x, name, "one finite value per seed; a NaN usually means a diverged run: "
+                     "find it rather than average it.")
+
+
 def mean_interval(values: Sequence[float]) -> dict[str, Any]:
     """Mean and 95 % Student-t interval of ``values`` (one per seed): ``{"mean", "ci_low",
     "ci_high", "per_seed"}``; a single value gives NaN bounds."""
-    v = [float(x) for x in values]
+    v = [_finite(x, f"values[{i}]") for i, x in enumerate(values)]
     n = len(v)
     if n == 0:
         raise ValueError("mean_interval needs at least one value (one per seed).")
@@ -41,7 +53,7 @@ def mean_interval(values: Sequence[float]) -> dict[str, Any]:
     if n < 2:
         return {"mean": mean, "ci_low": math.nan, "ci_high": math.nan, "per_seed": v}
     sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
-    half = _t_quantile(n - 1) * sd / math.sqrt(n)
+    half = _t_quantile(n - 1) * sd / math.sqrt(n)  # t_{0.975, n-1} sd / sqrt(n)
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "per_seed": v}
 
 
@@ -50,7 +62,9 @@ def paired_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"paired values need the same, non-empty seeds (got {len(a)} and "
                          f"{len(b)}).")
-    return mean_interval([float(x) - float(y) for x, y in zip(a, b)])
+    a = [_finite(x, f"a[{i}]") for i, x in enumerate(a)]
+    b = [_finite(x, f"b[{i}]") for i, x in enumerate(b)]
+    return mean_interval([x - y for x, y in zip(a, b)])  # a_s - b_s, same seed s
 
 
 def format_interval(r: dict[str, Any], scale: float = 100.0) -> str:

@@ -11,7 +11,7 @@ whose parameters minimise the negative log-likelihood of :math:`\mathrm{softmax}
   Sec. 3): :math:`w = 1/T` and a free :math:`b` (`fit_bias_corrected_temperature`). The
   class biases fix a systematic over-prediction of some classes that one temperature
   cannot, which is what EM prior estimation under label shift needs (their "BCTS + EM is
-  hard to beat"; `ltlab.label_shift` returns the same fit as a pair ``(T, b)``).
+  hard to beat"; `ltlab.label_shift.calibrated_probs` applies the fit before EM).
 
 All three run the same optimiser, `_minimise_nll` (L-BFGS with a strong-Wolfe line search,
 step 0.5, float64, from :math:`T = 1`, :math:`w = 1`, :math:`b = 0`); the temperature is
@@ -146,6 +146,6 @@ def fit_bias_corrected_temperature(
     r"""Bias-corrected temperature scaling, BCTS (Alexandari et al., ICML 2020, Sec. 3):
     one temperature T and a per-class bias b minimising the NLL of
     :math:`\mathrm{softmax}(z / T + b)` on held-out logits. Returns a `LogitScaling` with
-    ``kind="bcts"`` (``.temperature`` is T); `ltlab.label_shift.fit_bias_corrected_temperature`
-    returns the same fit as ``(T, b)``."""
+    ``kind="bcts"`` (``.temperature`` is T, ``.bias`` is b); `ltlab.label_shift.calibrated_probs`
+    takes it as it is (softmax(z / T + b) in float64) for EM under label shift."""
     return _fit(logits, targets, "bcts", max_iter)

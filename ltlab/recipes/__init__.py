@@ -27,7 +27,6 @@ the data, as the tests and benchmarks do.
 0.4
 """
 
-from .._deprecation import moved_names
 from ..data import write_fake_cifar
 from .catalogue import RECIPES, Recipe, get_recipe, list_recipes
 from .run import RecipeResult, build_method, build_model, load_recipe_data, run_recipe
@@ -44,5 +43,3 @@ __all__ = [
     "run_recipe",
     "write_fake_cifar",
 ]
-
-__getattr__ = moved_names(__name__, {"add_train_parser": "ltlab.cli", "train_command": "ltlab.cli"})

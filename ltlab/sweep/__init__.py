@@ -22,12 +22,16 @@ work happens in its own kernel process). A Dask cluster works unchanged::
     with Client("tcp://scheduler:8786") as client:
         sweep(path, grid, workers=16, executor=client.get_executor())
 
+The sweep runs through `ltlab.notebook_execution.run_notebook` and checks its grid with
+`ltlab.notebook_parameters` (it never imports `ltlab.runner`, which offers it as
+``ltlab.runner.sweep``). Each run executes in a temporary folder ``ltlab-sweep-*`` that is
+removed when the run ends; folders left by a killed sweep are removed at the next start.
+
 Workers read the notebook from ``path``, so it must be reachable there (same checkout or a
 shared file system); the executed notebooks and results travel back to the caller, which
 alone writes into ``out``.
 """
 
-from .._deprecation import moved_names
 from .engine import SweepResult, sweep
 from .execute import is_kernel_start_failure
 from .grid import expand_grid, parse_cli_value, run_name
@@ -40,5 +44,3 @@ __all__ = [
     "is_kernel_start_failure",
     "parse_cli_value",
 ]
-
-__getattr__ = moved_names(__name__, {"add_sweep_command": "ltlab.cli", "sweep_command": "ltlab.cli"})

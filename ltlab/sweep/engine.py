@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..runner import notebook_parameters, validate_parameters
-from .execute import describe_error, execute_run
+from ..notebook_execution import describe_error, run_threads
+from ..notebook_parameters import notebook_parameters, validate_parameters
+from .execute import execute_run, remove_stale_run_folders
 from .grid import canonical, expand_grid, run_name
-from .store import load_run, save_run, table_row, write_csv, write_figure
+from .store import RecordError, load_run, save_run, table_row, write_csv, write_figure
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -54,6 +55,7 @@ def sweep(
     retry_delay: float = 1.0,
     retry_failed: bool = False,
     progress: bool = True,
+    threads: int | None = None,
 ) -> SweepResult:
     """Run ``path`` once per point of ``grid`` and return the table of parameters and results.
 
@@ -63,7 +65,8 @@ def sweep(
     folder of the runs, the CSV and the figure (default ``runs/sweeps/<notebook>``).
     ``timeout``: seconds per cell. Unknown parameter names and values whose type differs
     from the notebook's default raise before anything runs. Each call reuses the runs
-    already recorded in ``out`` (see `ltlab.sweep`).
+    already recorded in ``out`` (see `ltlab.sweep`). ``threads``: CPU threads per kernel
+    (default `ltlab.notebook_execution.run_threads`, written in each run's record).
     """
     path = Path(path)
     if not path.is_file():
@@ -75,11 +78,17 @@ def sweep(
     if executor is not None and not isinstance(executor, cf.Executor) and not hasattr(
             executor, "submit"):
         raise ValueError(f"executor must be a concurrent.futures.Executor (got {executor!r}).")
+    threads = run_threads() if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer (got {threads!r}).")
     points = expand_grid(grid)
     has_interactive = "interactive" in notebook_parameters(path)
+    checked = []
     for p in points:  # everything is checked before the first kernel starts
-        validate_parameters(path, {"interactive": False, **p} if has_interactive else p)
+        valid = validate_parameters(path, {"interactive": False, **p} if has_interactive else p)
+        checked.append({k: valid[k] for k in p})  # 2.0 for an int parameter is passed as 2
         canonical(p)
+    points = checked
 
     parameters: list[str] = []
     for p in points:
@@ -89,12 +98,17 @@ def sweep(
     out = Path(out) if out is not None else Path("runs") / "sweeps" / path.stem
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_run_folders()
 
     names = [run_name(path.stem, p) for p in points]
     records: dict[str, dict[str, Any]] = {}
     todo: list[tuple[str, dict[str, Any]]] = []
     for name, p in zip(names, points, strict=True):
-        rec = load_run(runs_dir, name)
+        try:
+            rec = load_run(runs_dir, name)
+        except RecordError as err:  # not a run record: say which file, run it again
+            print(f"ltlab sweep: {err}", file=sys.stderr)
+            rec = None
         if rec is not None and not (rec.get("error") and (rec.get("retryable") or retry_failed)):
             records[name] = rec
         else:
@@ -117,7 +131,7 @@ def sweep(
         except Exception as err:  # the executor lost the run (worker died, pickling...)
             rec = {"parameters": point, "results": {}, "error": describe_error(err),
                    "retryable": True, "attempts": 0, "seconds": None, "host": None,
-                   "pid": None, "notebook_text": None}
+                   "pid": None, "torch_threads": threads, "notebook_text": None}
         saved = save_run(runs_dir, name, rec)
         with lock:
             records[name] = saved
@@ -138,7 +152,7 @@ def sweep(
                     break
                 name, point = item
                 fut = ex.submit(execute_run, str(path.resolve()), point, timeout, retries,
-                                retry_delay, f"{name}-{time.time_ns()}-{random.random()}")
+                                retry_delay, f"{name}-{time.time_ns()}-{random.random()}", threads)
                 fut.add_done_callback(lambda f, n=name, p=point: finished(n, p, f))
                 in_flight.add(fut)
             if not in_flight:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["is_kernel_start_failure", "describe_error", "execute_run"]
+from ..notebook_execution import describe_error
+
+__all__ = ["is_kernel_start_failure", "describe_error", "execute_run", "remove_stale_run_folders",
+           "RUN_FOLDER_PREFIX"]
+
+#: each run executes in ``<tmp>/ltlab-sweep-<pid>-<random>``; the pid tells stale ones apart
+RUN_FOLDER_PREFIX = "ltlab-sweep-"
 
 _KERNEL_START = re.compile(
     r"Kernel didn't respond|Kernel died before replying|Address already in use|"
@@ -41,20 +48,33 @@ def is_kernel_start_failure(err: BaseException) -> bool:
     return bool(_KERNEL_START.search(f"{type(err).__name__}: {err}"))
 
 
-def describe_error(err: BaseException) -> str:
-    """``err`` in one line of at most 1,000 characters (a notebook's error names its cell)."""
-    from papermill.exceptions import PapermillExecutionError
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    if isinstance(err, PapermillExecutionError):
-        text = f"{err.ename}: {err.evalue} (cell In [{err.exec_count}])"
-    else:
-        text = f"{type(err).__name__}: {err}"
-    text = " ".join(text.split())
-    return text if len(text) <= 1000 else text[:997] + "..."
+
+def remove_stale_run_folders(tmp: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the ``ltlab-sweep-<pid>-*`` temporary folders whose process is gone (a sweep
+    killed mid-run leaves its run's folder); returns the folders removed."""
+    removed = []
+    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*"):
+        parts = folder.name[len(RUN_FOLDER_PREFIX):].split("-", 1)
+        if not folder.is_dir() or not parts[0].isdigit():
+            continue
+        if not _pid_alive(int(parts[0])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def execute_run(path: str, parameters: dict[str, Any], timeout: float | None, retries: int,
-                retry_delay: float, token: str = "") -> dict[str, Any]:
+                retry_delay: float, token: str = "", threads: int | None = None
+                ) -> dict[str, Any]:
     """Run one notebook (in whatever process the executor chose) and return its record.
 
     Retries kernel-start failures up to ``retries`` times with a growing, jittered pause.
@@ -62,20 +82,21 @@ def execute_run(path: str, parameters: dict[str, Any], timeout: float | None, re
     need not share a file system with the caller). ``token`` is unique per submission, so an
     executor that caches pure calls (Dask) never hands back an earlier run.
     """
-    from .. import runner  # looked up at call time, so tests can stand in for run_notebook
+    from .. import notebook_execution  # looked up at call time: tests stand in for it
 
     t0 = time.perf_counter()
     attempts = 0
     results: dict[str, Any] = {}
     error = None
     retryable = False
-    with tempfile.TemporaryDirectory(prefix="ltlab-sweep-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{RUN_FOLDER_PREFIX}{os.getpid()}-") as tmp:
         out = Path(tmp) / "run.ipynb"
         while True:
             attempts += 1
             out.unlink(missing_ok=True)
             try:
-                results = runner.run_notebook(path, parameters, out, timeout=timeout)
+                results = notebook_execution.run_notebook(path, parameters, out, timeout=timeout,
+                                                          threads=threads)
                 break
             except Exception as err:  # a failed run is a row, never the end of the sweep
                 if is_kernel_start_failure(err) and attempts <= retries:
@@ -93,5 +114,6 @@ def execute_run(path: str, parameters: dict[str, Any], timeout: float | None, re
         "seconds": round(time.perf_counter() - t0, 3),
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "torch_threads": threads,
         "notebook_text": notebook,
     }

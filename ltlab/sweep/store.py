@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "save_run", "load_run", "flatten_results", "table_row", "write_csv",
+__all__ = ["RecordError", "write_atomic", "save_run", "load_run", "flatten_results", "table_row", "write_csv",
            "write_figure"]
 
 
@@ -39,11 +39,33 @@ def save_run(runs_dir: Path, name: str, record: dict[str, Any]) -> dict[str, Any
     return record
 
 
+class RecordError(ValueError):
+    """A run's record file holds JSON that is not a run record (it names the file)."""
+
+
 def load_run(runs_dir: Path, name: str) -> dict[str, Any] | None:
+    """The record of a finished run, or None when there is none yet (or it was cut short:
+    the run is then executed again). Valid JSON of another shape is a `RecordError` naming
+    the file and what is wrong."""
+    path = runs_dir / f"{name}.json"
     try:
-        return json.loads((runs_dir / f"{name}.json").read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    problem = None
+    if not isinstance(record, dict):
+        problem = f"a JSON {type(record).__name__}, not an object"
+    elif not isinstance(record.get("parameters"), dict):
+        problem = "no 'parameters' object"
+    elif not isinstance(record.get("results", {}), dict):
+        problem = "'results' is not an object"
+    elif "error" not in record:
+        problem = "no 'error' field"
+    if problem:
+        raise RecordError(f"{path} is not a sweep run record ({problem}); it is ignored and "
+                          "the run is executed again.")
+    record.setdefault("run", name)
+    return record
 
 
 def flatten_results(results: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .reliability import _title_above_legend
-from .style import style_figure
+from .style import GROUP_COLORS, NEUTRAL, style_figure
 
 __all__ = [
     "balpoe_priors_figure",
@@ -48,13 +48,13 @@ def balpoe_priors_figure(m: Mapping[str, Any]) -> go.Figure:
                                  showlegend=False), row=1, col=1)
     fig.add_trace(go.Scatter(x=classes, y=m["ensemble_target"], mode="lines",
                              name=f"ensemble (λ̄ = {bias:+.2f})",
-                             line=dict(color="black", dash="dash", width=3)), row=1, col=1)
+                             line=dict(color=NEUTRAL, dash="dash", width=3)), row=1, col=1)
     names = [f"{lam:.2g}" for lam in lambdas] + ["ens."]
-    colors = [_EXPERT_COLORS[k % len(_EXPERT_COLORS)] for k in range(len(lambdas))] + ["black"]
+    colors = [_EXPERT_COLORS[k % len(_EXPERT_COLORS)] for k in range(len(lambdas))] + [NEUTRAL]
     fig.add_trace(go.Bar(x=names, y=list(m["kl"]) + [m["ensemble_kl"]], marker_color=colors,
                          showlegend=False, name="KL"), row=1, col=2)
     errors = [m["bayes_balanced_error"], m["ensemble_balanced_error"]]
-    fig.add_trace(go.Bar(x=["Bayes", "ensemble"], y=errors, marker_color=["#7f7f7f", "black"],
+    fig.add_trace(go.Bar(x=["Bayes", "ensemble"], y=errors, marker_color=["#c7c7c7", NEUTRAL],
                          text=[f"{100 * e:.1f} %" for e in errors], textposition="outside",
                          showlegend=False, name="balanced error"), row=1, col=3)
     fig.update_yaxes(type="log", title_text="probability", row=1, col=1)
@@ -133,10 +133,11 @@ def experts_curve_figure(rows: Sequence[Mapping[str, float]],
     """Lines of balanced accuracy and many / medium / few against the number of experts."""
     x = [r["num_experts"] for r in rows]
     fig = go.Figure()
-    for key, color in (("balanced_accuracy", "black"), ("many", "#1f77b4"),
-                       ("medium", "#ff7f0e"), ("few", "#d62728")):
+    for key, color in (("balanced_accuracy", NEUTRAL), ("many", GROUP_COLORS["many"]),
+                       ("medium", GROUP_COLORS["medium"]), ("few", GROUP_COLORS["few"])):
         fig.add_scatter(x=x, y=[r[key] for r in rows], mode="lines+markers",
-                        name=key.replace("_", " "), line=dict(color=color))
+                        name=key.replace("_", " "),
+                        line=dict(color=color, dash="dash" if color == NEUTRAL else "solid"))
     fig.update_layout(title=title, xaxis_title="number of experts", yaxis_title="accuracy",
                       yaxis_range=[0, 1], xaxis=dict(tickmode="array", tickvals=x))
     return _title_above_legend(style_figure(fig, height=420))

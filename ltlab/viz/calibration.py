@@ -23,7 +23,7 @@ from ..metrics import (
     shot_calibration_gap,
 )
 from .reliability import _title_above_legend
-from .style import GROUP_COLORS, style_figure
+from .style import GROUP_COLORS, NEUTRAL, style_figure
 
 __all__ = [
     "calibration_overview",
@@ -88,7 +88,7 @@ def calibration_overview(
                   row=1, col=2)
     fig.add_trace(go.Scatter(x=names, y=[groups[g]["gap"] for g in names], mode="markers",
                              name="conf - acc", marker=dict(symbol="diamond", size=12,
-                                                            color="black")),
+                                                            color=NEUTRAL)),
                   row=1, col=2)
     ece = expected_calibration_error(probs, targets, n_bins)
     mce = maximum_calibration_error(probs, targets, n_bins)

@@ -21,7 +21,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..priors import kl_divergence
-from .style import style_figure
+from .style import NEUTRAL, style_figure
 
 __all__ = [
     "SSL_PROFILE_COLORS",
@@ -111,7 +111,7 @@ def prior_bars_figure(true_prior, q_hat, em=None, title: str = "Unlabeled class 
     q = _prior(true_prior)
     classes = [str(i) for i in range(q.numel())]
     fig = go.Figure()
-    fig.add_bar(x=classes, y=q.tolist(), name="true Q", marker_color="#444444")
+    fig.add_bar(x=classes, y=q.tolist(), name="true Q", marker_color=NEUTRAL)
     fig.add_bar(x=classes, y=_prior(q_hat).tolist(), name="online Q̂", marker_color="#1f77b4")
     if em is not None:
         fig.add_bar(x=classes, y=_prior(em).tolist(), name="EM", marker_color="#ff7f0e")
@@ -140,9 +140,11 @@ def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                 cells.append(text)
             rows.append([prof, SSL_METHOD_LABELS.get(name, name)] + cells)
     cols = list(map(list, zip(*rows))) if rows else [[] for _ in header]
-    fill = [[("#f4f4f4" if i // max(1, len(next(iter(results.values())))) % 2 else "white")
-             for i in range(len(rows))]] * len(header)
-    fig = go.Figure(go.Table(header=dict(values=header, fill_color="#dde6f0", align="left"),
+    # translucent bands, not white cells: the template's text colour stays readable on them
+    fill = [[("rgba(127,127,127,0.12)" if i // max(1, len(next(iter(results.values())))) % 2
+              else "rgba(0,0,0,0)") for i in range(len(rows))]] * len(header)
+    fig = go.Figure(go.Table(header=dict(values=header, fill_color="rgba(99,110,250,0.25)",
+                                         align="left"),
                              cells=dict(values=cols, align="left", fill_color=fill)))
     fig.update_layout(title="FixMatch vs FlexDA vs ADELLO on the balanced test set",
                       height=90 + 28 * len(rows), margin=dict(t=50, b=10))

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import style_figure
+from .style import NEUTRAL, style_figure
 
 __all__ = ["ARM_LABELS", "decision_regions_figure", "kl_curve_figure", "prior_arms_figure",
            "pseudo_label_curves_figure"]
@@ -134,7 +134,7 @@ def decision_regions_figure(grid: Sequence[float], regions: Mapping[str, Sequenc
                 fig.add_scatter(x=[p[0] for p in xy], y=[p[1] for p in xy], mode="markers",
                                 marker=dict(size=size, color=[colors[int(c)] for c in y],
                                             line=dict(width=0.5 if kind == "labeled" else 0,
-                                                      color="black")),
+                                                      color=NEUTRAL)),
                                 name=kind, showlegend=col == 1, row=1, col=col)
         fig.update_xaxes(range=[grid[0], grid[-1]], row=1, col=col)
     fig.update_yaxes(range=[grid[0], grid[-1]], scaleanchor="x", row=1, col=1)

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .style import GROUP_COLORS, style_figure
+from .style import GROUP_COLORS, NEUTRAL, style_figure
 
 __all__ = [
     "structure_figure",
@@ -212,7 +212,7 @@ def sphere_figure(
             fig.add_scatter3d(x=m[:, 0].tolist(), y=m[:, 1].tolist(), z=m[:, 2].tolist(),
                               mode="markers", name="anchors M_k", legendgroup="anchors",
                               showlegend=col == 1,
-                              marker=dict(size=5, symbol="diamond", color="black"),
+                              marker=dict(size=5, symbol="diamond", color=NEUTRAL),
                               row=1, col=col)
     axis = dict(range=[-1.05, 1.05], showticklabels=False, title="")
     fig.update_scenes(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube")

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .style import style_figure
+from .style import NEUTRAL, style_figure
 
 __all__ = ["CLASS_COLORS", "la_mixture_figure", "metrics_table_figure", "shot_bars_figure",
            "tau_effect_note"]
@@ -79,7 +79,7 @@ def la_mixture_figure(study: Any) -> go.Figure:
     fig.add_trace(go.Scattergl(
         x=px, y=py, mode="markers", name="training points",
         marker=dict(size=4, color=[CLASS_COLORS[c % 10] for c in pc],
-                    line=dict(width=0.5, color="black")),
+                    line=dict(width=0.5, color=NEUTRAL)),
         text=[f"class {c}" for c in pc], hoverinfo="text", showlegend=False,
     ), row=1, col=1)
     classes = [str(c) for c in range(len(study.train_counts))]
@@ -98,7 +98,7 @@ def la_mixture_figure(study: Any) -> go.Figure:
                              line=dict(color="#1f77b4")), row=2, col=2)
     lo, hi = 0.0, max(max(study.tau_curve["post-hoc"][0]), max(taus))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[study.errors["bayes"]] * 2, mode="lines",
-                             name="Bayes floor", line=dict(color="black", dash="dash")),
+                             name="Bayes floor", line=dict(color=NEUTRAL, dash="dash")),
                   row=2, col=2)
     fig.add_trace(go.Scatter(x=[study.tau], y=[study.errors[err_key]], mode="markers",
                              name="shown model", marker=dict(size=12, symbol="star",

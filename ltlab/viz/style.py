@@ -2,22 +2,33 @@
 
 A class's shot group (many / medium / few) is decided by its training count with the
 thresholds of `ltlab.metrics.shot_groups`, so a bar's colour always agrees with the group
-the metrics put the class in.
+the metrics put the class in. The three group colours are from Okabe and Ito's colour-blind
+safe palette (blue, orange, bluish green): they stay apart under deuteranopia and
+protanopia, where the old orange and red merged.
+
+Figures follow the user's plotly template (``plotly.io.templates.default``, e.g.
+``plotly_dark`` in a dark JupyterLab theme): `style_figure` sets sizes, margins and the
+legend's place, never the template, the background or a text colour; lines that are "not a
+group" use `NEUTRAL`, a grey readable on light and dark backgrounds alike.
 
 >>> shot_group_labels([500, 50, 5])
 ['many', 'medium', 'few']
 >>> [GROUP_COLORS[g] for g in shot_group_labels([500, 5])]
-['#1f77b4', '#d62728']
+['#0072B2', '#009E73']
 """
 
 from __future__ import annotations
 
 from ..metrics import shot_groups
 
-__all__ = ["GROUP_COLORS", "shot_group_labels", "style_figure"]
+__all__ = ["GROUP_COLORS", "NEUTRAL", "shot_group_labels", "style_figure"]
 
 #: one colour per shot group, used by every figure that colours classes by group
-GROUP_COLORS = {"many": "#1f77b4", "medium": "#ff7f0e", "few": "#d62728"}
+#: (Okabe-Ito blue, orange and bluish green: apart under colour-vision deficiencies)
+GROUP_COLORS = {"many": "#0072B2", "medium": "#E69F00", "few": "#009E73"}
+#: a grey for reference lines and markers (Bayes, ensemble, averages): readable on the light
+#: and the dark templates, unlike black
+NEUTRAL = "#8c8c8c"
 
 
 def shot_group_labels(counts, many: int = 100, few: int = 20) -> list[str]:
@@ -33,7 +44,8 @@ def shot_group_labels(counts, many: int = 100, few: int = 20) -> list[str]:
 def style_figure(fig, *, height: int | None = None, log_axes_exponent: str = "power"):
     """Apply ltlab's one readable style to a plotly figure, in place, and return it.
 
-    What a student sees in JupyterLab at a glance: white background, margins that grow to fit
+    What a student sees in JupyterLab at a glance: the user's template (colours, background),
+    margins that grow to fit
     tick labels and titles (``automargin``), subplot titles a little smaller than the figure
     title so neighbours do not overlap, a legend above the plot instead of over the data, a
     title on its own line above the legend, and on log axes exponents written as powers of
@@ -45,7 +57,6 @@ def style_figure(fig, *, height: int | None = None, log_axes_exponent: str = "po
     ('power', True)
     """
     fig.update_layout(
-        template="plotly_white",
         margin=dict(l=70, r=30, t=80, b=60),
         font=dict(size=13),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="left", x=0.0),

@@ -29,10 +29,12 @@ def balance_factor_panel(
     """Sliders for ``gamma`` and ``window`` (``continuous_update=False``: a short training
     run starts when a slider is released) above the balance factor and the two risks of an
     `ltlab.lda.LDA` run of ``epochs`` epochs on ``data``. Runs are cached per setting.
-    ``variant``, ``lda_kwargs`` and ``fit_kwargs`` go to `ltlab.experiments.lda.compare`."""
+    ``variant``, ``lda_kwargs`` and ``fit_kwargs`` (as `FitOptions`; batch size 64 and lr 0.05
+    unless given) go to `ltlab.experiments.lda.compare_methods`."""
     import ipywidgets as widgets
 
-    from ..experiments.lda import compare
+    from ..experiments.lda import compare_methods
+    from ..experiments.protocol import FitOptions
     from ..viz.lda import balance_dynamics_figure
 
     cache: dict[tuple[float, int], go.Figure] = {}
@@ -41,8 +43,10 @@ def balance_factor_panel(
         key = (float(gamma), int(window))
         if key not in cache:
             kwargs = {**(lda_kwargs or {}), "gamma": float(gamma), "window": int(window)}
-            run = compare(data, ["lda"], epochs=epochs, seed=seed, device=device,
-                          variant=variant, lda_kwargs=kwargs, **fit_kwargs)
+            options = FitOptions.from_kwargs(**{"batch_size": 64, "lr": 0.05, **fit_kwargs,
+                                                "epochs": epochs})
+            run = compare_methods(data, ["lda"], options, seed=seed, device=device,
+                                  variant=variant, lda_kwargs=kwargs)
             acc = run.balanced_accuracy["lda"]
             cache[key] = balance_dynamics_figure(
                 run.histories["lda"],

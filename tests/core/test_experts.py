@@ -226,3 +226,14 @@ def test_miscalibrated_logits_bias_the_balanced_decision_as_derived():
     assert hot[0] > bayes[0] > cold[0]
     with pytest.raises(ValueError, match="temperature"):
         X.miscalibrated_logits(ll, lp, 0.0, 0.0)
+
+
+def test_experts_is_the_contract_path_of_balpoe():
+    """`ltlab.balpoe` holds the code; `ltlab.experts` re-exports the very same objects."""
+    import ltlab.balpoe as B
+
+    assert set(X.__all__) == set(B.__all__)
+    for name in B.__all__:
+        assert getattr(X, name) is getattr(B, name), name
+    assert X.BalPoE.__module__ == "ltlab.balpoe"
+    assert "Taught in: notebook 02" in B.__doc__

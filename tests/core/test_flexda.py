@@ -27,7 +27,7 @@ from ltlab.priors import kl_divergence, shifted_prior
 
 
 def test_estimator_starts_uniform_and_stays_a_prior():
-    est = PriorEstimator(4, momentum=0.9)
+    est = PriorEstimator(4, prior_momentum=0.9)
     assert torch.allclose(est.prior, torch.full((4,), 0.25, dtype=torch.float64))
     g = torch.Generator().manual_seed(0)
     for _ in range(50):
@@ -50,7 +50,7 @@ def test_estimator_output_is_a_prior_property(num_classes, momentum, n, seed):
 
 def test_estimator_converges_to_a_known_prior():
     target = shifted_prior(10, 50, "backward").double()
-    est = PriorEstimator(10, momentum=0.99)
+    est = PriorEstimator(10, prior_momentum=0.99)
     g = torch.Generator().manual_seed(1)
     for _ in range(800):  # one-hot "predictions" drawn from the target prior
         y = torch.multinomial(target, 64, replacement=True, generator=g)
@@ -59,7 +59,7 @@ def test_estimator_converges_to_a_known_prior():
 
 
 def test_estimator_update_rule_is_the_ema_of_the_batch_mean():
-    est = PriorEstimator(3, momentum=0.999)
+    est = PriorEstimator(3, prior_momentum=0.999)
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=torch.float64)
     expect = 0.999 * torch.full((3,), 1 / 3, dtype=torch.float64) + 0.001 * probs.mean(0)
     assert torch.allclose(est.update(probs), expect, atol=1e-12)
@@ -72,7 +72,7 @@ def test_estimator_update_rule_is_the_ema_of_the_batch_mean():
 
 
 def test_estimator_em_correction_is_a_reweighting_step():
-    est = PriorEstimator(2, momentum=0.5, correct="em")
+    est = PriorEstimator(2, prior_momentum=0.5, correct="em")
     est.prior.copy_(torch.tensor([0.8, 0.2], dtype=torch.float64))
     probs = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
     # re-weighted from source prior (0.5, 0.5) to (0.8, 0.2): (0.8, 0.2); EMA: (0.8, 0.2)
@@ -236,12 +236,11 @@ def test_losses_reject_bad_priors(batch, prior, match):
         flexda_supervised_loss(batch["z"][:, :2], batch["y"] % 2, torch.tensor(prior), [0.5, 0.5])
 
 
-def test_moved_checkers_still_work_with_a_warning():
+def test_checkers_live_in_exercises_only():
     import ltlab.exercises.flexda as new
     import ltlab.flexda as old
 
     for name in ("check_alpha", "check_smoothed_prior", "check_ema_steps"):
-        with pytest.warns(DeprecationWarning, match="ltlab.exercises.flexda"):
-            assert getattr(old, name) is getattr(new, name)
-    with pytest.raises(AttributeError):
-        old.no_such_name  # noqa: B018
+        assert callable(getattr(new, name))
+        with pytest.raises(AttributeError):
+            getattr(old, name)  # no forward before the first release

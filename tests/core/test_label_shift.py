@@ -151,10 +151,8 @@ def test_calibrated_probs_by_hand():
     assert torch.allclose(calibrated_probs(z, 1.0), z.softmax(1))
 
 
-def test_check_probs_is_forwarded_with_a_deprecation_warning():
+def test_no_forwarded_names_before_the_release():
     import ltlab.label_shift as label_shift
-    from ltlab._validation import as_probs
 
-    with pytest.warns(DeprecationWarning, match="ltlab._validation.as_probs"):
-        forwarded = label_shift.check_probs
-    assert forwarded is as_probs
+    for name in ("check_probs", "fit_bias_corrected_temperature"):
+        assert not hasattr(label_shift, name), name  # as_probs / ltlab.metrics

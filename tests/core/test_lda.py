@@ -1,5 +1,6 @@
 """ltlab.lda: weights, risks, the balance factor, distance losses and the method, against
-independent computations; bad input; the fit integration; the names that moved out."""
+independent computations; the normalised variant at nu = 0 (the capped weight); bad input
+(nothing returns NaN silently); the fit integration; the names that moved out."""
 
 from __future__ import annotations
 
@@ -354,11 +355,12 @@ def test_fit_trains_lda_logs_terms_and_resumes_with_its_buffers(mixture, tmp_pat
                                   count_empty_slots=False)
     assert torch.allclose(torch.tensor(hist.step_terms["alpha"], dtype=torch.float64), want,
                           rtol=1e-5)
-    # the checkpoint holds the ring buffers; a longer run resumes from them
+    # the checkpoint holds the ring buffers: the same call again restores them
     resumed = L.LDA.normalised(window=7, projection="linear", projection_dim=8)
-    fit(MLP(2, 4), resumed, mixture, epochs=4, batch_size=32, lr=0.05, progress=False,
+    fit(MLP(2, 4), resumed, mixture, epochs=3, batch_size=32, lr=0.05, progress=False,
         device="cpu", checkpoint=ckpt)
-    assert int(resumed.balance.steps) == steps + steps // 3
+    assert int(resumed.balance.steps) == steps
+    assert torch.equal(resumed.balance.accuracy_balanced, lda.balance.accuracy_balanced)
 
 
 @pytest.mark.parametrize("make", [
@@ -380,17 +382,197 @@ def test_lda_works_with_every_model(make):
     assert lda.predict(model.eval(), x).shape == (12, 3)
 
 
+# ----------------------------------------------------------------------------- nu = 0
+def _tail_heavy_batch():
+    """Six head samples and one tail sample (counts 60 / 2 / 1): the tail sample carries
+    (1 / 3) / (6 / 180 + 1 / 3) = 91 % of the self-normalised balanced risk."""
+    g = torch.Generator().manual_seed(3)
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 2])
+    return Batch(x=torch.randn(7, 6, generator=g), y=y, index=torch.arange(7)), [60, 2, 1]
+
+
+def test_normalised_loss_at_gamma_zero_is_ce_plus_the_balanced_risk():
+    """nu = 0 gives alpha = 1 at every gap (0 ** 0 = 1 too), so the loss is
+    CE(h') + min(20 * 1, 1) * R_bal(h), not CE(h') + 20 R_bal(h)."""
+    torch.manual_seed(4)
+    model = MLP(6, 3, hidden=(16,))
+    batch, counts = _tail_heavy_batch()
+    lda = L.LDA.normalised(gamma=0.0, train_counts=counts, feature_dim=model.feature_dim)
+    loss, terms = lda.loss(model, batch, 0)
+    with torch.no_grad():
+        f = model.features(batch.x)
+        zu, zb = lda.unbalanced(f).double(), lda.balanced(f).double()
+        w = torch.tensor([1 / (3 * n) for n in counts], dtype=torch.float64)[batch.y]
+        want = _manual_ce(zu, batch.y).mean() + (w * _manual_ce(zb, batch.y)).sum() / w.sum()
+    assert float(loss.detach()) == pytest.approx(float(want), rel=1e-5)
+    assert float(terms["alpha"]) == 1.0
+    assert float(terms["balanced_weight"]) == 1.0
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 4.0])
+def test_the_step_on_the_tail_sample_is_bounded_at_every_gamma(gamma):
+    """The mechanism of notebook 05's NaN at nu = 0: the gradient of the loss on h's logit
+    row of the one tail sample is (weight of R_bal) x (its 91 % share) x (softmax - onehot).
+    At nu = 0 the uncapped weight was 20: a step 18 times a full CE step on one sample, and
+    SGD diverged. Capped, the share is at most that of R_bal alone, at every nu."""
+    torch.manual_seed(5)
+    model = MLP(6, 3, hidden=(16,))
+    batch, counts = _tail_heavy_batch()
+    lda = L.LDA.normalised(gamma=gamma, train_counts=counts, feature_dim=model.feature_dim)
+    for _ in range(3):  # a large gap in the window: h' right on every sample, h on none
+        lda.balance.update(1.0, 0.0)
+    f = model.features(batch.x).detach()
+    logits_b = lda.balanced(f)
+    logits_b.retain_grad()
+    lda.balanced = _Fixed(logits_b)  # the loss sees exactly these logits
+    loss, terms = lda.loss(_Features(f), batch, 0)
+    loss.backward()
+    w = L.balanced_risk_weights(counts)[batch.y]
+    share = float(w[-1] / w.sum())
+    assert share == pytest.approx(0.909, abs=1e-3)
+    residual = (F.softmax(logits_b, 1) - F.one_hot(batch.y, 3)).detach()
+    assert float(logits_b.grad[-1].norm()) <= share * float(residual[-1].norm()) + 1e-6
+    weight = float(terms["balanced_weight"])
+    assert weight == pytest.approx(min(20.0 * float(terms["alpha"]), 1.0), rel=1e-6)
+    # the tail row's gradient is weight x share x residual, with weight <= 1
+    assert torch.allclose(logits_b.grad[-1], weight * share * residual[-1], atol=1e-6)
+
+
+class _Features(torch.nn.Module):
+    """A model whose features are fixed (for the gradient test)."""
+
+    def __init__(self, f: torch.Tensor) -> None:
+        super().__init__()
+        self.f = f
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.f
+
+
+class _Fixed(torch.nn.Module):
+    """A head that returns fixed logits (whose gradient the test reads)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.logits
+
+
+def test_normalised_lda_trains_at_gamma_zero_where_the_uncapped_weight_diverges():
+    """Four Gaussian classes, counts 120 / 44 / 16 / 6, notebook 05's optimiser (SGD, lr
+    0.05, momentum 0.9): at nu = 0 the uncapped weight 20 ends in NaN (FloatingPointError in
+    epoch 2; it did so before the cap); the normalised LDA trains, and h beats chance."""
+    data = GaussianMixtureLT(num_classes=4, max_count=120, imbalance_ratio=20).dataset(50)
+    torch.manual_seed(0)
+    model, lda = MLP(2, 4), L.LDA.normalised(gamma=0.0)
+    hist = fit(model, lda, data, epochs=10, batch_size=64, lr=0.05, progress=False,
+               device="cpu")
+    assert all(math.isfinite(v) for v in hist.step_terms["risk_balanced"])
+    pred = lda.predict(model.eval(), data.x_test).argmax(1)
+    per_class = torch.stack([(pred[data.y_test == c] == c).float().mean() for c in range(4)])
+    assert float(per_class.mean()) > 0.25 + 0.2  # chance is 0.25
+    torch.manual_seed(0)
+    with pytest.raises(FloatingPointError, match="risk_balanced"):
+        fit(MLP(2, 4), L.LDA.normalised(gamma=0.0, max_balanced_weight=None), data, epochs=10,
+            batch_size=64, lr=0.05, progress=False, device="cpu")
+
+
+def test_reference_lda_has_no_cap():
+    lda = L.LDA(gamma=0.0, train_counts=[40, 20, 8, 2], feature_dim=16)
+    assert lda.max_balanced_weight is None
+    _, terms = lda.loss(MLP(6, 4, hidden=(16,)), _batch(), 0)
+    assert float(terms["balanced_weight"]) == 2.0  # loss1_factor x alpha = 2 x 1, uncapped
+
+
+# ----------------------------------------------------------------------------- silent NaN
+@pytest.mark.parametrize("call, name", [
+    (lambda: L.balance_factor(float("nan"), 50.0), "mean_unbalanced"),
+    (lambda: L.balance_factor(50.0, float("inf")), "mean_balanced"),
+    (lambda: L.balance_factor(torch.tensor([60.0, float("nan")]), 50.0), "mean_unbalanced"),
+    (lambda: L.balance_factor(-10.0, 50.0), "mean_unbalanced"),
+    (lambda: L.balance_factor("70", 50.0), "mean_unbalanced"),
+    (lambda: L.balance_factor(70.0, 50.0, gamma=float("nan")), "gamma"),
+    (lambda: L.window_means([1.0, float("nan")], 3), "values"),
+    (lambda: L.balance_factor_trace([80.0, float("nan")], [40.0, 50.0]), "accuracy_unbalanced"),
+    (lambda: L.balance_factor_trace([80.0], [float("-inf")]), "accuracy_balanced"),
+    (lambda: L.reference_equivalent_factor(64, 988, loss1_factor=float("nan")), "loss1_factor"),
+    (lambda: L.BalanceFactor(4).update(float("nan"), 0.5), "acc_unbalanced"),
+    (lambda: L.BalanceFactor(4).update(0.5, -0.1), "acc_balanced"),
+    (lambda: L.LDA.normalised(max_balanced_weight=float("nan")), "max_balanced_weight"),
+    (lambda: L.LDA.normalised(max_balanced_weight=0.0), "max_balanced_weight"),
+])
+def test_inputs_that_would_give_nan_or_a_wrong_number_are_refused(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_a_refused_push_leaves_the_buffers_clean():
+    a = L.BalanceFactor(4, count_empty_slots=False)
+    a.update(0.8, 0.4)
+    with pytest.raises(ValueError, match="acc_unbalanced"):
+        a.update(float("nan"), 0.5)
+    assert int(a.steps) == 1 and float(a.value()) == pytest.approx(0.16)
+
+
+def test_balanced_risk_checks_its_weights_and_targets():
+    z, y = _case(0, n=6, c=3)
+    w = L.balanced_risk_weights([30, 10, 2])
+    with pytest.raises(ValueError, match=r"class_weights.*one weight per class.*\(3\)"):
+        L.balanced_risk(z, y, torch.cat([w, w[:1]]))  # an extra weight was ignored
+    with pytest.raises(ValueError, match="class_weights"):
+        L.balanced_risk(z, y, w[:2])  # too short: was a torch index error
+    with pytest.raises(ValueError, match="class_weights"):
+        L.balanced_risk(z, y, torch.tensor([0.1, float("nan"), 0.2]))
+    with pytest.raises(ValueError, match="class_weights"):
+        L.balanced_risk(z, y, torch.tensor([0.1, -0.2, 0.2]))
+    with pytest.raises(ValueError, match=r"class_weights.*0 / 0"):  # was NaN
+        L.balanced_risk(z, torch.zeros(6, dtype=torch.long), torch.tensor([0.0, 0.5, 0.5]),
+                        "mean")
+    with pytest.raises(ValueError, match="targets"):
+        L.balanced_risk(z, torch.full((6,), 3), w)
+    with pytest.raises(ValueError, match="targets"):
+        L.balanced_risk(z, y[:4], w)
+    with pytest.raises(ValueError, match="logits"):
+        L.balanced_risk(z[0], y, w)
+    # a zero weight for some classes is legal in the sum (and in the mean, if one is > 0)
+    w0 = torch.tensor([0.0, 0.5, 0.5], dtype=torch.float64)
+    assert float(L.balanced_risk(z, y, w0, "sum")) == pytest.approx(
+        float((w0[y] * _manual_ce(z, y)).sum()))
+
+
+def test_distance_losses_check_features_targets_and_weights():
+    z = torch.randn(5, 3)
+    y = torch.tensor([0, 0, 1, 2, 2])
+    with pytest.raises(ValueError, match="class_weights"):
+        L.inter_class_distance_loss(z, y, torch.tensor([0.5, 0.5]))  # no weight for class 2
+    with pytest.raises(ValueError, match="class_weights"):
+        L.inter_class_distance_loss(z, y, torch.tensor([0.5, float("nan"), 0.1]))
+    with pytest.raises(ValueError, match="margin"):
+        L.inter_class_distance_loss(z, y, margin=float("nan"))
+    with pytest.raises(ValueError, match="y"):
+        L.intra_class_distance_loss(z, y[:3])
+    with pytest.raises(ValueError, match="features z"):
+        L.intra_class_distance_loss(z.long(), y)
+
 
 # ----------------------------------------------------------------------------- moved names
 @pytest.mark.parametrize("name,new_module", [
     ("compare", "ltlab.experiments.lda"),
     ("LDAComparison", "ltlab.experiments.lda"),
+    ("default_model", "ltlab.experiments.lda"),
+    ("METHOD_NAMES", "ltlab.experiments.lda"),
+    ("classifier_weight_norms", "ltlab.analysis"),
+    ("weight_norm_ratio", "ltlab.analysis"),
     ("distance_ratio", "ltlab.analysis"),
     ("check_balance_factor", "ltlab.exercises.lda"),
+    ("check_tail_weight", "ltlab.exercises.lda"),
 ])
-def test_moved_names_warn_and_forward(name, new_module):
+def test_moved_names_live_only_in_their_new_module(name, new_module):
+    """No forwards before the first release: the old path is an AttributeError."""
     import importlib
 
-    with pytest.warns(DeprecationWarning, match=new_module.replace(".", r"\.")):
-        old = getattr(L, name)
-    assert old is getattr(importlib.import_module(new_module), name)
+    assert hasattr(importlib.import_module(new_module), name)
+    with pytest.raises(AttributeError):
+        getattr(L, name)

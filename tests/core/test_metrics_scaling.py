@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from ltlab.label_shift import calibrated_probs
-from ltlab.label_shift import fit_bias_corrected_temperature as bcts_pair
 from ltlab.metrics import (
     LogitScaling,
     fit_bias_corrected_temperature,
@@ -54,7 +53,8 @@ GOLDEN_VS_BIAS = [0.3376111686229706, -0.07487340271472931, -0.0999254509806633,
 def test_golden_temperature_and_label_shift_pair_are_unchanged():
     z, y = golden_input()
     assert fit_temperature(z, y) == pytest.approx(GOLDEN_T, rel=1e-12)
-    t, bias = bcts_pair(z, y)
+    scaling = fit_bias_corrected_temperature(z, y)  # the pair is its (.temperature, .bias)
+    t, bias = scaling.temperature, scaling.bias
     assert isinstance(t, float) and bias.dtype == torch.float32
     assert t == pytest.approx(GOLDEN_PAIR_T, rel=1e-12)
     assert bias.tolist() == pytest.approx(GOLDEN_PAIR_BIAS, abs=1e-7)
@@ -71,15 +71,22 @@ def test_golden_logit_scaling_fits_within_the_optimiser_tolerance():
     assert vs.bias.tolist() == pytest.approx(GOLDEN_VS_BIAS, abs=1e-4)
 
 
-def test_one_fit_behind_both_bias_corrected_temperatures():
-    """`label_shift`'s ``(T, b)`` is `metrics`' `LogitScaling` fit, unpacked."""
+def test_one_bias_corrected_temperature_applied_by_label_shift():
+    """`label_shift.calibrated_probs` applies `metrics`' BCTS fit: given the `LogitScaling`
+    itself or its ``(T, b)``, bit for bit the same, and like `LogitScaling.probs`."""
+    import ltlab.label_shift as label_shift
+
+    assert not hasattr(label_shift, "fit_bias_corrected_temperature")  # one public fit
     z, y = golden_input()
     scaling = fit_bias_corrected_temperature(z, y)
-    t, bias = bcts_pair(z, y)
-    assert t == scaling.temperature
-    assert torch.equal(bias, scaling.bias)
+    t, bias = scaling.temperature, scaling.bias
+    assert torch.equal(calibrated_probs(z, scaling), calibrated_probs(z, t, bias))
+    by_hand = torch.softmax(z.double() / t + bias.double(), 1).float()
+    assert torch.equal(calibrated_probs(z, scaling), by_hand)
     # the two ways of applying it agree (float64 vs float32 arithmetic)
     torch.testing.assert_close(calibrated_probs(z, t, bias), scaling.probs(z), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="bias must be None"):
+        calibrated_probs(z, scaling, bias)
 
 
 # ----------------------------------------------------------------------------- recovery

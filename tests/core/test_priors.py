@@ -71,12 +71,20 @@ def test_prior_messages_say_what_to_do():
         tempered([0.5, 0.5], math.nan)
 
 
-def test_check_prior_is_forwarded_with_a_deprecation_warning():
+def test_check_prior_is_not_forwarded_before_the_release():
     import ltlab.priors as priors
 
-    with pytest.warns(DeprecationWarning, match="ltlab._validation.as_prior"):
-        forwarded = priors.check_prior
-    assert forwarded is as_prior
+    assert not hasattr(priors, "check_prior")  # it is ltlab._validation.as_prior
+    assert as_prior([0.5, 0.5]).tolist() == [0.5, 0.5]
+
+
+def test_tempered_survives_a_huge_alpha():
+    # p^1e4 underflows float64; the log-space form still gives p^a / sum p^a
+    assert tempered([0.6, 0.4], 1e4).tolist() == [1.0, 0.0]
+    assert tempered([0.6, 0.4], -1e4).tolist() == [0.0, 1.0]
+    got = tempered([0.5, 0.3, 0.2], 900.0)  # 0.5^900 ~ 1e-271: the plain path, still finite
+    ratio = (0.3 / 0.5) ** 900  # ~ 1e-200
+    assert float(got[0]) == 1.0 and float(got[1]) == pytest.approx(ratio, rel=1e-5)
 
 
 def test_shifted_prior_matches_the_protocol():

@@ -301,16 +301,22 @@ def test_one_step_golden_numbers(ssl_data, cls):
         assert float(method.distill_temperature) == pytest.approx(GOLDEN_TEMPERATURE, rel=1e-12)
 
 
-def test_moved_driver_names_still_work_with_a_warning():
-    import ltlab.experiments.flexda as new
+def test_driver_names_are_not_forwarded_before_the_release():
     import ltlab.semi_supervised as old
 
     for name in ("compare", "run_ssl", "make_ssl_data", "true_unlabeled_prior", "HARD_TO_EASY",
                  "quick_settings", "full_settings", "heldout_split", "reorder_classes"):
-        with pytest.warns(DeprecationWarning, match="ltlab.experiments.flexda"):
-            assert getattr(old, name) is getattr(new, name)
+        with pytest.raises(AttributeError):
+            getattr(old, name)  # they live in ltlab.experiments.flexda
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         assert old.FlexDA is FlexDA  # the methods stay
-    with pytest.raises(AttributeError):
-        old.no_such_name  # noqa: B018
+
+
+def test_prior_momentum_and_its_momentum_alias_are_one_setting():
+    a = FlexDA(prior_momentum=0.9, weak=_identity, strong=_identity)
+    b = FlexDA(momentum=0.9, weak=_identity, strong=_identity)
+    assert a.prior_momentum == b.prior_momentum == 0.9
+    assert FlexDA(0.1, 2.0, 0.8).prior_momentum == 0.8  # positional order kept
+    with pytest.raises(ValueError, match="prior_momentum or its alias momentum"):
+        FlexDA(prior_momentum=0.9, momentum=0.8)

@@ -116,3 +116,13 @@ def test_bad_arguments(mixture):
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")
     assert resolve_device("auto").type in ("cpu", "cuda")
+
+
+def test_forwarded_names_are_gone():
+    """No forwards before the first release: ``ltlab.train.map_tasks`` (moved to
+    `ltlab.experiments.process_pool`) is no longer importable from here."""
+    import ltlab.train as train
+
+    with pytest.raises(AttributeError, match="map_tasks"):
+        train.map_tasks  # noqa: B018
+    assert "Method" in train.__all__ and callable(train.fit)

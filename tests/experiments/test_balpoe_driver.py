@@ -3,12 +3,15 @@ test sets, and the ideal experts' marginals against the law of total probability
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from ltlab.data import mnist1d_lt
 from ltlab.experiments import balpoe as E
-from ltlab.experiments.mnist1d_setup import mnist_recipe
+from ltlab.experiments.mnist1d_setup import mnist_fit_options
+from ltlab.experiments.protocol import check_bands
 from ltlab.metrics import accuracy
 from ltlab.priors import shifted_prior
 
@@ -23,21 +26,29 @@ def tiny_mnist():
     return mnist1d_lt(10, max_count=40, test_per_class=20, seed=0)
 
 
+def _fit(epochs):
+    return mnist_fit_options().replace(epochs=epochs)
+
+
 def test_settings():
     assert E.NOTEBOOK == "02_balpoe"
-    assert E.settings(True)["recipe"] == mnist_recipe(True)
-    assert E.settings(True)["num_experts"] == (1, 3, 5)
-    assert 3 in E.settings(False)["num_experts"] and E.settings(False)["shifts"] == E.SHIFTS
+    assert E.settings(True).fit == mnist_fit_options(True)
+    assert E.settings(True).num_experts == (1, 3, 5)
+    full = E.settings(False)
+    assert 3 in full.num_experts and dict(full.shifts) == E.SHIFTS
+    assert E.hashed_settings(full)["shifts"] == E.SHIFTS
+    assert E.hashed_settings(full)["balpoe_model"] == {"lambdas": [1.0, 0.0, -1.0], "cosine": True,
+                                                       "shared_convs": 2}
 
 
 def test_compare_and_recorded_results_on_a_tiny_run(tiny_mnist):
-    models = E.train_models(tiny_mnist, quick=True, seed=0, device="cpu", epochs=3)
+    models = E.train_models(tiny_mnist, options=_fit(3), seed=0, device="cpu")
     table = E.calibration_table(models, tiny_mnist, "cpu")
     shifted = E.shifted_accuracy(models["balpoe_mixup"], tiny_mnist, "cpu")
-    curve = E.experts_curve(tiny_mnist, (1, 3), device="cpu", epochs=3,
+    curve = E.experts_curve(tiny_mnist, (1, 3), _fit(3), device="cpu",
                             reuse={1: models["la_mixup"], 3: models["balpoe_mixup"]})
     by_model = E.shifted_accuracy_by_model(models, tiny_mnist, "cpu")
-    diversity = E.diversity_comparison(tiny_mnist, models["balpoe_mixup"], device="cpu", epochs=3)
+    diversity = E.diversity_comparison(tiny_mnist, models["balpoe_mixup"], _fit(3), device="cpu")
     result = E.BalPoEComparison(table, shifted, curve, models, by_model, diversity)
     rec = E.recorded_results(result)
     assert set(rec) == NOTEBOOK_KEYS
@@ -58,21 +69,38 @@ def test_compare_and_recorded_results_on_a_tiny_run(tiny_mnist):
     rows = result.rows()
     assert [r["method"] for r in rows] == list(E.TABLE2_MODELS)
     assert rows[-1]["label"] == "BalPoE + mixup" and "mce" in rows[-1]
-    # the same seed and recipe: `compare` reproduces the pieces
-    again = E.compare(tiny_mnist, device="cpu", num_experts=(1, 3), epochs=3)
-    assert E.recorded_results(again) == rec
+    # the bands read the recorded keys (whatever a 3-epoch run gives, each one is evaluated)
+    assert all(isinstance(p, str) for p in check_bands(rec, E.BANDS + E.FULL_BANDS))
+
+
+def test_compare_follows_its_settings():
+    """`compare` on the quick data with a 2-epoch schedule: its pieces are the functions'
+    own, and it uses the settings' models, experts and shifts."""
+    s = E.settings(True)
+    s = dataclasses.replace(s, fit=s.fit.replace(epochs=2), num_experts=(1, 3),
+                            shifts=(("uniform", (1, "uniform")), ("forward-50", (50, "forward"))),
+                            diversity=False)
+    result = E.compare(s, device="cpu")
+    data, models = result.data, result.models
+    assert data.train_counts[0] == s.data.max_count and list(models) == list(s.models)
+    assert result.table == E.calibration_table(models, data, "cpu")
+    assert set(result.shifted) == {"uniform", "forward-50"} and result.diversity == {}
+    assert [r["num_experts"] for r in result.curve] == [1, 3]
+    assert result.curve[0]["balanced_accuracy"] == result.table["la_mixup"]["balanced_accuracy"]
+    assert models["balpoe_mixup"].settings["epochs"] == 2
 
 
 def test_la_mixup_is_balpoe_mixup_with_one_expert_at_lambda_zero(tiny_mnist):
-    la = E.train_models(tiny_mnist, ("la_mixup",), device="cpu", epochs=2)["la_mixup"]
-    one = E.experts_curve(tiny_mnist, (1,), device="cpu", epochs=2)[0]
+    la = E.train_models(tiny_mnist, ("la_mixup",), _fit(2), device="cpu")["la_mixup"]
+    one = E.experts_curve(tiny_mnist, (1,), _fit(2), device="cpu")[0]
     assert one["balanced_accuracy"] == E.calibration_table({"m": la}, tiny_mnist, "cpu")["m"]["balanced_accuracy"]
 
 
 def test_expert_disagreement_and_ensemble_bias_against_hand_computation(tiny_mnist):
     """Exercise 3's value, lambdas (1, 0.5, 0): the raw aggregate and the bias-removed one."""
-    t = E.train_models(tiny_mnist, ("balpoe_mixup",), device="cpu", epochs=2,
-                       lambdas=(1.0, 0.5, 0.0))["balpoe_mixup"]
+    network = dataclasses.replace(E.BALPOE_MODEL, lambdas=(1.0, 0.5, 0.0))
+    t = E.train_models(tiny_mnist, ("balpoe_mixup",), _fit(2), device="cpu",
+                       balpoe_model=network)["balpoe_mixup"]
     z = E.expert_logits(t, tiny_mnist.x_test, "cpu")
     lp = torch.log(tiny_mnist.train_counts.double() / tiny_mnist.train_counts.sum())
     lam = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)
@@ -89,7 +117,7 @@ def test_expert_disagreement_and_ensemble_bias_against_hand_computation(tiny_mni
     assert report["predicted_raw"] == pytest.approx(want_raw.tolist())
     assert report["predicted_balanced"] == pytest.approx(want_bal.tolist())
     with pytest.raises(ValueError, match="not a BalPoE model"):
-        E.expert_logits(E.train_models(tiny_mnist, ("ce",), device="cpu", epochs=1)["ce"],
+        E.expert_logits(E.train_models(tiny_mnist, ("ce",), _fit(1), device="cpu")["ce"],
                         tiny_mnist.x_test)
 
 
@@ -105,7 +133,7 @@ def test_shifted_sets_follow_their_priors(tiny_mnist):
 
 
 def test_known_prior_of_a_uniform_set_changes_nothing(tiny_mnist):
-    models = E.train_models(tiny_mnist, ("la",), device="cpu", epochs=2)
+    models = E.train_models(tiny_mnist, ("la",), _fit(2), device="cpu")
     shifted = E.shifted_accuracy(models["la"], tiny_mnist, "cpu", shifts={"uniform": (1, "uniform")})
     idx = E.shifted_test_sets(tiny_mnist, {"uniform": (1, "uniform")})["uniform"]
     z = models["la"].logits(tiny_mnist.x_test[idx], "cpu")

@@ -1,9 +1,9 @@
 """Notebook 04's experiment (`ltlab.experiments.calibration`): the model zoo, its evaluation,
-the label-shift sweep, and the deprecated `ltlab.calibration` forwarder."""
+the label-shift sweep."""
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import math
 
 import pytest
@@ -45,13 +45,13 @@ def _zoo_member_before_issue_13(name, setting):
     from ltlab.models import CNN1D
     from ltlab.train import CrossEntropy
 
-    alpha = setting["mixup_alpha"] if name.endswith("_mixup") else 0.0
+    alpha = setting.mixup_alpha if name.endswith("_mixup") else 0.0
     if name in ("ce", "ce_mixup"):
         return CNN1D(), CrossEntropy(), alpha
     if name == "la":
         return CNN1D(), LogitAdjustedLoss(tau=1.0), alpha
-    lambdas = tuple(setting["lambdas"])
-    return CNN1D(num_experts=len(lambdas), cosine=setting["cosine_experts"]), BalPoEMethod(lambdas), alpha
+    lambdas = tuple(setting.balpoe_model.lambdas)
+    return CNN1D(num_experts=len(lambdas), cosine=setting.balpoe_model.cosine), BalPoEMethod(lambdas), alpha
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -78,22 +78,23 @@ def test_zoo_members_are_the_models_of_before(name):
 
 def test_settings_and_bad_arguments():
     quick, full = settings(True), settings(False)
-    from ltlab.experiments.mnist1d_setup import balpoe_mixup_recipe
+    from ltlab.experiments.mnist1d_setup import balpoe_mixup
 
-    recipe = balpoe_mixup_recipe(True)
-    assert {k: quick[k] for k in ("optimizer", "lr", "batch_size", "weight_decay", "epochs")} == {
-        k: recipe["fit"][k] for k in ("optimizer", "lr", "batch_size", "weight_decay", "epochs")}
-    assert quick["mixup_alpha"] == recipe["mixup_alpha"]
-    assert (quick["lambdas"], quick["cosine_experts"], quick["shared_convs"]) == (
-        recipe["model"]["lambdas"], recipe["model"]["cosine"], recipe["model"]["shared_convs"])
+    recipe = balpoe_mixup(True)
+    assert quick.fit == recipe.fit and quick.mixup_alpha == recipe.mixup_alpha
+    assert quick.balpoe_model == recipe.model and quick.balpoe_model.shared_convs == 2
     assert NOTEBOOK == "04_calibration"
-    assert quick["max_count"] == 400 and full["max_count"] > 400
-    assert full["max_count"] / full["imbalance_ratio"] < 20  # a few group exists at full size
-    assert full["epochs"] > quick["epochs"]
-    with pytest.raises(ValueError, match="unknown setting"):
-        train_model_zoo(epochs_typo=3)
+    assert quick.max_count == 400 and full.max_count > 400
+    assert full.max_count / full.imbalance_ratio < 20  # a few group exists at full size
+    assert full.fit.epochs > quick.fit.epochs
+    # the committed record's hash covers this flat layout
+    flat = experiment.hashed_settings(full)
+    assert flat["epochs"] == 150 and flat["optimizer"] == "adam" and flat["cosine_experts"]
+    assert "models" not in flat and "n_bins" not in flat
+    with pytest.raises(TypeError, match="CalibrationSettings"):
+        train_model_zoo({"epochs": 3})
     with pytest.raises(ValueError, match="non-empty subset"):
-        train_model_zoo(models=("svm",))
+        train_model_zoo(dataclasses.replace(quick, models=("svm",)))
     with pytest.raises(ValueError, match="model must be one of"):
         zoo_member("svm", quick)
     with pytest.raises(ValueError, match="fraction"):
@@ -135,8 +136,11 @@ def test_evaluate_zoo_against_the_metrics(fake_zoo):
         assert ev[m]["over"] + ev[m]["under"] == pytest.approx(ev[m]["ece"])
         assert ev[m]["nll_temperature"] < ev[m]["nll"]  # the fake models are over-confident
     rec = recorded_results(ev)
-    assert set(rec) == {"ece", "balanced_accuracy", "nll_before_after_temperature"}
+    assert set(rec) == {"ece", "balanced_accuracy", "nll_before_after_temperature", "temperature",
+                        "confidence_gap_ce"}
     assert rec["nll_before_after_temperature"]["ce"] == [ev["ce"]["nll"], ev["ce"]["nll_temperature"]]
+    assert rec["temperature"]["la"] == ev["la"]["temperature"]
+    assert rec["confidence_gap_ce"]["groups"]["many"] == ev["ce"]["groups"]["many"]["gap"]
 
 
 def test_comparison_rows_and_recorded_results(fake_zoo):
@@ -150,20 +154,44 @@ def test_comparison_rows_and_recorded_results(fake_zoo):
 
 def test_zoo_workers_give_the_same_logits_as_one_thread():
     """Two worker processes (one thread each) reproduce a one-thread sequential run."""
-    kwargs = dict(seed=3, quick=True, device="cpu", models=("ce", "balpoe_mixup"), epochs=1)
+    s = settings(True)
+    s = dataclasses.replace(s, models=("ce", "balpoe_mixup"), fit=s.fit.replace(epochs=1))
+    kwargs = dict(seed=3, device="cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        alone = train_model_zoo(**kwargs)
+        alone = train_model_zoo(s, **kwargs)
     finally:
         torch.set_num_threads(threads)
-    pooled = train_model_zoo(workers=2, **kwargs)
-    for name in kwargs["models"]:
+    pooled = train_model_zoo(s, workers=2, **kwargs)
+    for name in s.models:
         for part in ("val", "test"):
             torch.testing.assert_close(pooled.logits[name][part], alone.logits[name][part],
                                        rtol=0, atol=0)
     with pytest.raises(ValueError, match="workers"):
-        train_model_zoo(workers=0, **kwargs)
+        train_model_zoo(s, workers=0, **kwargs)
+
+
+def test_compare_sweeps_label_shift_on_balpoe_mixup():
+    """`compare` on a 1-epoch zoo: its sweep is `label_shift_sweep` of BalPoE + mixup after
+    bias-corrected temperature scaling, and `recorded_results` carries the notebook's keys."""
+    from ltlab.metrics import fit_bias_corrected_temperature
+
+    s = settings(True)
+    s = dataclasses.replace(s, models=("ce", "balpoe_mixup"), fit=s.fit.replace(epochs=1),
+                            n_bins=10)
+    result = experiment.compare(s, device="cpu")
+    zoo = result.zoo
+    assert result.n_bins == 10 and zoo.settings is s and set(zoo.logits) == set(s.models)
+    scaling = fit_bias_corrected_temperature(zoo.logits["balpoe_mixup"]["val"], zoo.y_val)
+    probs = scaling.probs(zoo.logits["balpoe_mixup"]["test"])
+    torch.testing.assert_close(result.shift_probs, probs, rtol=0, atol=0)
+    assert result.sweep == label_shift_sweep(probs, zoo.y_test, n_bins=10, seed=0)
+    rec = recorded_results(result)
+    assert rec["label_shift_nll"]["forward-50"] == [result.sweep["forward-50"]["nll_before"],
+                                                    result.sweep["forward-50"]["nll_after"]]
+    assert set(rec) == {"ece", "balanced_accuracy", "nll_before_after_temperature", "temperature",
+                        "confidence_gap_ce", "label_shift_nll"}
 
 
 @pytest.mark.slow
@@ -172,7 +200,7 @@ def test_zoo_targets_hold_for_other_seeds(seed):
     """Issue 5's targets, quick mode, on a seed other than the notebook's (about 40 s of
     CPU time). With notebook 02's BalPoE + mixup recipe (issue 14), seed 1 measured: ECE
     0.076 (BalPoE + mixup) vs 0.416 (CE), balanced accuracy 60.6 vs 44.6 %, CE's T = 6.1."""
-    ev = experiment.compare(seed=seed, quick=True, device="cpu").evaluation
+    ev = experiment.compare(settings(True), seeds=[seed], device="cpu").evaluation
     assert ev["balpoe_mixup"]["ece"] <= 0.5 * ev["ce"]["ece"]
     assert ev["balpoe_mixup"]["balanced_accuracy"] > ev["ce"]["balanced_accuracy"]
     for m in MODEL_NAMES:
@@ -224,31 +252,3 @@ def test_prior_for_setting_names():
         prior_for_setting("sideways-5", 10)
     with pytest.raises(ValueError, match="rho >= 1"):
         prior_for_setting("forward-0.5", 10)
-
-
-# ----------------------------------------------------------------------------- old module
-OLD_NAMES = {
-    "zoo_settings": ("ltlab.experiments.calibration", "settings"),
-    "train_model_zoo": ("ltlab.experiments.calibration", "train_model_zoo"),
-    "evaluate_zoo": ("ltlab.experiments.calibration", "evaluate_zoo"),
-    "shifted_calibration": ("ltlab.experiments.calibration", "shifted_calibration"),
-    "MODEL_LABELS": ("ltlab.experiments.calibration", "MODEL_LABELS"),
-    "check_ece_by_hand": ("ltlab.exercises.calibration", "check_ece_by_hand"),
-    "check_prior_correction": ("ltlab.exercises.calibration", "check_prior_correction"),
-    "exercise_predictions": ("ltlab.exercises.calibration", "exercise_predictions"),
-    "fit_bias_corrected_temperature": ("ltlab.metrics", "fit_bias_corrected_temperature"),
-    "adaptive_calibration_error": ("ltlab.metrics", "adaptive_calibration_error"),
-    "LogitScaling": ("ltlab.metrics", "LogitScaling"),
-}
-
-
-@pytest.mark.parametrize("old_name", sorted(OLD_NAMES))
-def test_ltlab_calibration_forwards_with_a_deprecation_warning(old_name):
-    import ltlab.calibration as old
-
-    module, new_name = OLD_NAMES[old_name]
-    with pytest.warns(DeprecationWarning, match=f"{module}.{new_name}"):
-        forwarded = getattr(old, old_name)
-    assert forwarded is getattr(importlib.import_module(module), new_name)
-    with pytest.raises(AttributeError):
-        old.no_such_name  # noqa: B018

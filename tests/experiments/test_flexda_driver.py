@@ -1,4 +1,4 @@
-"""ltlab.experiments.flexda: notebook 03's driver (splits, one run, the three verbs).
+"""ltlab.experiments.flexda: notebook 03's driver (splits, one run, the protocol).
 
 The notebook itself runs seed 0 (tests/notebooks/test_notebook_03.py); the slow test here
 repeats its quick experiment for seeds 1 and 2.
@@ -6,7 +6,9 @@ repeats its quick experiment for seeds 1 and 2.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -18,17 +20,20 @@ from ltlab.experiments.flexda import (
     NOTEBOOK,
     SPLIT_KEYS,
     SSLComparison,
-    compare,
+    compare_profiles,
     heldout_split,
     make_ssl_data,
-    recorded_results,
+    recorded_profile_results,
     reorder_classes,
     settings,
     true_unlabeled_prior,
 )
+from ltlab.experiments.protocol import FitOptions, check_bands
 
 #: a split and a run small enough for the inner loop (a few seconds)
-TINY = dict(labeled_max=60, unlabeled_max=120, test_per_class=40, steps=20, batch_size=32)
+TINY = replace(settings().profiles, labeled_max=60, unlabeled_max=120, test_per_class=40,
+               fit=FitOptions(batch_size=32, lr=0.1, weight_decay=1.5e-4, extra=(
+                   ("steps", 20), ("unlabeled_ratio", 2), ("schedule", "constant"))))
 
 
 def _toy(num_classes=3) -> LTData:
@@ -49,7 +54,7 @@ def test_reorder_classes_makes_the_chosen_class_the_head():
 
 
 def test_ssl_split_profiles_and_true_prior():
-    sizes = {k: TINY[k] for k in ("labeled_max", "unlabeled_max", "test_per_class")}
+    sizes = {k: getattr(TINY, k) for k in ("labeled_max", "unlabeled_max", "test_per_class")}
     consistent = make_ssl_data("consistent", imbalance_ratio=10, **sizes)
     reversed_ = make_ssl_data("reversed", imbalance_ratio=10, **sizes)
     assert consistent.train_counts[0] == 60 and consistent.train_counts[-1] == 6
@@ -77,17 +82,40 @@ def test_heldout_split_is_disjoint_balanced_and_shaped_like_q():
 def test_settings_quick_and_full():
     quick, full = settings(True), settings(False)
     assert NOTEBOOK == "03_flexda_prior_estimation"
-    assert set(SPLIT_KEYS) <= set(quick) and set(quick) == set(full)
-    assert quick["steps"] == 800 and full["steps"] > quick["steps"]
-    assert quick["momentum"] == quick["ema"] == 0.99
+    assert set(quick.profiles.split()) == set(SPLIT_KEYS)
+    assert quick.profiles.steps == 800 and full.profiles.steps > quick.profiles.steps
+    assert quick.profiles.prior_momentum == quick.profiles.ema == 0.99
     # the prior estimate must settle: several EMA time constants within the full run
-    assert full["steps"] * (1 - full["momentum"]) >= 10
-    settings()["steps"] = 1  # a fresh dict each call
-    assert settings()["steps"] == 800
+    assert full.profiles.steps * (1 - full.profiles.prior_momentum) >= 10
+    assert full.arms.seeds > quick.arms.seeds >= 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.seed = 1  # frozen: change a copy, settings().replace(seed=1)
+    assert quick.replace(seed=1).seed == 1 and settings().seed == 0
+    # fit's options reach fit as its keywords (a step budget replaces the epochs)
+    kwargs = quick.profiles.fit.as_kwargs()
+    assert kwargs["steps"] == 800 and "epochs" not in kwargs and kwargs["momentum"] == 0.9
 
 
-def test_compare_rows_and_recorded_results():
-    result = compare(("reversed",), ("fixmatch", "flexda"), trace_every=5, device="cpu", **TINY)
+def test_hashed_settings_keep_the_layout_of_the_committed_record():
+    """The full-size record's hash covers the flat dicts of ltlab before the protocol (the
+    arms under their old module:function name): these keys and values, nothing else."""
+    old = driver.hashed_settings(settings(quick=False))
+    arms = old.pop("ltlab.experiments.flexda_arms:settings")
+    assert old == dict(labeled_max=400, unlabeled_max=1000, imbalance_ratio=20,
+                       test_per_class=200, class_order=HARD_TO_EASY, steps=2400, batch_size=64,
+                       unlabeled_ratio=2, lr=0.03, weight_decay=5e-4, momentum=0.995,
+                       ema=0.995, channels=32, feature_dim=64, distill_start=0.2)
+    assert arms == dict(data="mixture", profile="reversed", labeled_max=300, unlabeled_max=1500,
+                        imbalance_ratio=50, unlabeled_imbalance_ratio=50, test_per_class=300,
+                        dim=8, radius=2.5, steps=800, batch_size=1024, unlabeled_ratio=2,
+                        lr=0.005, optimizer="adam", weight_decay=0.0, momentum=0.98, ema=0.995,
+                        hidden=64, channels=16, feature_dim=64, view_noise=(0.1, 0.5),
+                        distill_start=0.2, seeds=10)
+
+
+def test_compare_profiles_rows_and_recorded_results():
+    s = replace(TINY, profiles=("reversed",), methods=("fixmatch", "flexda"), trace_every=5)
+    result = compare_profiles(s, device="cpu")
     assert isinstance(result, SSLComparison)
     fm, flex = result.results["reversed"]["fixmatch"], result.results["reversed"]["flexda"]
     # run_ssl's numbers agree with each other (an independent recomputation)
@@ -96,14 +124,14 @@ def test_compare_rows_and_recorded_results():
     assert flex["kl_to_true_prior"] == pytest.approx(
         float((torch.tensor(flex["q_hat"]).double() * (torch.tensor(flex["q_hat"]).double()
               / torch.tensor(flex["true_prior"]).double()).log()).sum()), rel=1e-3)
-    assert flex["trace"]["step"][-1] == TINY["steps"]
+    assert flex["trace"]["step"][-1] == 20
     assert "kl_to_true_prior" not in fm
     rows = result.rows()
     assert [(r["profile"], r["method"]) for r in rows] == [("reversed", "fixmatch"),
                                                            ("reversed", "flexda")]
     assert rows[1]["kl_to_true_prior"] == flex["kl_to_true_prior"]
     assert math.isnan(rows[0]["kl_to_true_prior"])
-    recorded = recorded_results(result)
+    recorded = recorded_profile_results(result)
     assert recorded == {
         "kl_to_true_prior": {"reversed": flex["kl_to_true_prior"]},
         "kl_em_to_true_prior": {"reversed": flex["kl_em_to_true_prior"]},
@@ -111,15 +139,60 @@ def test_compare_rows_and_recorded_results():
                                            "flexda": flex["balanced_accuracy"]}},
     }
     with pytest.raises(ValueError, match="flexda"):
-        recorded_results(SSLComparison({"reversed": {"fixmatch": fm}}))
+        recorded_profile_results(SSLComparison({"reversed": {"fixmatch": fm}}))
 
 
-def test_compare_rejects_unknown_settings():
-    with pytest.raises(ValueError, match="unknown setting"):
-        compare(("uniform",), ("fixmatch",), no_such_knob=1)
+def test_compare_rejects_other_settings_and_unknown_methods():
+    with pytest.raises(TypeError, match="settings must be"):
+        driver.compare({"steps": 1})
+    with pytest.raises(TypeError, match="ProfileSettings"):
+        compare_profiles(settings())
     with pytest.raises(ValueError, match="method must be one of"):
-        driver.run_ssl(make_ssl_data("uniform", 60, 120, 10, test_per_class=40), "mixmatch",
-                       steps=1)
+        driver.run_ssl(make_ssl_data("uniform", 60, 120, 10, test_per_class=40), "mixmatch")
+
+
+def test_driver_compare_runs_every_part_and_records_the_contract_keys():
+    s = settings()
+    tiny = s.replace(
+        profiles=replace(TINY, profiles=("reversed",), methods=("fixmatch", "flexda"),
+                         trace_every=0),
+        arms=replace(s.arms, labeled_max=60, unlabeled_max=120, test_per_class=20,
+                     arms=("fixmatch", "flexda"), monitor_every=0,
+                     fit=s.arms.fit.replace(extra=(("steps", 10),) + s.arms.fit.extra[1:])),
+        toy_steps=10)
+    result = driver.compare(tiny, seeds=(3, 4), device="cpu")
+    assert result.arms.seeds == [3, 4]
+    assert result.rows() == result.profiles.rows()
+    recorded = driver.recorded_results(result)
+    assert list(recorded) == ["kl_to_true_prior", "kl_em_to_true_prior", "balanced_accuracy",
+                              "prior_arms", "prior_arms_ece", "prior_arms_paired",
+                              "toy_balanced_accuracy"]
+    assert recorded["toy_balanced_accuracy"] == result.toy["balanced_accuracy"]
+    assert recorded["prior_arms"]["flexda"]["per_seed"] == result.arms.values("flexda")
+    assert 0.0 <= result.bayes <= 1.0
+
+
+def test_bands_name_recorded_keys_and_fail_with_their_reason():
+    """Every band reads a key the notebook records; a failing value is reported with the
+    band's reason (the notebook's Checks, its test and the full-size test share them)."""
+    good = {
+        "kl_to_true_prior": dict.fromkeys(("consistent", "uniform", "reversed"), 0.01),
+        "kl_em_to_true_prior": dict.fromkeys(("consistent", "uniform", "reversed"), 0.005),
+        "balanced_accuracy": {p: {"fixmatch": 0.85, "flexda": 0.86}
+                              for p in ("consistent", "uniform", "reversed")},
+        "prior_arms_paired": {k: {"mean": 0.05, "ci_low": 0.01, "ci_high": 0.09}
+                              for k in ("flexda_minus_fixmatch", "flexda_minus_fixed_labeled")},
+        "prior_arms_ece": {"flexda": {"per_seed": [0.1, 0.2]},
+                           "fixmatch": {"per_seed": [0.2, 0.3]}},
+        "toy_balanced_accuracy": {"bayes": 0.9, "fixmatch": 0.6, "flexda": 0.7},
+    }
+    assert check_bands(good, driver.BANDS) == [] and check_bands(good, driver.FULL_BANDS) == []
+    bad = dict(good, kl_em_to_true_prior=dict(good["kl_em_to_true_prior"], uniform=0.02))
+    assert check_bands(bad, driver.BANDS) == [
+        "kl_em_to_true_prior.uniform = 0.02 is above 0.015 (EM on held-out finds Q)"]
+    worse = dict(good, prior_arms_paired={k: dict(v, ci_low=-0.01)
+                                          for k, v in good["prior_arms_paired"].items()})
+    assert len(check_bands(worse, driver.FULL_BANDS)) == 2
 
 
 @pytest.mark.slow
@@ -127,10 +200,13 @@ def test_quick_mode_targets_hold_for_other_seeds():
     """The notebook's quick experiment (seed 0 runs in test_notebook_03) for seeds 1 and 2:
     the issue's targets for the estimates (KL <= 0.02 online, <= 0.01 for EM on held-out
     predictions; small slack for other machines), FlexDA not worse than FixMatch."""
+    quick = settings().profiles
     for seed in (1, 2):
-        res = compare(("consistent", "reversed"), ("fixmatch", "flexda"), seed=seed,
-                      trace_every=0, workers=2).results
-        res.update(compare(("uniform",), ("flexda",), seed=seed, trace_every=0).results)
+        res = compare_profiles(replace(quick, profiles=("consistent", "reversed"),
+                                       methods=("fixmatch", "flexda"), trace_every=0),
+                               seed=seed, workers=2).results
+        res.update(compare_profiles(replace(quick, profiles=("uniform",), methods=("flexda",),
+                                            trace_every=0), seed=seed).results)
         kl = {p: r["flexda"]["kl_to_true_prior"] for p, r in res.items()}
         kl_em = {p: r["flexda"]["kl_em_to_true_prior"] for p, r in res.items()}
         assert all(v <= 0.025 for v in kl.values()), (seed, kl)
@@ -141,28 +217,32 @@ def test_quick_mode_targets_hold_for_other_seeds():
 
 
 # ----------------------------------------------------------------------------- section 7's arms
-from ltlab.experiments import flexda_arms  # noqa: E402
+from ltlab.metrics import mean_interval, paired_interval  # noqa: E402
 from ltlab.train import Batch  # noqa: E402
 
-ARMS_TINY = dict(steps=15, labeled_max=60, unlabeled_max=120, test_per_class=20)
+flexda_arms = driver  # the arms' functions, from the driver package
+
+_ARMS = settings().arms
+ARMS_TINY = replace(_ARMS, labeled_max=60, unlabeled_max=120, test_per_class=20,
+                    fit=_ARMS.fit.replace(extra=(("steps", 15),) + _ARMS.fit.extra[1:]))
 
 
 def test_mean_interval_matches_scipy_t_interval():
     from scipy import stats
 
     values = [0.61, 0.55, 0.70, 0.64, 0.58]
-    r = flexda_arms.mean_interval(values)
+    r = mean_interval(values)
     low, high = stats.t.interval(0.95, len(values) - 1, loc=sum(values) / 5,
                                  scale=stats.sem(values))
     assert r["mean"] == pytest.approx(sum(values) / 5)
     assert (r["ci_low"], r["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     assert r["per_seed"] == values
-    one = flexda_arms.mean_interval([0.5])
+    one = mean_interval([0.5])
     assert one["mean"] == 0.5 and math.isnan(one["ci_low"]) and math.isnan(one["ci_high"])
-    d = flexda_arms.paired_interval([0.7, 0.8, 0.9], [0.6, 0.6, 0.9])
+    d = paired_interval([0.7, 0.8, 0.9], [0.6, 0.6, 0.9])
     assert d["per_seed"] == pytest.approx([0.1, 0.2, 0.0])
     with pytest.raises(ValueError, match="same, non-empty seeds"):
-        flexda_arms.paired_interval([0.1], [0.1, 0.2])
+        paired_interval([0.1], [0.1, 0.2])
 
 
 def test_pseudo_label_monitor_counts_per_true_class():
@@ -200,9 +280,10 @@ def test_arms_are_the_right_methods():
 
 
 def test_arms_compare_records_every_arm_with_intervals():
-    res = flexda_arms.compare(seeds=(0, 1), device="cpu", monitor_every=5, **ARMS_TINY)
+    res = flexda_arms.compare_arms(replace(ARMS_TINY, arms=flexda_arms.ARMS, monitor_every=5),
+                                   seeds=(0, 1), device="cpu")
     assert res.seeds == [0, 1] and set(res.results) == set(flexda_arms.ARMS)
-    rec = flexda_arms.recorded_results(res)
+    rec = flexda_arms.recorded_arms_results(res)
     for key in ("prior_arms", "prior_arms_ece"):
         assert set(rec[key]) == set(flexda_arms.ARMS)
         for stats in rec[key].values():
@@ -218,7 +299,7 @@ def test_arms_compare_records_every_arm_with_intervals():
     assert "pseudo_labels" not in res.results["flexda"][1]  # only the monitored seed
     assert 0.0 <= flexda_arms.bayes_balanced_accuracy() <= 1.0
     with pytest.raises(ValueError, match="unknown arm"):
-        flexda_arms.compare(("mixmatch",), seeds=(0,))
+        flexda_arms.compare_arms(replace(ARMS_TINY, arms=("mixmatch",)), seeds=(0,))
 
 
 @pytest.mark.slow
@@ -226,9 +307,10 @@ def test_demonstration_targets_hold_on_other_seeds():
     """Issue 15's targets on seeds 5-9 (the notebook measures seeds 0-4 and asserts them in
     its Checks): FlexDA beats FixMatch and alignment to a fixed P_L by >= 3 points (paired
     mean, 95 % interval above zero), and its ECE is below FixMatch's on every seed."""
-    res = flexda_arms.compare(("fixmatch", "flexda", "flexda_fixed_labeled"),
-                              seeds=range(5, 10), device="cpu", workers=2)
-    paired = flexda_arms.recorded_results(res)["prior_arms_paired"]
+    res = flexda_arms.compare_arms(replace(_ARMS, arms=("fixmatch", "flexda",
+                                                        "flexda_fixed_labeled")),
+                                   seeds=range(5, 10), device="cpu", workers=2)
+    paired = flexda_arms.recorded_arms_results(res)["prior_arms_paired"]
     for key in ("flexda_minus_fixmatch", "flexda_minus_fixed_labeled"):
         assert paired[key]["mean"] >= 0.03 and paired[key]["ci_low"] > 0, (key, paired[key])
     ece_flex, ece_fm = res.values("flexda", "ece"), res.values("fixmatch", "ece")
@@ -236,7 +318,7 @@ def test_demonstration_targets_hold_on_other_seeds():
 
 
 def test_toy_regions_shapes_and_bayes_rule():
-    from ltlab.experiments.flexda_toy import toy_data, toy_regions
+    from ltlab.experiments.flexda import toy_data, toy_regions
 
     toy = toy_regions(steps=30, grid_points=11, monitor_every=10)
     assert set(toy["regions"]) == {"bayes", "fixmatch", "flexda"}

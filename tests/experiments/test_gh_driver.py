@@ -1,13 +1,16 @@
-"""ltlab.experiments.gh: notebook 06's driver (the three verbs, the data splits, the toy batch
+"""ltlab.experiments.gh: notebook 06's driver (the protocol, the data splits, the toy batch
 of the allocation panel, the paired SimCLR / SimCLR + GH comparison)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
 from ltlab.data import LTData
 from ltlab.experiments import gh as driver
+from ltlab.experiments.protocol import check_bands
 from ltlab.gh import uniform_structure
 from ltlab.models import MLP
 
@@ -23,13 +26,29 @@ def _toy_data(n_per_class=(40, 20, 8), dim=40, seed=0) -> LTData:
 
 def test_settings_are_the_notebooks_sizes():
     assert driver.NOTEBOOK == "06_geometric_harmonization"
-    assert driver.settings(quick=True) == dict(max_count=400, probe_per_class=1000,
-                                               test_per_class=1000, epochs=40, warmup_epochs=10,
-                                               seeds=5)
-    full = driver.settings(quick=False)
-    assert set(full) == set(driver.settings(quick=True))
-    assert full["epochs"] > full["warmup_epochs"] > 0 and full["epochs"] > 40
-    assert full["max_count"] > 400 and full["seeds"] >= 5
+    quick, full = driver.settings(quick=True), driver.settings(quick=False)
+    p = quick.probe
+    assert (p.max_count, p.probe_per_class, p.test_per_class, p.warmup_epochs, p.seeds) == (
+        400, 1000, 1000, 10, 5)
+    assert (p.imbalance_ratio, p.num_prototypes) == (100, 10)  # the notebook's parameters
+    assert p.fit.as_kwargs() == dict(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.0,
+                                     momentum=0.9, warmup_epochs=0, mixup_alpha=0.0,
+                                     optimizer="adam", nesterov=False, schedule="constant")
+    f = full.probe
+    assert f.fit.epochs > f.warmup_epochs > 0 and f.fit.epochs > 40
+    assert f.max_count > 400 and f.seeds >= 5
+    assert quick.sphere.seeds == (0, 1, 2, 3, 4) and len(full.sphere.seeds) >= 5
+
+
+def test_hashed_settings_keep_the_layout_of_the_committed_record():
+    old = driver.hashed_settings(driver.settings(quick=False))
+    sphere = old.pop("ltlab.experiments.gh_sphere:settings")
+    assert old == dict(max_count=1000, probe_per_class=1000, test_per_class=1000, epochs=150,
+                       warmup_epochs=40, seeds=8)
+    assert sphere == dict(num_classes=4, dim=32, radius=3.0, std=1.0, imbalance_ratio=64,
+                          max_count=256, hidden=64, lr=3e-3, noise=0.5, mask=0.2,
+                          eval_per_class=1000, seeds=tuple(range(10)), epochs=1000,
+                          warmup_epochs=250, batch_size=None)
 
 
 def test_toy_scores_are_geometric_logits_around_their_anchors():
@@ -54,20 +73,41 @@ def test_mnist1d_pretraining_splits_are_long_tailed_balanced_and_balanced():
     assert probe_x.shape == (200, data.x_train.shape[1])
 
 
-def test_recorded_results_and_rows():
+def test_comparison_rows_and_few_gain():
     acc = {"simclr": {"many": 0.6, "medium": 0.5, "few": 0.4, "all": 0.51},
            "simclr_gh": {"many": 0.6, "medium": 0.55, "few": 0.5, "all": 0.555}}
     result = driver.GHComparison(probe_accuracy=acc)
-    assert driver.recorded_results(result) == {"probe_accuracy": acc}
     assert result.rows()[1] == {"method": "simclr_gh", **acc["simclr_gh"]}
     assert result.few_gain() == pytest.approx(0.1)
 
 
+def test_bands_hold_on_good_numbers_and_name_what_fails():
+    acc = {"simclr": {"many": 0.6, "medium": 0.5, "few": 0.4, "all": 0.51},
+           "simclr_gh": {"many": 0.6, "medium": 0.55, "few": 0.45, "all": 0.54}}
+    toy = {"simclr_balanced": {"tail_accuracy": 0.9}, "simclr_lt": {"tail_accuracy": 0.3},
+           "simclr_gh_lt": {"tail_accuracy": 0.3}}
+    paired = {"tail_accuracy": {"mean": -0.03}, "etf_gap": {"mean": -0.2},
+              "tail_nearest_cosine": {"mean": -0.3}}
+    good = {"probe_accuracy": acc, "sphere_toy": toy, "sphere_toy_paired": paired,
+            "probe_seed_table": {"all": {"difference": -0.01}}}
+    assert check_bands(good, driver.BANDS) == [] and check_bands(good, driver.FULL_BANDS) == []
+    no_gap = dict(good, sphere_toy_paired=dict(paired, etf_gap={"mean": 0.1}))
+    assert check_bands(no_gap, driver.FULL_BANDS) == [
+        "sphere_toy_paired.etf_gap.mean = 0.1 fails its test (GH brings the class means closer "
+        "to the simplex ETF)"]
+    far = dict(good, probe_seed_table={"all": {"difference": 0.09}})
+    assert check_bands(far, driver.BANDS) == [
+        "probe_seed_table.all.difference = 0.09 is above 0.08 (over the training seeds, GH - "
+        "SimCLR within 8 points on all classes)"]
+
+
 def test_compare_shares_the_warmup_and_probes_both_methods():
     data = _toy_data()
-    res = driver.compare(data, data.x_train, data.y_train, lambda: MLP(40, 3, (32,)), epochs=3,
-                     warmup_epochs=1, ramp_epochs=1, proj_dim=8, batch_size=32,
-                     probe_epochs=50, device="cpu")
+    s = replace(driver.probe_settings(), fit=driver.probe_settings().fit.replace(
+        epochs=3, batch_size=32), warmup_epochs=1, ramp_epochs=1, proj_dim=8, probe_epochs=50,
+        num_prototypes=None)
+    res = driver.pretrain_and_probe(data, data.x_train, data.y_train, lambda: MLP(40, 3, (32,)),
+                                    s, device="cpu")
     assert set(res.probe_accuracy) == {"simclr", "simclr_gh"}
     for acc in res.probe_accuracy.values():
         assert set(acc) == {"many", "medium", "few", "all"}
@@ -78,8 +118,8 @@ def test_compare_shares_the_warmup_and_probes_both_methods():
     assert res.test_features["simclr"].shape == (len(data.y_test), 32)
     assert not torch.equal(res.test_features["simclr"], res.test_features["simclr_gh"])
     with pytest.raises(ValueError, match="epochs must exceed warmup_epochs"):
-        driver.compare(data, data.x_train, data.y_train, lambda: MLP(40, 3, (32,)), epochs=5,
-                       warmup_epochs=5)
+        driver.pretrain_and_probe(data, data.x_train, data.y_train, lambda: MLP(40, 3, (32,)),
+                                  replace(s, warmup_epochs=3))
 
 
 
@@ -100,15 +140,38 @@ def test_seed_table_rows_are_means_and_paired_differences():
 def test_compare_seeds_runs_each_seed_on_the_same_split():
     data, probe_x, probe_y = driver.mnist1d_pretraining_splits(
         imbalance_ratio=10, max_count=30, probe_per_class=10, test_per_class=10, seed=0)
-    table = driver.compare_seeds(data, probe_x, probe_y, seeds=(0, 1), workers=1, epochs=2,
-                                 warmup_epochs=1, ramp_epochs=1, probe_epochs=20)
+    s = replace(driver.probe_settings(), fit=driver.probe_settings().fit.replace(epochs=2),
+                warmup_epochs=1, ramp_epochs=1, probe_epochs=20)
+    table = driver.compare_seeds(data, probe_x, probe_y, s, seeds=(0, 1), workers=1)
     assert table.seeds == [0, 1] and len(table.probe_accuracy) == 2
     assert table.probe_accuracy[0] != table.probe_accuracy[1]  # the seeds differ
     assert [r["group"] for r in table.rows()] == ["many", "medium", "few", "all"]
-    again = driver.compare_seeds(data, probe_x, probe_y, seeds=(0, 1), workers=1,
-                                 done={0: {"simclr": {}, "simclr_gh": {}}}, epochs=2,
-                                 warmup_epochs=1, ramp_epochs=1, probe_epochs=20)
+    again = driver.compare_seeds(data, probe_x, probe_y, s, seeds=(0, 1), workers=1,
+                                 done={0: {"simclr": {}, "simclr_gh": {}}})
     assert again.probe_accuracy[0] == {"simclr": {}, "simclr_gh": {}}  # not run again
     assert again.probe_accuracy[1] == table.probe_accuracy[1]  # the same seed, the same numbers
     with pytest.raises(ValueError, match="at least one seed"):
         driver.compare_seeds(data, probe_x, probe_y, seeds=())
+
+
+def test_compare_runs_both_parts_and_records_the_contract_keys():
+    s = driver.settings()
+    tiny = s.replace(
+        sphere=s.sphere.replace(fit=s.sphere.fit.replace(epochs=8), warmup_epochs=4,
+                                eval_per_class=20, max_count=64, matched_prior=False),
+        probe=replace(s.probe, imbalance_ratio=10, max_count=30, probe_per_class=10,
+                      test_per_class=10, fit=s.probe.fit.replace(epochs=2), warmup_epochs=1,
+                      ramp_epochs=1, probe_epochs=10))
+    result = driver.compare(tiny, seeds=(2, 3), device="cpu")
+    assert [r.seed for r in result.sphere.runs] == [2, 3] and result.table.seeds == [2, 3]
+    assert result.table.probe_accuracy[0] == result.run.probe_accuracy  # the first seed, reused
+    assert result.rows() == result.run.rows()
+    rec = driver.recorded_results(result)
+    assert list(rec) == ["probe_accuracy", "sphere_toy", "sphere_toy_paired", "probe_seed_table"]
+    assert set(rec["sphere_toy_paired"]["etf_gap"]) == {"mean", "ci_low", "ci_high"}
+    table = {r["group"]: r for r in result.table.rows()}
+    assert rec["probe_seed_table"]["all"]["difference"] == table["all"]["difference"]
+    default = driver.compare.__kwdefaults__
+    assert default == {"seeds": None, "device": "auto", "workers": 1}
+    with pytest.raises(TypeError, match="settings must be"):
+        driver.compare(s.probe)

@@ -1,15 +1,14 @@
-"""ltlab.experiments.gh_sphere: notebook 06's sphere toy (the views, the matched oracle prior,
-the paired interval, one seed of the three arms, the recorded keys)."""
+"""ltlab.experiments.gh.sphere: notebook 06's sphere toy (the views, the matched oracle prior,
+one seed of the three arms, the recorded keys)."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 
-from ltlab.experiments import gh_sphere as toy
+from ltlab.experiments import gh as toy
 from ltlab.gh import uniform_structure
+from ltlab.metrics import paired_interval
 
 
 def test_gaussian_view_adds_noise_and_masks_the_asked_fraction():
@@ -37,33 +36,25 @@ def test_matched_class_prior_gives_each_anchor_the_share_of_the_class_it_holds()
         toy.matched_class_prior(z, labels, anchors, torch.tensor([0.5, 0.5]))
 
 
-def test_paired_interval_matches_scipys_one_sample_t_interval():
-    from scipy import stats
-
-    a, b = [0.5, 0.6, 0.2, 0.9, 0.4], [0.3, 0.5, 0.3, 0.4, 0.2]
-    d = [x - y for x, y in zip(a, b)]
-    low, high = stats.t.interval(0.95, len(d) - 1, loc=sum(d) / len(d), scale=stats.sem(d))
-    r = toy.paired_interval(a, b)
-    assert r["mean"] == pytest.approx(sum(d) / len(d))
-    assert (r["ci_low"], r["ci_high"]) == pytest.approx((low, high))
-    assert math.isnan(toy.paired_interval([1.0], [0.0])["ci_low"])
-    with pytest.raises(ValueError, match="same"):
-        toy.paired_interval([1.0, 2.0], [1.0])
-
-
 def test_settings_are_the_notebooks_sizes():
-    quick = toy.settings(quick=True)
-    assert quick["seeds"] == (0, 1, 2, 3, 4) and quick["imbalance_ratio"] == 64
-    assert quick["num_classes"] == 4 and quick["eval_per_class"] == 1000
-    assert len(toy.settings(quick=False)["seeds"]) >= 5
+    quick = toy.sphere_settings(quick=True)
+    assert quick.seeds == (0, 1, 2, 3, 4) and quick.imbalance_ratio == 64
+    assert quick.num_classes == 4 and quick.eval_per_class == 1000 and quick.matched_prior
+    assert quick.fit.epochs == 400 and quick.warmup_epochs == 100 and quick.batch_size is None
+    assert len(toy.sphere_settings(quick=False).seeds) >= 5
+
+
+def _small(**changes):
+    s = toy.sphere_settings()
+    fit_changes = {k: changes.pop(k) for k in ("epochs", "weight_decay") if k in changes}
+    return s.replace(fit=s.fit.replace(**fit_changes), **changes)
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """Two seeds of the toy at a tiny size (a few seconds); seed 1 is exercise 5's value."""
-    options = dict(epochs=12, warmup_epochs=6, eval_per_class=40, max_count=64,
-                   matched_prior=True)
-    return toy.compare((0, 1), workers=1, **options)
+    return toy.compare_sphere(_small(epochs=12, warmup_epochs=6, eval_per_class=40,
+                                     max_count=64), seeds=(0, 1), workers=1)
 
 
 def test_run_seed_trains_and_measures_every_arm(tiny):
@@ -84,11 +75,11 @@ def test_run_seed_trains_and_measures_every_arm(tiny):
     assert sorted(run.matched_prior) == pytest.approx(sorted(run.class_prior), abs=1e-6)
     assert run.anchors.shape == (4, 3) and run.train_counts == [64, 16, 4, 1]
     with pytest.raises(ValueError, match="epochs must exceed"):
-        toy.run_seed(0, epochs=5, warmup_epochs=5)
+        toy.run_seed(0, _small(epochs=5, warmup_epochs=5))
 
 
 def test_recorded_results_are_the_means_and_the_paired_differences(tiny):
-    rec = toy.recorded_results(tiny)
+    rec = toy.recorded_sphere_results(tiny)
     assert set(rec) == {"sphere_toy", "sphere_toy_paired"}
     assert set(rec["sphere_toy"]) == set(toy.ARMS)
     for arm, metrics in rec["sphere_toy"].items():
@@ -101,25 +92,30 @@ def test_recorded_results_are_the_means_and_the_paired_differences(tiny):
         assert set(p) == {"mean", "ci_low", "ci_high"}
         assert p["mean"] == pytest.approx(sum(d) / 2)
         assert p["ci_low"] <= p["mean"] <= p["ci_high"]
+        # the recorded interval is ltlab.metrics.paired_interval without the per-seed list
+        full = paired_interval(tiny.per_seed("simclr_gh_lt", m), tiny.per_seed("simclr_lt", m))
+        assert p == {k: full[k] for k in ("mean", "ci_low", "ci_high")}
+        assert tiny.paired()[m] == full
     assert len(tiny.rows()) == 2 * len(toy.ARMS)
 
 
 def test_run_seed_checks_the_toy_knobs_before_training():
     with pytest.raises(ValueError, match="temperature"):
-        toy.run_seed(0, epochs=4, warmup_epochs=2, temperature=0.0)
+        toy.run_seed(0, _small(epochs=4, warmup_epochs=2, temperature=0.0))
     with pytest.raises(ValueError, match="weight_decay"):
-        toy.run_seed(0, epochs=4, warmup_epochs=2, weight_decay=-1e-3)
+        toy.run_seed(0, _small(epochs=4, warmup_epochs=2, weight_decay=-1e-3))
     with pytest.raises(ValueError, match="mask"):
-        toy.run_seed(0, epochs=4, warmup_epochs=2, mask=1.5)
+        toy.run_seed(0, _small(epochs=4, warmup_epochs=2, mask=1.5))
 
 
 def test_exercise_7_faster_memory_runs_and_refreshes_the_prior():
-    """Notebook 06's exercise 7 calls ``sphere.compare(seeds, workers=2, beta=0.9,
-    prior_every=5, **toy_settings)``: the memory options reach GH, and the prior it ends with
-    is a distribution over the anchors that was refreshed after the warm-up."""
-    options = dict(epochs=30, warmup_epochs=10, eval_per_class=40, max_count=64,
-                   imbalance_ratio=16)
-    fast = toy.compare([0], workers=1, beta=0.9, prior_every=5, **options).runs[0]
+    """Notebook 06's exercise 7 calls ``experiment.compare_sphere(replace(config.sphere,
+    prior_every=5, gh_options=(("beta", 0.9),)), seeds=toy_seeds, workers=2)``: the memory
+    options reach GH, and the prior it ends with is a distribution over the anchors that was
+    refreshed after the warm-up."""
+    s = _small(epochs=30, warmup_epochs=10, eval_per_class=40, max_count=64, imbalance_ratio=16,
+               matched_prior=False, prior_every=5, gh_options=(("beta", 0.9),))
+    fast = toy.compare_sphere(s, seeds=[0], workers=1).runs[0]
     final = torch.tensor(fast.prior_final)
     assert final.shape == (4,) and abs(float(final.sum()) - 1) < 1e-5 and (final >= 0).all()
     assert fast.prior_final != fast.prior_after_warmup  # refreshed every 5 steps with beta 0.9

@@ -1,4 +1,4 @@
-"""ltlab.experiments.lda: notebook 05's driver (the three verbs, the comparison it measures).
+"""ltlab.experiments.lda: notebook 05's driver (the protocol, the comparison it measures).
 
 The notebook itself runs seed 0 (tests/notebooks/test_notebook_05.py); the slow test here
 repeats its quick setting for seeds 0-2 with CE and LDA.
@@ -13,7 +13,10 @@ from ltlab.analysis import distance_ratio, extract_features, weight_norm_ratio
 from ltlab.augment import signal_weak
 from ltlab.data import GaussianMixtureLT, LTData
 from ltlab.experiments import lda as driver
+from ltlab.experiments.protocol import FitOptions, check_bands
 from ltlab.lda import LDA
+
+TINY_FIT = FitOptions(epochs=2, batch_size=32, lr=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +26,51 @@ def mixture():
 
 @pytest.fixture(scope="module")
 def run(mixture):
-    return driver.compare(mixture, ["ce", "lda"], epochs=2, batch_size=32, device="cpu",
-                          variant="normalised")
+    return driver.compare_methods(mixture, ["ce", "lda"], TINY_FIT, device="cpu",
+                                  variant="normalised")
 
 
 def test_settings_are_the_notebooks_sizes():
     assert driver.NOTEBOOK == "05_lda"
-    assert driver.settings(quick=True) == dict(max_count=400, epochs=30, panel_epochs=8,
-                                               batch_size=64, lr=0.05)
+    quick = driver.settings(quick=True)
+    assert (quick.max_count, quick.panel_epochs, quick.imbalance_ratio) == (400, 8, 100)
+    assert quick.fit.as_kwargs() == dict(epochs=30, batch_size=64, lr=0.05, weight_decay=5e-4,
+                                         momentum=0.9, warmup_epochs=0, mixup_alpha=0.0,
+                                         augment=signal_weak)
+    assert quick.methods == driver.METHOD_NAMES + driver.ABLATION_METHODS
+    assert (quick.variant, quick.gamma, quick.window, quick.loss1_factor) == (
+        "normalised", 2.0, 100, 20.0)
     full = driver.settings(quick=False)
-    assert full["max_count"] > 400 and full["epochs"] > 30
-    assert full["max_count"] / 100 < 20  # the tail stays in the few group: LDA has headroom
+    assert full.max_count > 400 and full.fit.epochs > 30
+    assert full.max_count / 100 < 20  # the tail stays in the few group: LDA has headroom
+    # the full-size record's hash covers the layout it was made with
+    assert driver.hashed_settings(full) == dict(max_count=1500, epochs=60, panel_epochs=12,
+                                                batch_size=64, lr=0.05)
+
+
+def test_compare_builds_the_notebooks_data_and_checks_its_arguments():
+    s = driver.settings().replace(max_count=100, methods=("ce",), fit=TINY_FIT)
+    run = driver.compare(s, seeds=[3], device="cpu")
+    assert run.data.train_counts[0] == 100 and run.data.num_classes == 10
+    assert list(run.balanced_accuracy) == ["ce"]
+    with pytest.raises(ValueError, match="one seed"):
+        driver.compare(s, seeds=[0, 1])
+    with pytest.raises(TypeError, match="settings must be"):
+        driver.compare({"epochs": 2})
+
+
+def test_bands_hold_on_good_numbers_and_name_what_fails():
+    bal = {"ce": 0.50, "la": 0.55, "lda": 0.60, "lda_distance": 0.61}
+    good = {"balanced_accuracy": bal, "weight_norm_ratio": {"ce": 3.0, "lda": 1.5},
+            "shot_accuracy": {"ce": {"few": 0.1}, "lda": {"few": 0.3}},
+            "ablation_balanced_accuracy": {**dict.fromkeys(driver.ABLATION_ARMS, 0.5),
+                                           "ce": 0.50, "lda": 0.60}}
+    assert check_bands(good, driver.BANDS) == []
+    assert check_bands(good, driver.FULL_BANDS) == []
+    close = dict(good, balanced_accuracy=dict(bal, lda=0.52))
+    problems = check_bands(close, driver.BANDS)
+    assert problems == ["balanced_accuracy = " + repr(close["balanced_accuracy"])
+                        + " fails its test (LDA's balanced head beats CE by 3 points)"]
 
 
 def test_compare_measures_each_method_and_the_auxiliary_head(run, mixture):
@@ -98,8 +135,8 @@ def test_reweighted_risk_is_torchs_weighted_cross_entropy_after_the_deferral():
 
 
 def test_the_ablation_table_and_its_recorded_key(mixture):
-    run = driver.compare(mixture, ["ce", "rw", "drw", "lda"], epochs=2, batch_size=32,
-                         device="cpu", variant="normalised")
+    run = driver.compare_methods(mixture, ["ce", "rw", "drw", "lda"], TINY_FIT, device="cpu",
+                                 variant="normalised")
     rows = run.ablation_rows()
     assert [r["method"] for r in rows] == list(driver.ABLATION_ARMS)
     assert all(r["label"] == driver.ABLATION_ARMS[r["method"]] for r in rows)
@@ -114,9 +151,9 @@ def test_the_ablation_table_and_its_recorded_key(mixture):
 
 def test_compare_rejects_unknown_variants_and_methods(mixture):
     with pytest.raises(ValueError, match="variant"):
-        driver.compare(mixture, ["lda"], variant="percent")
+        driver.compare_methods(mixture, ["lda"], variant="percent")
     with pytest.raises(ValueError, match="unknown method"):
-        driver.compare(mixture, ["lda", "bbn"])
+        driver.compare_methods(mixture, ["lda", "bbn"])
 
 
 def test_default_model_follows_the_input_shape(mixture):
@@ -131,8 +168,7 @@ def test_default_model_follows_the_input_shape(mixture):
 # ----------------------------------------------------------------------------- targets
 SEEDS = (0, 1, 2)
 # notebook 05's quick setting: the normalised variant, weak augmentation for every method
-QUICK = dict(epochs=30, batch_size=64, lr=0.05, variant="normalised", augment=signal_weak,
-             device="cpu")
+QUICK = dict(fit_options=driver.settings().fit, variant="normalised", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +176,7 @@ def mnist_runs():
     from ltlab.data import mnist1d_lt
 
     data = mnist1d_lt(100)
-    return [driver.compare(data, ["ce", "lda"], seed=s, **QUICK) for s in SEEDS]
+    return [driver.compare_methods(data, ["ce", "lda"], seed=s, **QUICK) for s in SEEDS]
 
 
 @pytest.mark.slow

@@ -3,12 +3,14 @@ on a tiny run, and the 2-D mixture's numbers against independent computations.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from ltlab.data import mnist1d_lt
 from ltlab.experiments import logit_adjustment as E
-from ltlab.experiments.mnist1d_setup import mnist_recipe
+from ltlab.experiments.mnist1d_setup import mnist_fit_options, mnist_sizes
 from ltlab.losses import adjust_logits, log_prior_from_counts
 from ltlab.metrics import balanced_accuracy
 from ltlab.train import predict_logits
@@ -26,10 +28,14 @@ NOTEBOOK_KEYS = {"balanced_error_bayes", "balanced_error_ce", "balanced_error_po
 
 def test_settings_follow_the_recipe():
     quick, full = E.settings(True), E.settings(False)
-    assert quick["recipe"] == mnist_recipe(True) and full["recipe"] == mnist_recipe(False)
-    assert quick["losses"] == E.LOSS_TABLE and "posthoc" in quick["losses"]
-    assert quick["mixture"]["taus"] == E.TAU_GRID
+    assert quick.fit == mnist_fit_options(True) and full.fit == mnist_fit_options(False)
+    assert quick.data == mnist_sizes(True) and full.data.max_count == 1500
+    assert quick.losses == E.LOSS_TABLE and "posthoc" in quick.losses
+    assert quick.mixture.taus == E.TAU_GRID and (quick.imbalance_ratio, quick.tau) == (100, 1.0)
     assert E.NOTEBOOK == "01_logit_adjustment"
+    assert E.hashed_settings(full)["recipe"] == {
+        "batch_size": 128, "lr": 0.01, "optimizer": "adam", "weight_decay": 2e-3,
+        "schedule": "cosine", "epochs": 150}
 
 
 def test_recorded_results_are_the_notebook_keys():
@@ -53,7 +59,8 @@ def test_compare_losses_rejects_unknown_names_before_training():
 
 def test_loss_table_reuses_models_and_matches_its_own_logits(tiny_mnist):
     rows = E.compare_losses(tiny_mnist, ("ce", "posthoc", "la", "balanced_softmax"),
-                            device="cpu", epochs=5)
+                            mnist_fit_options().replace(epochs=5), device="cpu")
+    assert rows["ce"]["trained"].settings["epochs"] == 5
     assert list(rows) == ["ce", "posthoc", "la", "balanced_softmax"]
     assert rows["posthoc"]["trained"] is rows["ce"]["trained"] and rows["posthoc"]["reused"] == "ce"
     assert rows["balanced_softmax"]["reused"] == "la"
@@ -90,12 +97,31 @@ def test_mixture_study_shows_the_selected_model():
         E.mixture_study(mode="both")
 
 
-def test_compare_runs_both_parts(tiny_mnist):
-    result = E.compare(tiny_mnist, ("ce", "la"), device="cpu", epochs=2)
-    assert result.errors == E.mixture_errors(100, 1.0, 0)
+def test_compare_runs_both_parts():
+    s = E.settings(True)
+    s = dataclasses.replace(s, losses=("ce", "la"), fit=s.fit.replace(epochs=2), tau=0.5)
+    result = E.compare(s, device="cpu")
+    assert result.errors == E.mixture_errors(100, 0.5, 0)
+    assert result.errors != E.mixture_errors(100, 1.0, 0)  # the settings' tau is used
+    assert result.data.train_counts[0] == s.data.max_count
+    assert result.table["la"]["trained"].method.tau == 0.5
     rec = E.recorded_results(result)
     assert set(rec) == NOTEBOOK_KEYS
     assert rec["balanced_accuracy_ce"] == result.table["ce"]["balanced_accuracy"]
+    with pytest.raises(ValueError, match="seeds"):
+        E.compare(s, seeds=())
+
+
+def test_bands_are_the_notebook_claims():
+    from ltlab.experiments.protocol import check_bands
+
+    good = {"balanced_error_bayes": 0.2, "balanced_error_ce": 0.3, "balanced_error_posthoc": 0.25,
+            "balanced_error_la": 0.21, "balanced_accuracy_ce": 0.4, "balanced_accuracy_la": 0.45}
+    assert check_bands(good, E.BANDS) == [] and check_bands(good, E.FULL_BANDS) == []
+    bad = dict(good, balanced_error_la=0.22, balanced_accuracy_la=0.41)
+    problems = check_bands(bad, E.BANDS)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("balanced_error_la - balanced_error_bayes = 0.02 is above 0.015")
 
 
 def test_at_imbalance_ratio_1_tau_changes_nothing_and_the_panel_says_so():

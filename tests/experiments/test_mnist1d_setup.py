@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from ltlab.data import LTData
-from ltlab.experiments.mnist1d_setup import Trained, evaluate, mnist_recipe, train_method
+from ltlab.experiments.mnist1d_setup import (
+    Trained,
+    data_settings,
+    evaluate,
+    mnist_fit_options,
+    mnist_sizes,
+    recipe_layout,
+    train_method,
+)
 from ltlab.metrics import (
     accuracy,
     balanced_accuracy,
@@ -47,14 +55,23 @@ def test_evaluate_is_the_old_dictionary(seed):
 
 
 def test_recipe_sizes():
-    assert mnist_recipe(True)["epochs"] == 100 and mnist_recipe(False)["epochs"] == 150
-    assert mnist_recipe(True)["optimizer"] == "adam"
+    assert mnist_fit_options(True).epochs == 100 and mnist_fit_options(False).epochs == 150
+    quick = mnist_fit_options(True).as_kwargs()
+    assert quick["optimizer"] == "adam" and quick["schedule"] == "cosine" and quick["lr"] == 0.01
+    # the flat layout of the records' settings hash, and the data part of it
+    assert recipe_layout(mnist_fit_options(False)) == {
+        "batch_size": 128, "lr": 0.01, "optimizer": "adam", "weight_decay": 2e-3,
+        "schedule": "cosine", "epochs": 150}
+    assert data_settings(False) == {"max_count": 1500, "test_per_class": 500, "num_samples": 36000}
+    assert data_settings(True) == {"max_count": mnist_sizes(True).max_count,
+                                   "test_per_class": 100, "num_samples": 7000}
 
 
 def test_train_method_records_its_settings_and_is_reproducible():
     data = _random_data()
-    a = train_method("la", data, epochs=2, device="cpu", tau=0.5)
-    b = train_method("la", data, epochs=2, device="cpu", tau=0.5)
+    options = mnist_fit_options().replace(epochs=2)
+    a = train_method("la", data, options, device="cpu", tau=0.5)
+    b = train_method("la", data, options, device="cpu", tau=0.5)
     assert isinstance(a, Trained) and a.settings["tau"] == 0.5 and a.settings["epochs"] == 2
     assert a.method.tau == 0.5
     assert torch.equal(a.logits(data.x_test, "cpu"), b.logits(data.x_test, "cpu"))

@@ -1,5 +1,7 @@
-"""`ltlab.logit_adjustment` and `ltlab.balpoe` forward their old names (one release) with a
-DeprecationWarning that names the new place."""
+"""Where the old driver modules of notebooks 03 and 06 went (issue 27: one driver per notebook,
+no forwards before 0.1.0): the old module paths are gone, every public name has a new home in
+the notebook's driver package (or in `ltlab.metrics`), and the package re-exports the very
+object of its submodule. The map is the one CHANGELOG gives."""
 
 from __future__ import annotations
 
@@ -7,68 +9,61 @@ import importlib
 
 import pytest
 
-OLD_NAMES = {
-    "ltlab.logit_adjustment": {
-        "METHODS": "ltlab.experiments.method_registry",
-        "METHOD_LABELS": "ltlab.experiments.method_registry",
-        "build_method": "ltlab.experiments.method_registry:make_method",
-        "mnist_recipe": "ltlab.experiments.mnist1d_setup",
-        "mnist_data": "ltlab.experiments.mnist1d_setup",
-        "Trained": "ltlab.experiments.mnist1d_setup",
-        "train_method": "ltlab.experiments.mnist1d_setup",
-        "evaluate": "ltlab.experiments.mnist1d_setup",
-        "LOSS_TABLE": "ltlab.experiments.logit_adjustment",
-        "TAU_GRID": "ltlab.experiments.logit_adjustment",
-        "compare_losses": "ltlab.experiments.logit_adjustment",
-        "MixtureStudy": "ltlab.experiments.logit_adjustment",
-        "mixture_setup": "ltlab.experiments.logit_adjustment",
-        "train_mixture_model": "ltlab.experiments.logit_adjustment",
-        "mixture_study": "ltlab.experiments.logit_adjustment",
-        "mixture_errors": "ltlab.experiments.logit_adjustment",
-        "check_balanced_rule": "ltlab.exercises.logit_adjustment",
-        "check_la_loss": "ltlab.exercises.logit_adjustment",
+# ----------------------------------------------------------------------------- issue 27
+#: Notebook 03's and 06's driver modules became one package each (no forwards before 0.1.0):
+#: old module -> {old name: "new module:new name"}. The old modules are gone.
+MOVED_DRIVERS = {
+    "ltlab.experiments.flexda_arms": {
+        "ARMS": "ltlab.experiments.flexda:ARMS",
+        "ArmsComparison": "ltlab.experiments.flexda:ArmsComparison",
+        "PseudoLabelMonitor": "ltlab.experiments.flexda:PseudoLabelMonitor",
+        "bayes_balanced_accuracy": "ltlab.experiments.flexda:bayes_balanced_accuracy",
+        "compare": "ltlab.experiments.flexda:compare_arms",
+        "make_arm": "ltlab.experiments.flexda:make_arm",
+        "noise_view": "ltlab.experiments.flexda:noise_view",
+        "mean_interval": "ltlab.metrics:mean_interval",
+        "paired_interval": "ltlab.metrics:paired_interval",
+        "recorded_results": "ltlab.experiments.flexda:recorded_arms_results",
+        "run_arm": "ltlab.experiments.flexda:run_arm",
+        "settings": "ltlab.experiments.flexda:arms_settings",
     },
-    "ltlab.balpoe": {
-        "SHIFTS": "ltlab.experiments.balpoe",
-        "TABLE2_MODELS": "ltlab.experiments.balpoe",
-        "train_models": "ltlab.experiments.balpoe",
-        "calibration_table": "ltlab.experiments.balpoe",
-        "shifted_test_sets": "ltlab.experiments.balpoe",
-        "shifted_accuracy": "ltlab.experiments.balpoe",
-        "experts_curve": "ltlab.experiments.balpoe",
-        "expert_marginals": "ltlab.experiments.balpoe",
-        "recorded_results": "ltlab.experiments.balpoe:table_results",
-        "check_ensemble_bias": "ltlab.exercises.balpoe",
-        "check_expert_prior": "ltlab.exercises.balpoe",
+    "ltlab.experiments.flexda_toy": {
+        "toy_data": "ltlab.experiments.flexda:toy_data",
+        "toy_regions": "ltlab.experiments.flexda:toy_regions",
+    },
+    "ltlab.experiments.gh_sphere": {
+        "ARMS": "ltlab.experiments.gh:ARMS",
+        "METRICS": "ltlab.experiments.gh:METRICS",
+        "SphereComparison": "ltlab.experiments.gh:SphereComparison",
+        "SphereRun": "ltlab.experiments.gh:SphereRun",
+        "compare": "ltlab.experiments.gh:compare_sphere",
+        "gaussian_view": "ltlab.experiments.gh:gaussian_view",
+        "matched_class_prior": "ltlab.experiments.gh:matched_class_prior",
+        "paired_interval": "ltlab.metrics:paired_interval",
+        "recorded_results": "ltlab.experiments.gh:recorded_sphere_results",
+        "run_seed": "ltlab.experiments.gh:run_seed",
+        "settings": "ltlab.experiments.gh:sphere_settings",
+        "sphere_toy_data": "ltlab.experiments.gh:sphere_toy_data",
     },
 }
-CASES = [(old, name, new) for old, names in OLD_NAMES.items() for name, new in names.items()]
+MOVED_CASES = [(old, name, new) for old, names in MOVED_DRIVERS.items()
+               for name, new in names.items()]
 
 
-@pytest.mark.parametrize("old, name, new", CASES, ids=[f"{o}.{n}" for o, n, _ in CASES])
-def test_old_name_warns_and_is_the_new_object(old, name, new):
+@pytest.mark.parametrize("old", sorted(MOVED_DRIVERS))
+def test_old_driver_modules_are_gone(old):
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(old)
+
+
+@pytest.mark.parametrize("old, name, new", MOVED_CASES, ids=[f"{o}.{n}" for o, n, _ in MOVED_CASES])
+def test_moved_driver_names_live_in_the_driver_package(old, name, new):
     module, _, new_name = new.partition(":")
-    with pytest.warns(DeprecationWarning, match=rf"{module}\.{new_name or name}"):
-        got = getattr(importlib.import_module(old), name)
-    assert got is getattr(importlib.import_module(module), new_name or name)
-
-
-def test_old_two_argument_recorded_results_still_works():
-    from ltlab.experiments.balpoe import BalPoEComparison, recorded_results
-
-    table = {n: {"balanced_accuracy": 0.5, "ece": 0.1} for n in ("ce", "la", "balpoe", "balpoe_mixup")}
-    shifted = {"uniform": {"no_prior": 0.5, "known_prior": 0.5}}
-    with pytest.warns(DeprecationWarning):
-        from ltlab.balpoe import recorded_results as old
-    old_keys = old(table, shifted)
-    new_keys = recorded_results(BalPoEComparison(table, shifted, curve=[]))
-    assert new_keys == {**old_keys, "experts_curve": []}
-
-
-def test_unknown_names_still_raise_attribute_error():
-    import ltlab.balpoe
-    import ltlab.logit_adjustment
-
-    for mod in (ltlab.balpoe, ltlab.logit_adjustment):
-        with pytest.raises(AttributeError):
-            mod.no_such_name  # noqa: B018
+    package = importlib.import_module(module)
+    got = getattr(package, new_name)
+    if module.startswith("ltlab.experiments."):
+        assert new_name in package.__all__
+    if module.startswith("ltlab.experiments.") and hasattr(got, "__module__"):
+        # the package re-exports its submodule's object, not a copy
+        home = importlib.import_module(got.__module__)
+        assert home.__name__.startswith(module + ".") and getattr(home, new_name) is got

@@ -20,6 +20,7 @@ notebook must show at full size):
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import subprocess
@@ -46,87 +47,32 @@ def _finite(*values: float) -> bool:
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
-def _bands_00(r: dict) -> None:
-    g, bal = r["shot_accuracy"], r["balanced_accuracy"]
-    assert 0.3 < bal < 0.98, bal
-    assert math.isfinite(g["few"]), g  # the few group must not be empty at full size
-    assert g["many"] - g["few"] > 0.2, g
+def _driver_full_bands(notebook: str):
+    """The check of a driver's `FULL_BANDS` (declared once, beside its `BANDS`)."""
+    from ltlab.experiments.full_size import DRIVERS
+    from ltlab.experiments.protocol import check_bands
+
+    def check(r: dict) -> None:
+        bands = importlib.import_module(DRIVERS[notebook]).FULL_BANDS
+        problems = check_bands(r, bands)
+        assert not problems, "\n".join(problems)
+
+    return check
 
 
-def _bands_01(r: dict) -> None:
-    bayes = r["balanced_error_bayes"]
-    assert r["balanced_error_la"] - bayes <= 0.015, r
-    assert r["balanced_error_ce"] - bayes >= 0.04, r
-    assert r["balanced_error_posthoc"] < r["balanced_error_ce"], r
-    assert r["balanced_accuracy_la"] - r["balanced_accuracy_ce"] >= 0.02, r
+_bands_00 = _driver_full_bands("00_tour")
+_bands_01 = _driver_full_bands("01_logit_adjustment")
+_bands_02 = _driver_full_bands("02_balpoe")
 
 
-def _bands_02(r: dict) -> None:
-    assert r["balanced_accuracy_la"] - r["balanced_accuracy_ce"] >= 0.02, r
-    assert r["balanced_accuracy_balpoe_mixup"] - r["balanced_accuracy_la"] >= 0.02, r
-    assert r["ece_balpoe_mixup"] < r["ece_ce"], r
-    shifted = r["shifted_accuracy"]
-    for name, acc in shifted.items():  # mild shifts may lose a little (quick, seed 2: -1.2 points)
-        assert acc["known_prior"] >= acc["no_prior"] - 0.02, (name, acc)
-    for name in ("forward-50", "backward-50"):  # strong shifts: the known prior must help
-        assert shifted[name]["known_prior"] > shifted[name]["no_prior"], (name, shifted[name])
-    curve = [row["balanced_accuracy"] for row in r["experts_curve"]]
-    assert curve[-1] > curve[0], curve  # the experts curve rises (paper, Figure 5)
+_bands_03 = _driver_full_bands("03_flexda_prior_estimation")
 
 
-def _bands_03(r: dict) -> None:
-    # the prior estimate converges (quick mode: online within 0.03 nats, EM within 0.015)
-    for profile in ("consistent", "uniform", "reversed"):
-        assert r["kl_to_true_prior"][profile] <= 0.03, r["kl_to_true_prior"]
-        assert r["kl_em_to_true_prior"][profile] <= 0.015, r["kl_em_to_true_prior"]
-    # MNIST-1D at this budget: FlexDA is not worse than FixMatch by more than noise; one seed
-    # of this comparison swings by several points (quick, seeds 0-2: -1.4 to +5.4), so the
-    # demonstration's claims are the multi-seed arms below, as in the notebook
-    for profile in ("consistent", "uniform", "reversed"):
-        acc = r["balanced_accuracy"][profile]
-        assert acc["flexda"] >= acc["fixmatch"] - 0.03, (profile, acc)
-    # the demonstration (issue 15): FlexDA beats FixMatch and alignment to a fixed P_L by at
-    # least 3 points, paired over the seeds, with the 95 % interval above zero, and its ECE
-    # is lower on every seed
-    paired = r["prior_arms_paired"]
-    for key in ("flexda_minus_fixmatch", "flexda_minus_fixed_labeled"):
-        assert paired[key]["mean"] >= 0.03 and paired[key]["ci_low"] > 0, (key, paired[key])
-    ece = r["prior_arms_ece"]
-    assert all(a < b for a, b in zip(ece["flexda"]["per_seed"], ece["fixmatch"]["per_seed"])), ece
+_bands_04 = _driver_full_bands("04_calibration")
 
 
-def _bands_04(r: dict) -> None:
-    ece, bal = r["ece"], r["balanced_accuracy"]
-    # better calibrated than CE. Band loosened from quick mode's "at most half of CE's ECE",
-    # with its measured reason: at full size (head 1,500, seed 0) ECE is 0.055 against CE's
-    # 0.074 (0.74x); notebook 02's full-size record, same recipe, 0.064 against 0.124
-    assert ece["balpoe_mixup"] < ece["ce"], ece
-    assert bal["balpoe_mixup"] > bal["ce"], bal
-    for model, (before, after) in r["nll_before_after_temperature"].items():
-        # as in the notebook: clearly miscalibrated models gain; a model whose fitted T is
-        # close to 1 moves within noise (full size: CE + mixup, T = 1.004, +0.0001 nats)
-        t = r["temperature"][model]
-        assert after < before if abs(math.log(t)) > 0.2 else after < before + 0.02, (model, t)
-
-
-def _bands_05(r: dict) -> None:
-    bal, ratio = r["balanced_accuracy"], r["weight_norm_ratio"]
-    # LDA beats CE in both variants. Band loosened from quick mode's 3 points for the released
-    # configuration (nu = 2, no distance terms) with its measured reason: at full size (head
-    # 1,500, tail 15; seed 0) it gains 2.5 points, with the paper's distance terms 5.9 (quick,
-    # tail 4: +11). The gain shrinks as the tail grows.
-    assert bal["lda"] - bal["ce"] >= 0.02, bal
-    assert bal["lda_distance"] - bal["ce"] >= 0.03, bal
-    assert abs(ratio["lda"] - 1) < abs(ratio["ce"] - 1), ratio
-
-
-def _bands_06(r: dict) -> None:
-    p = r["probe_accuracy"]
-    assert _finite(*p["simclr"].values(), *p["simclr_gh"].values()), p
-    toy = r["sphere_toy"]  # the disparity GH is meant to fix exists at full size too
-    assert toy["simclr_balanced"]["tail_accuracy"] - toy["simclr_lt"]["tail_accuracy"] >= 0.20, toy
-    # GH's mechanism: class means closer to the simplex ETF (quick, seeds 0-4: -0.20)
-    assert r["sphere_toy_paired"]["etf_gap"]["mean"] < 0, r["sphere_toy_paired"]
+_bands_05 = _driver_full_bands("05_lda")
+_bands_06 = _driver_full_bands("06_geometric_harmonization")
 
 
 FULL_SIZE_BANDS = {

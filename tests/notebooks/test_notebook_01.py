@@ -1,6 +1,9 @@
 """Notebook 01 (logit adjustment), executed once by papermill in quick mode; its recorded
 results are checked against the issue's targets."""
 
+from ltlab.experiments import logit_adjustment
+from ltlab.experiments.protocol import check_bands
+
 KEYS = ("balanced_error_bayes", "balanced_error_ce", "balanced_error_posthoc",
         "balanced_error_la", "balanced_accuracy_ce", "balanced_accuracy_la")
 
@@ -11,15 +14,9 @@ def test_records_fractions_under_the_contract_keys(executed):
         assert 0.0 <= r[key] <= 1.0, (key, r[key])
 
 
-def test_la_reaches_the_bayes_floor_on_the_mixture(executed):
+def test_the_notebook_claims_hold(executed):
+    """The bands of the notebook's Checks cell (`logit_adjustment.BANDS`): LA reaches the
+    Bayes floor on the mixture, CE does not, post-hoc adjustment helps, and LA beats CE on
+    MNIST-1D-LT."""
     r = executed("01_logit_adjustment")
-    bayes = r["balanced_error_bayes"]
-    assert 0.15 < bayes < 0.3, bayes  # the mixture's floor, estimated by Monte Carlo
-    assert r["balanced_error_la"] - bayes <= 0.015, r
-    assert r["balanced_error_ce"] - bayes >= 0.04, r
-    assert r["balanced_error_posthoc"] < r["balanced_error_ce"], r
-
-
-def test_la_beats_ce_on_mnist1d_lt(executed):
-    r = executed("01_logit_adjustment")
-    assert r["balanced_accuracy_la"] - r["balanced_accuracy_ce"] >= 0.02, r
+    assert check_bands(r, logit_adjustment.BANDS) == []

@@ -1,7 +1,9 @@
 """Notebook 02 (BalPoE), executed once by papermill in quick mode; its recorded results are
 checked against the issue's targets."""
 
+from ltlab.experiments import balpoe
 from ltlab.experiments.balpoe import SHIFTED_MODELS, SHIFTS
+from ltlab.experiments.protocol import check_bands
 
 KEYS = ("balanced_accuracy_ce", "balanced_accuracy_la", "balanced_accuracy_balpoe",
         "balanced_accuracy_balpoe_mixup", "ece_ce", "ece_balpoe_mixup",
@@ -18,29 +20,18 @@ def test_records_fractions_under_the_contract_keys(executed):
         assert all(0.0 <= v <= 1.0 for v in accs.values()), (name, accs)
 
 
-def test_balpoe_with_mixup_beats_la_which_beats_ce(executed):
-    r = executed("02_balpoe")
-    assert r["balanced_accuracy_la"] - r["balanced_accuracy_ce"] >= 0.02, r
-    assert r["balanced_accuracy_balpoe_mixup"] - r["balanced_accuracy_la"] >= 0.02, r
+def test_the_notebook_claims_hold(executed):
+    """The bands of the notebook's Checks cell (`balpoe.BANDS`): BalPoE + mixup beats LA,
+    which beats CE, and is better calibrated; the known test prior helps under strong shift
+    and costs little under mild shift; three experts beat one and disagree more than experts
+    sharing the network; LA beats CE on the tail-heavy test set."""
+    assert check_bands(executed("02_balpoe"), balpoe.BANDS) == []
 
 
-def test_balpoe_with_mixup_is_better_calibrated_than_ce(executed):
-    r = executed("02_balpoe")
-    assert r["ece_balpoe_mixup"] < r["ece_ce"], r
-
-
-def test_known_test_prior_helps_under_strong_shift(executed):
+def test_known_test_prior_changes_nothing_on_the_uniform_set(executed):
     shifted = executed("02_balpoe")["shifted_accuracy"]
-    for name, accs in shifted.items():  # mild shifts: it may lose a little (seed 2: -1.2 points)
-        assert accs["known_prior"] >= accs["no_prior"] - 0.02, (name, accs)
     # the uniform set's prior is the balanced one: the adjustment changes nothing there
     assert shifted["uniform"]["known_prior"] == shifted["uniform"]["no_prior"]
-    # and on strongly shifted sets it helps clearly: 3 points on average over forward-50 and
-    # backward-50 (seed 0, experts with their own late layers: +2.5 and +5.8 points; the
-    # stronger balanced model leaves the head-heavy set less to gain than the old 3-point
-    # band per set assumed)
-    gains = [shifted[s]["known_prior"] - shifted[s]["no_prior"] for s in ("forward-50", "backward-50")]
-    assert min(gains) > 0 and sum(gains) / 2 >= 0.03, gains
 
 
 def test_experts_curve_is_recorded(executed):
@@ -59,17 +50,12 @@ def test_label_shift_table_compares_models_as_in_table_3(executed):
     for shift, accs in r["shifted_accuracy"].items():
         assert by_model["balpoe_mixup"][shift] == accs["no_prior"]
         assert by_model["balpoe_mixup_prior"][shift] == accs["known_prior"]
-    # LA removes CE's head bias: better than CE on the tail-heavy test set
-    assert by_model["la"]["backward-50"] > by_model["ce"]["backward-50"], by_model
 
 
-def test_three_experts_beat_one_and_disagree_more_than_shared_ones(executed):
+def test_the_experts_curve_reuses_table_2s_models(executed):
     r = executed("02_balpoe")
     curve = {row["num_experts"]: row["balanced_accuracy"] for row in r["experts_curve"]}
-    # one expert is LA + mixup with the same head
+    # one expert is LA + mixup with the same head; three are Table 2's BalPoE + mixup
     assert curve[1] == r["balanced_accuracy_la_mixup"]
     assert curve[3] == r["balanced_accuracy_balpoe_mixup"]
-    assert curve[3] - curve[1] >= 0.01, curve
-    d = r["expert_disagreement"]
-    assert d["own_layers"]["disagreement"] > d["shared_network"]["disagreement"], d
-    assert 0.0 < d["own_layers"]["disagreement"] < 1.0, d
+    assert set(r["expert_disagreement"]) == {"own_layers", "shared_network"}

@@ -1,10 +1,14 @@
-"""Notebook 03 (FlexDA) executed in quick mode: recorded results and their bands."""
+"""Notebook 03 (FlexDA) executed in quick mode: recorded results and their bands (the bands are
+`ltlab.experiments.flexda.BANDS`, the ones the notebook's Checks assert)."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+
+from ltlab.experiments import flexda as driver
+from ltlab.experiments.protocol import check_bands
 
 PROFILES = {"consistent", "uniform", "reversed"}
 METHODS = {"fixmatch", "flexda", "adello"}
@@ -24,34 +28,19 @@ def test_recorded_keys(executed):
             assert math.isfinite(kl) and kl >= 0.0
 
 
-def test_estimates_find_the_unlabeled_prior(executed):
-    res = executed(NAME)
-    kl, kl_em = res["kl_to_true_prior"], res["kl_em_to_true_prior"]
-    # the issue's targets are 0.02 and 0.01 (measured over seeds 0-2: at most 0.019 and
-    # 0.008); the uniform start is ~0.25 nats from the long-tailed priors
-    assert all(v <= 0.03 for v in kl.values()), kl
-    assert all(v <= 0.015 for v in kl_em.values()), kl_em
-
-
-def test_flexda_is_not_worse_than_fixmatch(executed):
-    """In quick mode FlexDA's gain over FixMatch is within seed noise (-2 to +5 points over
-    seeds 0-2): the issue's 2-point target is not met, so this checks no collapse."""
-    acc = executed(NAME)["balanced_accuracy"]
-    for p in PROFILES:
-        assert acc[p]["flexda"] - acc[p]["fixmatch"] >= -0.03, (p, acc[p])
-        assert acc[p]["flexda"] >= 0.8, (p, acc[p])
+def test_the_notebooks_bands_hold(executed):
+    """Section 4: the estimates find Q (online KL <= 0.03, EM <= 0.015); FlexDA is not worse
+    than FixMatch by more than noise and does not collapse; section 7: issue 15's targets on
+    the demonstration (measured at the defaults: +7.2 [+2.6, +11.8] and +4.1 [+0.6, +7.6]
+    points; ECE lower on 5 of 5 seeds); section 9: the toy's regions."""
+    assert check_bands(executed(NAME), driver.BANDS) == []
 
 
 @pytest.mark.gpu
 def test_full_mode_on_gpu(executed):
-    """Full mode: 8,000 steps with the paper's EMAs (not run on a GPU yet: the bands are
-    the issue's targets)."""
+    """Full mode on a GPU: the full-size record's bands."""
     res = executed(NAME, quick=False, device="cuda")
-    assert all(v <= 0.02 for v in res["kl_to_true_prior"].values()), res["kl_to_true_prior"]
-    assert all(v <= 0.01 for v in res["kl_em_to_true_prior"].values()), res["kl_em_to_true_prior"]
-    acc = res["balanced_accuracy"]
-    for p in ("consistent", "reversed"):
-        assert acc[p]["flexda"] - acc[p]["fixmatch"] >= 0.02, acc
+    assert check_bands(res, driver.FULL_BANDS) == []
 
 
 ARMS = {"fixmatch", "fixmatch_la", "flexda", "flexda_fixed_labeled", "flexda_uniform",
@@ -69,15 +58,11 @@ def test_prior_arms_recorded_with_intervals(executed):
             assert stats["mean"] == pytest.approx(sum(stats["per_seed"]) / len(stats["per_seed"]))
 
 
-def test_demonstration_targets(executed):
-    """Issue 15's targets on the demonstration setting (measured at the defaults: +7.2
-    [+2.6, +11.8] and +4.1 [+0.6, +7.6] points; ECE lower on 5 of 5 seeds)."""
+def test_paired_differences_are_the_per_seed_differences(executed):
     res = executed(NAME)
-    acc, ece = res["prior_arms"], res["prior_arms_ece"]
+    acc = res["prior_arms"]
     for other in ("fixmatch", "flexda_fixed_labeled"):
         diffs = [a - b for a, b in zip(acc["flexda"]["per_seed"], acc[other]["per_seed"])]
         paired = res["prior_arms_paired"][
             "flexda_minus_fixmatch" if other == "fixmatch" else "flexda_minus_fixed_labeled"]
         assert paired["mean"] == pytest.approx(sum(diffs) / len(diffs))
-        assert paired["mean"] >= 0.03 and paired["ci_low"] > 0, (other, paired)
-    assert all(a < b for a, b in zip(ece["flexda"]["per_seed"], ece["fixmatch"]["per_seed"]))

@@ -3,6 +3,10 @@ results are checked against issue 5's targets."""
 
 import math
 
+from ltlab.experiments import calibration
+from ltlab.experiments.calibration import SHIFT_SETTINGS
+from ltlab.experiments.protocol import check_bands
+
 MODELS = {"ce", "ce_mixup", "la", "balpoe", "balpoe_mixup"}
 
 
@@ -18,28 +22,10 @@ def test_calibration_notebook_records_its_contract(executed):
 
 
 def test_calibration_notebook_meets_its_targets(executed):
+    """The bands of the notebook's Checks cell (`calibration.BANDS`): BalPoE + mixup halves
+    CE's ECE with a higher balanced accuracy; CE is over-confident (T > 1.2); temperature
+    lowers the NLL of every clearly miscalibrated model; CE's head stays over-confident
+    relative to the tail after one temperature; EM lowers the NLL under strong shift."""
     r = executed("04_calibration")
-    ece, bal_acc = r["ece"], r["balanced_accuracy"]
-    # BalPoE with mixup: at most half of CE's ECE, and a higher balanced accuracy
-    assert ece["balpoe_mixup"] <= 0.5 * ece["ce"], ece
-    assert bal_acc["balpoe_mixup"] > bal_acc["ce"], bal_acc
-    # a long-tailed CE model is over-confident: its fitted temperature is above 1
-    assert r["temperature"]["ce"] > 1.2, r["temperature"]
-    # temperature fitted on the validation half lowers the test NLL of every clearly
-    # miscalibrated model; a near-calibrated one (T close to 1) moves within noise
-    for m, (before, after) in r["nll_before_after_temperature"].items():
-        t = r["temperature"][m]
-        if abs(math.log(t)) > 0.2:
-            assert after < before, (m, t, before, after)
-        else:
-            assert after < before + 0.02, (m, t, before, after)
-    # by predicted class, CE is most over-confident on the head; after one temperature the
-    # head stays over-confident relative to the tail, which becomes under-confident
-    gap = r["confidence_gap_ce"]
-    assert gap["groups"]["many"] > gap["groups"]["few"] + 0.1, gap
-    assert gap["groups_temperature"]["many"] > gap["groups_temperature"]["few"] + 0.2, gap
-    assert gap["groups_temperature"]["few"] < 0, gap
-    # EM adaptation lowers the NLL under strong label shift
-    for s in ("backward-50", "forward-50"):
-        before, after = r["label_shift_nll"][s]
-        assert after < before, (s, before, after)
+    assert set(r["temperature"]) == MODELS and set(r["label_shift_nll"]) == set(SHIFT_SETTINGS)
+    assert check_bands(r, calibration.BANDS) == []

@@ -1,25 +1,23 @@
-"""Notebook 05 (LDA) executed in quick mode: the recorded results and the issue's targets."""
+"""Notebook 05 (LDA) executed in quick mode: the recorded results and the issue's targets (the
+bands are `ltlab.experiments.lda.BANDS`, the ones the notebook's Checks assert)."""
 
 from __future__ import annotations
+
+from ltlab.experiments import lda as driver
+from ltlab.experiments.protocol import check_bands
 
 
 def test_notebook_05_records_its_contract(executed):
     r = executed("05_lda")
     bal = r["balanced_accuracy"]
     assert set(bal) == {"ce", "la", "lda", "lda_distance"}
-    assert all(0.1 < v <= 1.0 for v in bal.values()), bal
-    ratio = r["weight_norm_ratio"]
-    assert set(ratio) == {"ce", "lda"}
-    assert all(v >= 1.0 for v in ratio.values()), ratio
+    assert set(r["weight_norm_ratio"]) == {"ce", "lda"}
 
 
 def test_notebook_05_meets_the_targets(executed):
-    r = executed("05_lda")
-    bal, ratio = r["balanced_accuracy"], r["weight_norm_ratio"]
-    assert bal["lda"] - bal["ce"] >= 0.03, bal  # LDA's balanced head beats CE by 3 points
-    assert ratio["lda"] < ratio["ce"], ratio  # flatter per-class weight norms
-    shots = r["shot_accuracy"]
-    assert shots["lda"]["few"] > shots["ce"]["few"], shots
+    """LDA's balanced head beats CE by 3 points, with flatter per-class weight norms and a
+    better few group; every arm of the ablation ran, and its LDA beats its CE."""
+    assert check_bands(executed("05_lda"), driver.BANDS) == []
 
 
 def test_notebook_05_records_the_papers_ablation(executed):
@@ -28,7 +26,6 @@ def test_notebook_05_records_the_papers_ablation(executed):
     r = executed("05_lda")
     ablation = r["ablation_balanced_accuracy"]
     assert set(ablation) == {"ce", "rw", "drw", "lda_unbalanced", "lda"}
-    assert all(0.1 < v <= 1.0 for v in ablation.values()), ablation
+    assert all(0.0 <= v <= 1.0 for v in ablation.values()), ablation
     assert ablation["lda"] == r["balanced_accuracy"]["lda"]
     assert ablation["ce"] == r["balanced_accuracy"]["ce"]
-    assert ablation["lda"] - ablation["ce"] >= 0.03, ablation

@@ -1,6 +1,6 @@
-"""The ``ltlab`` command (`ltlab.cli`): its verbs and flags, the console script, and the old
-paths of its pieces (``ltlab.runner.main``, ``ltlab.sweep.sweep_command``, ...), which
-forward for one release with a DeprecationWarning."""
+"""The ``ltlab`` command (`ltlab.cli`): its verbs and flags, the console script, and the
+checks ``ltlab run`` makes before the first kernel starts (tests/tooling/test_faults.py
+holds the fault scenarios)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VERBS = {
     "run": {"--notebooks", "--out", "--full", "--seed", "--device", "--only"},
     "lab": {"--notebooks"},
+    "notebooks": {"--overwrite"},  # copies the packaged notebooks out (helper H5's verb)
     "sweep": {"-p", "--parameter", "--workers", "--out", "--timeout", "--retries",
               "--retry-failed", "--no-progress"},
     "train": {"--list", "--root", "--download", "--no-verify", "--device", "--seed", "--epochs",
@@ -67,53 +68,59 @@ def test_a_verb_is_required(capsys):
 def test_run_reports_missing_notebooks_and_runs_each_one(tmp_path, monkeypatch, capsys):
     from ltlab import runner
 
-    with pytest.raises(FileNotFoundError, match="--notebooks DIR"):
-        cli.main(["run", "--notebooks", str(tmp_path)])
+    assert cli.main(["run", "--notebooks", str(tmp_path)]) == 2
+    assert "--notebooks DIR" in capsys.readouterr().err
     for name in ("00_a.ipynb", "01_b.ipynb"):
         (tmp_path / name).write_text("{}")
     calls = []
 
-    def fake(path, parameters, out):
-        calls.append((Path(path).name, parameters))
+    def fake(path, parameters, out, threads=None):
+        calls.append((Path(path).name, parameters, threads))
         if "01_b" in str(path):
             raise RuntimeError("boom")
         return {"accuracy": 0.5}
 
     monkeypatch.setattr(runner, "run_notebook", fake)
+    monkeypatch.delenv("LTLAB_THREADS", raising=False)
     code = cli.main(["run", "--notebooks", str(tmp_path), "--out", str(tmp_path / "o"),
                      "--seed", "2"])
     assert code == 1  # one notebook failed, the other still ran
-    assert calls == [("00_a.ipynb", {"quick": True, "seed": 2}),
-                     ("01_b.ipynb", {"quick": True, "seed": 2})]
+    assert calls == [("00_a.ipynb", {"quick": True, "seed": 2}, 2),
+                     ("01_b.ipynb", {"quick": True, "seed": 2}, 2)]
     out = capsys.readouterr()
     assert "0.5000" in out.out and "1 notebook(s) failed: ['01_b.ipynb']" in out.err
+    assert "01_b.ipynb: FAILED (RuntimeError: boom)" in out.out + out.err  # the reason
+    assert not (tmp_path / "o" / ".ltlab-run.lock").exists()  # the lock goes with the run
 
 
-def test_runner_imports_no_ltlab_module_and_loads_sweep_on_first_use():
+def test_runner_loads_only_small_helpers_and_sweep_on_first_use():
     code = ("import sys, ltlab.runner as r\n"
             "before = sorted(m for m in sys.modules if m.startswith('ltlab.'))\n"
             "s = r.sweep\n"
             "import ltlab.sweep\n"
-            "print(before, s is ltlab.sweep.sweep, 'torch' in sys.modules)")
+            "print(before, s is ltlab.sweep.sweep, 'torch' in sys.modules, "
+            "'papermill' in sys.modules)")
     out = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    # only the record codec (which imports nothing from ltlab) comes with the runner
-    assert out.split() == ["['ltlab._records',", "'ltlab.runner']", "True", "False"]
+    # the record codec and the notebook helpers come with the runner; no torch, no papermill
+    assert out.split() == ["['ltlab._records',", "'ltlab.notebook_execution',",
+                           "'ltlab.notebook_parameters',", "'ltlab.run_folder',",
+                           "'ltlab.runner']", "True", "False", "False"]
 
 
 @pytest.mark.parametrize("old, names", [
-    ("ltlab.runner", ["main"]),
+    ("ltlab.runner", ["main", "check_parameters"]),
     ("ltlab.sweep", ["add_sweep_command", "sweep_command"]),
     ("ltlab.recipes", ["add_train_parser", "train_command"]),
 ])
-def test_old_paths_forward_with_a_deprecation_warning(old, names):
+def test_old_paths_are_gone_before_the_first_release(old, names):
+    """No forwards before 0.1.0: the names live only at their new paths (ltlab.cli,
+    ltlab.runner.validate_parameters)."""
     module = importlib.import_module(old)
     for name in names:
-        with pytest.warns(DeprecationWarning, match=f"`{old}.{name}` moved to `ltlab.cli.{name}`"):
-            got = getattr(module, name)
-        assert got is getattr(cli, name)
-    with pytest.raises(AttributeError):
-        module.no_such_name  # noqa: B018
+        with pytest.raises(AttributeError):
+            getattr(module, name)
+    assert all(callable(getattr(cli, n)) for n in names if n != "check_parameters")
 
 
 def test_contract_paths_do_not_warn():
@@ -163,11 +170,3 @@ def test_sweep_command_parses_values_with_the_notebooks_types(tmp_path, monkeypa
     assert "1 runs: 1 executed now" in capsys.readouterr().out
     assert cli.main(["sweep", str(path), "-p", "a", "1", "-p", "a", "2"]) == 2
     assert "given twice" in capsys.readouterr().err
-
-
-def test_check_parameters_is_now_validate_parameters():
-    """``check_*`` names are exercise checkers; the runner's check was renamed."""
-    from ltlab import runner
-
-    with pytest.warns(DeprecationWarning, match="moved to `ltlab.runner.validate_parameters`"):
-        assert runner.check_parameters is runner.validate_parameters

@@ -1,10 +1,12 @@
-"""Where the notebooks are opened and installed: badges, the Colab install cell and README
-agree with what `ltlab.distribution` writes from pyproject.toml's one repository setting and
-``ltlab.__version__``; no file links into the unrelated ``ltlab`` GitHub account; pyproject's
-dependencies leave Colab's packages alone; ``binder/`` agrees with pyproject."""
+"""Where the notebooks are opened, installed and read: badges, book links, the Colab install
+cell, README's links and pyproject's derived URLs agree with what ``tools/distribution.py``
+writes from pyproject.toml's one repository setting and ``ltlab.__version__``; no file links
+into the unrelated ``ltlab`` GitHub account; pyproject's dependencies leave Colab's packages
+alone; ``binder/`` agrees with pyproject."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -20,14 +22,17 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ltlab import distribution
-
 try:
     import tomllib
 except ImportError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("ltlab_tools_distribution",
+                                               ROOT / "tools" / "distribution.py")
+distribution = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = distribution  # dataclasses look their module up there
+_spec.loader.exec_module(distribution)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
@@ -57,15 +62,27 @@ def test_version_and_repository_have_one_source_each():
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "ltlab.__version__"}
     assert DIST.version == ltlab.__version__
     assert DIST.slug == distribution.slug_of(PROJECT["urls"]["Repository"])
-    others = [u for k, u in PROJECT["urls"].items() if k != "Repository" and DIST.slug in u]
-    assert not others, f"[project.urls] repeats the repository: {others}"
+    # the other URLs are derived from Repository (the generator writes them)
+    assert PROJECT["urls"] == DIST.urls
+    assert set(DIST.urls) == {"Repository", "Documentation", "Issues", "Changelog"}
+    owner, name = DIST.slug.split("/")
+    assert DIST.urls["Documentation"] == f"https://{owner.lower()}.github.io/{name}/"
 
 
 def test_notebooks_and_readme_agree_with_the_generator():
     stale = distribution.sync(ROOT, write=False)
     assert not stale, (f"out of date with pyproject.toml / ltlab.__version__: "
                        f"{[str(p.relative_to(ROOT)) for p in stale]}; run "
-                       "`python -m ltlab.distribution sync`")
+                       "`python tools/distribution.py sync`")
+
+
+def test_the_tool_is_repository_tooling_not_part_of_the_package():
+    assert not (ROOT / "ltlab" / "distribution.py").exists()
+    assert (ROOT / "tools" / "distribution.py").is_file()
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "distribution.py"), "check",
+                          "--notebooks", str(ROOT / "notebooks")], capture_output=True,
+                         text=True)
+    assert res.returncode in (0, 1) and ("out of date" in res.stdout or "agree" in res.stdout)
 
 
 def test_generator_rewrites_a_stale_copy_and_then_agrees(tmp_path):
@@ -73,8 +90,13 @@ def test_generator_rewrites_a_stale_copy_and_then_agrees(tmp_path):
     nothing else in the notebook changes, and a second run changes nothing."""
     src = NOTEBOOKS[0]
     nb = nbformat.read(str(src), as_version=4)
-    line = distribution.badge_line(DIST.slug, src.name)
-    nb.cells[0].source = nb.cells[0].source.replace(line, line.replace(DIST.slug, "x/y"))
+    line = distribution.badge_line(DIST.slug, src.name, DIST.tag)
+    # an old-style first cell: badges opening main, no book link
+    old = (f"[![Open In Colab]({distribution.COLAB_BADGE})](https://colab.research.google.com/"
+           f"github/x/y/blob/main/notebooks/{src.name}) [![Binder]({distribution.BINDER_BADGE})]"
+           f"(https://mybinder.org/v2/gh/x/y/HEAD?urlpath=lab/tree/notebooks/{src.name})")
+    nb.cells[0].source = re.sub(r"^.*colab-badge\.svg.*$", old, nb.cells[0].source, flags=re.M)
+    assert old in nb.cells[0].source
     nb.cells[1].source = 'import sys\n\nif "google.colab" in sys.modules:\n    %pip install x'
     copy = tmp_path / "notebooks" / src.name
     copy.parent.mkdir()
@@ -82,6 +104,8 @@ def test_generator_rewrites_a_stale_copy_and_then_agrees(tmp_path):
     assert distribution.sync(ROOT, copy.parent, readme=False) == [copy]
     fixed = nbformat.read(str(copy), as_version=4)
     assert line in fixed.cells[0].source and fixed.cells[1].source == INSTALL_CELL
+    assert "/blob/main/" not in fixed.cells[0].source and f"/blob/{DIST.tag}/" in line
+    assert fixed.cells[0].source.count(line) == 1
     original = nbformat.read(str(src), as_version=4)
     assert [c.source for c in fixed.cells[2:]] == [c.source for c in original.cells[2:]]
     assert distribution.sync(ROOT, copy.parent, readme=False) == []
@@ -106,11 +130,11 @@ _UNRELATED = re.compile(r"(github\.com|colab\.research\.google\.com/github|mybin
 
 
 def test_no_file_names_the_unrelated_account_and_the_repository_only_where_generated():
-    generated = {distribution.badge_line(DIST.slug, p.name) for p in NOTEBOOKS}
+    generated = {distribution.badge_line(DIST.slug, p.name, DIST.tag) for p in NOTEBOOKS}
     generated |= set(INSTALL_CELL.splitlines())
-    for half in list(generated):
-        generated |= {part + ")" for part in half.split(") [")[:1]}
-        generated |= {"[" + part for part in half.split(") [")[1:]}
+    # README, pyproject.toml and CITATION.cff are written whole by the generator (and checked
+    # by test_notebooks_and_readme_agree_with_the_generator)
+    written = {"README.md", "CITATION.cff"}
     files = _repository_files()
     assert any(p.name == "pyproject.toml" for p in files)
     bad, stray = [], []
@@ -122,7 +146,12 @@ def test_no_file_names_the_unrelated_account_and_the_repository_only_where_gener
         rel = path.relative_to(ROOT).as_posix()
         bad += [f"{rel}: {m.group(0)}" for m in _UNRELATED.finditer(text)]
         if rel == "pyproject.toml":
-            assert text.count(DIST.slug) == 1, "pyproject.toml: the repository, once"
+            urls = text[text.index("[project.urls]"):]
+            urls = urls[:urls.index("\n[")]
+            assert text.count(DIST.slug) == urls.count(DIST.slug), (
+                "pyproject.toml: the repository only in [project.urls]")
+            continue
+        if rel in written:
             continue
         lines = ([json.loads(f"[{raw.strip().rstrip(',')}]")[0] for raw in text.splitlines()
                   if DIST.slug in raw] if path.suffix == ".ipynb" else
@@ -140,9 +169,13 @@ def test_first_cell_title_and_badges(path):
     assert cell.cell_type == "markdown"
     number = path.name[:2]
     assert re.match(rf"# {number} · \S", cell.source), f"{path.name}: title must be '# {number} · ...'"
-    colab = distribution.colab_url(DIST.slug, path.name)
-    binder = distribution.binder_url(DIST.slug, path.name)
-    assert distribution.badge_line(DIST.slug, path.name) in cell.source
+    colab = distribution.colab_url(DIST.slug, path.name, DIST.tag)
+    binder = distribution.binder_url(DIST.slug, path.name, DIST.tag)
+    assert distribution.badge_line(DIST.slug, path.name, DIST.tag) in cell.source
+    # the release the notebook belongs to, and its page in the hosted book
+    assert f"/blob/v{DIST.version}/" in colab and f"/v{DIST.version}?" in binder
+    book = distribution.book_url(DIST.slug, path.name)
+    assert f"]({book})" in cell.source and book == f"{DIST.urls['Documentation']}{path.stem}.html"
     links = re.findall(r"\]\((https://(?:colab\.research\.google\.com|mybinder\.org)/[^)]*)\)",
                        cell.source)
     assert sorted(links) == sorted([distribution.COLAB_BADGE, colab, distribution.BINDER_BADGE,
@@ -199,7 +232,8 @@ def test_pyproject_leaves_colabs_packages_alone():
     """Floors only, low enough for Colab's torch, numpy and widget stack (its published list,
     August 2026); live FigureWidgets (anywidget, plotly >= 6.1) are the [live] extra."""
     colab = {"torch": "2.11.0", "torchvision": "0.26.0", "numpy": "2.1.3",
-             "plotly": "5.24.1", "ipywidgets": "7.7.1"}
+             "plotly": "5.24.1", "ipywidgets": "7.7.1", "ipykernel": "6.17.1",
+             "ipython": "7.34.0", "traitlets": "5.7.1", "pyzmq": "24.0.1"}
     for name, version in colab.items():
         spec = RUNTIME[name].specifier
         assert all(s.operator == ">=" for s in spec), f"{name}: floors, not caps ({spec})"
@@ -295,8 +329,68 @@ def test_binder_post_build_installs_ltlab_without_dependencies():
 def test_readme_lists_every_notebook():
     readme = (ROOT / "README.md").read_text()
     missing = [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-               if f"](notebooks/{p.name})" not in readme]
+               if f"]({DIST.repository}/blob/{DIST.tag}/notebooks/{p.name})" not in readme]
     assert not missing, f"README's notebook table misses {missing}"
+
+
+def test_readme_has_no_relative_link_and_links_the_book():
+    """README is the package index's project page too, where relative links break."""
+    readme = (ROOT / "README.md").read_text()
+    relative = [m.group(0) for m in distribution._RELATIVE_LINK.finditer(readme)]
+    assert not relative, f"relative links in README (run tools/distribution.py sync): {relative}"
+    assert DIST.urls["Documentation"] in readme
+
+
+def test_absolute_links_rewrites_files_folders_and_images_only():
+    text = ("[a](COURSE.md) [b](notebooks/) ![c](docs/fig.png) [d](https://x.org/y) [e](#top) "
+            "[f](./tests/tooling/test_cli.py#L3) [g](mailto:a@b.c)")
+    out = distribution.absolute_links(text, DIST)
+    base, tag = DIST.repository, DIST.tag
+    assert f"[a]({base}/blob/{tag}/COURSE.md)" in out
+    assert f"[b]({base}/tree/{tag}/notebooks/)" in out
+    assert f"![c](https://raw.githubusercontent.com/{DIST.slug}/{tag}/docs/fig.png)" in out
+    assert "[d](https://x.org/y)" in out and "[e](#top)" in out and "[g](mailto:a@b.c)" in out
+    assert f"[f]({base}/blob/{tag}/tests/tooling/test_cli.py#L3)" in out
+    assert distribution.absolute_links(out, DIST) == out  # a second run changes nothing
+
+
+def test_sync_writes_derived_urls_from_the_repository_setting(tmp_path):
+    """Change the one Repository setting in a copy: pyproject's other URLs, CITATION.cff,
+    README and the notebooks of both folders follow; nothing else in pyproject changes."""
+    for name in ("pyproject.toml", "README.md", "CITATION.cff"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "ltlab").mkdir()
+    (tmp_path / "ltlab" / "__init__.py").write_text('__version__ = "9.8.7"\n')
+    for folder in distribution.NOTEBOOK_FOLDERS:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / NOTEBOOKS[0].name).write_text(NOTEBOOKS[0].read_text())
+    for _, target in distribution._OWN_LINK.findall((ROOT / "README.md").read_text()):
+        linked = tmp_path / target.split("#")[0]  # the files README links to
+        linked.parent.mkdir(parents=True, exist_ok=True)
+        if not linked.exists():
+            linked.write_text((ROOT / target.split("#")[0]).read_text())
+    py = tmp_path / "pyproject.toml"
+    py.write_text(py.read_text().replace(DIST.repository, "https://github.com/Other/lab"))
+    before = py.read_text()
+    changed = distribution.sync(tmp_path)
+    assert py in changed and tmp_path / "CITATION.cff" in changed
+    urls = tomllib.loads(py.read_text())["project"]["urls"]
+    assert urls == {"Repository": "https://github.com/Other/lab",
+                    "Documentation": "https://other.github.io/lab/",
+                    "Issues": "https://github.com/Other/lab/issues",
+                    "Changelog": "https://github.com/Other/lab/blob/main/CHANGELOG.md"}
+    kept = [line for line in before.splitlines() if "github" not in line]
+    assert [line for line in py.read_text().splitlines() if "github" not in line] == kept
+    cff = (tmp_path / "CITATION.cff").read_text()
+    assert 'repository-code: "https://github.com/Other/lab"' in cff and 'version: "9.8.7"' in cff
+    for folder in distribution.NOTEBOOK_FOLDERS:
+        first = nbformat.read(str(tmp_path / folder / NOTEBOOKS[0].name), 4).cells[0].source
+        assert "github/Other/lab/blob/v9.8.7/notebooks/" in first
+        assert "https://other.github.io/lab/00_tour.html" in first
+    readme = (tmp_path / "README.md").read_text()
+    assert "https://github.com/Other/lab/blob/v9.8.7/COURSE.md" in readme
+    assert DIST.slug not in readme
+    assert distribution.sync(tmp_path) == []
 
 
 def test_readme_library_table_lists_every_module_under_its_floor():
@@ -311,10 +405,11 @@ def test_readme_library_table_lists_every_module_under_its_floor():
                        if name not in floors})
     floor_of = {"experiments": "teaching", "exercises": "teaching", "viz": "presentation",
                 "widgets": "presentation", "runner": "tooling", "sweep": "tooling",
-                "cli": "tooling", "recipes": "tooling", "distribution": "tooling",
+                "cli": "tooling", "recipes": "tooling",
                 "full_runs": "tooling", "course": "tooling"}
     package = ROOT / "ltlab"
-    names = {p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "_deprecation")}
+    names = {p.stem for p in package.glob("*.py")
+             if p.stem not in ("__init__", "__main__", "_deprecation")}
     names |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
     expected = {f"ltlab.{n}": floor_of.get(n, "core") for n in names} | {"ltlab": "tooling"}
     missing = sorted(set(expected) - set(floors))

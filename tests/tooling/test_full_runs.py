@@ -40,17 +40,20 @@ def test_unknown_notebook_is_a_clear_error(tmp_path):
 
 
 def test_a_failed_notebook_keeps_the_others_records(tmp_path, monkeypatch):
-    def fake_run(path, parameters, output, timeout=None):
+    def fake_run(path, parameters, output, timeout=None, threads=None):
+        assert threads == 2  # fixed for every kernel, and written in the record
         assert parameters == {"quick": False, "device": "cpu", "seed": 0}
         if path.stem == "01_logit_adjustment":
             raise RuntimeError("boom")
         return {"value": 1.0}
 
     monkeypatch.setattr(full_runs, "run_notebook", fake_run)
+    monkeypatch.delenv("LTLAB_THREADS", raising=False)
     out = full_runs.run_full([tmp_path / "00_tour.ipynb", tmp_path / "01_logit_adjustment.ipynb"],
                              tmp_path / "full", device="cpu")
     assert "error" in out["01_logit_adjustment"] and out["00_tour"] == {"value": 1.0}
     assert sorted(p.name for p in (tmp_path / "full").glob("*.json")) == ["00_tour.json"]
+    assert json.loads((tmp_path / "full" / "00_tour.json").read_text())["torch_threads"] == 2
     shown = full_size.show_full_size("00_tour", ["value", "missing"], folder=tmp_path / "full")
     assert shown == {"value": 1.0}
 
@@ -65,8 +68,8 @@ def test_ltlab_run_full_writes_records_through_run_full(tmp_path, monkeypatch):
 
     calls = {}
 
-    def fake_run_full(notebooks, out, *, device, seed, executed_dir):
-        calls.update(names=[p.stem for p in notebooks], out=out, device=device, seed=seed)
+    def fake_run_full(notebooks, out, *, device, seed, executed_dir, threads):
+        calls.update(names=[p.stem for p in notebooks], out=str(out), device=device, seed=seed)
         return {p.stem: {"value": 1.0} for p in notebooks}
 
     monkeypatch.setattr(full_runs, "run_full", fake_run_full)

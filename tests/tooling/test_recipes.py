@@ -254,8 +254,28 @@ def test_same_seed_same_numbers_for_images_and_channels_last_changes_nothing():
         runs.append((h, [p.detach().clone() for p in model.parameters()]))
     (h1, p1), (h2, p2), (h3, p3) = runs
     assert h1.loss == h2.loss and all(torch.equal(a, b) for a, b in zip(p1, p2))
-    assert h3.loss == pytest.approx(h1.loss, rel=1e-4)  # NHWC: same maths, other kernels
-    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(p1, p3))
+    # NHWC: same maths, other kernels. Tolerances from the spread measured on this toy run
+    # (3 SGD steps of ResNet-32, 32 data seeds, torch.set_num_threads 1 and 2, NCHW vs
+    # channels-last): the loss differed by up to 6.1e-3 relative and parameters by up to
+    # 1.7e-2 absolute (training amplifies float noise: at data seed 0 it was 2.5e-4 and
+    # 2.9e-3, the CI failure's 2.5e-4 against the old guess of 1e-4); margin x3.
+    assert h3.loss == pytest.approx(h1.loss, rel=2e-2)
+    assert all(torch.allclose(a, b, atol=5e-2) for a, b in zip(p1, p3))
+
+
+def test_channels_last_forward_pass_is_the_same_function():
+    """The tight check: one forward pass (no training to amplify the noise). Measured
+    spread, 32 seeds x 1 and 2 threads: 1.0e-6 of the largest logit; tolerance 1e-5."""
+    for seed in range(4):
+        seed_everything(seed)
+        model = ResNet32(4, num_experts=2, cosine=True).eval()
+        x = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            nchw = model(x)
+            nhwc = model.to(memory_format=torch.channels_last)(
+                x.to(memory_format=torch.channels_last))
+        assert (nchw - nhwc).abs().max() <= 1e-5 * nchw.abs().max()
+        assert not torch.equal(nchw, torch.zeros_like(nchw))
 
 
 class CrossEntropyExperts(CrossEntropy):

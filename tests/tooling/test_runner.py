@@ -28,11 +28,11 @@ def test_record_values_are_json_and_read_back():
 
     value = {"a": torch.tensor([1.5, 2.0]), "b": float("nan"), "c": (1, "x")}
     js = _jsonable(value)
-    assert js == {"a": [1.5, 2.0], "b": "nan", "c": [1, "x"]}
+    assert js == {"a": [1.5, 2.0], "b": {"__float__": "nan"}, "c": [1, "x"]}
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("")
     cell.outputs = [nbformat.v4.new_output(
-        "display_data", data={RESULT_MIME: {"name": "r", "value": js}})]
+        "display_data", data={RESULT_MIME: {"name": "r", "value": js, "codec": 2}})]
     nb.cells = [cell]
     out = read_results(nb)
     assert out["r"]["a"] == [1.5, 2.0] and math.isnan(out["r"]["b"])

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ltlab import runner
+from ltlab import notebook_execution, runner
 from ltlab.cli import main
 from ltlab.sweep import (
     expand_grid,
@@ -135,6 +135,7 @@ def test_kernel_start_failures_are_told_apart():
     ({"a": [1, "2"]}, TypeError, "'a' of tiny.ipynb expects int"),
     ({"scale": [1.0, True]}, TypeError, "expects float"),
     ({"quick": [1]}, TypeError, "expects bool"),
+    ({"a": [1, 2.5]}, TypeError, r"'a' of tiny.ipynb expects int .*declare the parameter a float"),
 ])
 def test_bad_parameters_rejected_before_anything_runs(tiny, tmp_path, grid, error, match):
     path, log = tiny
@@ -170,7 +171,7 @@ def test_retry_on_kernel_start_failure_only(tiny, tmp_path, monkeypatch):
             raise ValueError("the notebook's own bug")
         return {"score": parameters["a"]}
 
-    monkeypatch.setattr(runner, "run_notebook", flaky)
+    monkeypatch.setattr(notebook_execution, "run_notebook", flaky)
     res = sweep(tiny[0], {"a": [1, 2, 3]}, out=tmp_path / "s", retries=2, retry_delay=0.01,
                 progress=False)
     by_a = {r["a"]: r for r in res}
@@ -205,7 +206,7 @@ def test_at_most_workers_in_flight(tiny, tmp_path, monkeypatch):
             state["now"] -= 1
         return {"score": parameters["a"]}
 
-    monkeypatch.setattr(runner, "run_notebook", slow)
+    monkeypatch.setattr(notebook_execution, "run_notebook", slow)
     with cf.ThreadPoolExecutor(max_workers=8) as ex:
         res = sweep(tiny[0], {"a": list(range(10))}, workers=3, executor=ex,
                     out=tmp_path / "s", progress=False)
@@ -330,3 +331,80 @@ def test_sweep_on_dask_local_cluster(tiny, tmp_path):
     records = [json.loads(p.read_text()) for p in (tmp_path / "dask" / "runs").glob("*.json")]
     assert len(records) == 4 and all(r["notebook"] for r in records)
     assert {r["pid"] for r in records} <= workers and os.getpid() not in workers
+
+
+# ----------------------------------------------------------------------------- faults
+def _fake_run(path, parameters, output_path=None, timeout=None, **kw):
+    return {"score": parameters["a"] * 10}
+
+
+def test_a_record_of_the_wrong_shape_is_named_and_the_others_are_kept(tiny, tmp_path,
+                                                                      monkeypatch, capsys):
+    """Valid JSON that is no run record: a message naming the file, that run again, the
+    other runs reused and the CSV written (it used to end the sweep with a KeyError)."""
+    monkeypatch.setattr(notebook_execution, "run_notebook", _fake_run)
+    out = tmp_path / "s"
+    first = sweep(tiny[0], {"a": [1, 2, 3]}, out=out, progress=False)
+    broken = out / "runs" / f"{first[1]['run']}.json"
+    broken.write_text(json.dumps(["not", "a", "record"]))
+    calls = []
+    monkeypatch.setattr(notebook_execution, "run_notebook",
+                        lambda path, parameters, *a, **k: calls.append(parameters) or
+                        _fake_run(path, parameters))
+    again = sweep(tiny[0], {"a": [1, 2, 3]}, out=out, progress=False)
+    err = capsys.readouterr().err
+    assert str(broken) in err and "not a sweep run record" in err
+    assert calls == [{"a": 2}] and len(again.reused) == 2
+    assert [r["score"] for r in again] == [10, 20, 30] and again.csv.is_file()
+    assert json.loads(broken.read_text())["parameters"] == {"a": 2}  # rewritten
+
+
+def test_integral_float_for_an_int_parameter_is_passed_as_an_int(tiny, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(notebook_execution, "run_notebook",
+                        lambda path, parameters, *a, **k: seen.append(parameters) or {})
+    sweep(tiny[0], {"a": [2.0]}, out=tmp_path / "s", progress=False)
+    assert seen == [{"a": 2}] and type(seen[0]["a"]) is int
+
+
+def test_records_state_the_thread_count(tiny, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(notebook_execution, "run_notebook",
+                        lambda path, parameters, out, timeout=None, threads=None:
+                        seen.append(threads) or {})
+    sweep(tiny[0], {"a": [1]}, out=tmp_path / "s", progress=False, threads=3)
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "s" / "runs").glob("*.json")]
+    assert seen == [3] and record["torch_threads"] == 3
+    monkeypatch.setenv("LTLAB_THREADS", "1")
+    sweep(tiny[0], {"a": [2]}, out=tmp_path / "s", progress=False)
+    assert seen == [3, 1]
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        sweep(tiny[0], {"a": [1]}, out=tmp_path / "s", progress=False, threads=0)
+
+
+def test_run_folders_are_removed_and_stale_ones_cleaned(tiny, tmp_path, monkeypatch):
+    """Each run's ``ltlab-sweep-<pid>-*`` folder goes when the run ends; one left by a
+    killed sweep (its process gone) is removed at the next start; a live one is kept."""
+    import tempfile
+
+    from ltlab.sweep import execute
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f"{execute.RUN_FOLDER_PREFIX}{dead}-abc"
+    live = tmp_path / f"{execute.RUN_FOLDER_PREFIX}{os.getpid()}-xyz"
+    stale.mkdir()
+    live.mkdir()
+    (stale / "run.ipynb").write_text("{}")
+    used = []
+
+    def fake(path, parameters, output_path=None, timeout=None, **kw):
+        used.append(Path(output_path).parent)
+        assert Path(output_path).parent.name.startswith(f"ltlab-sweep-{os.getpid()}-")
+        return {}
+
+    monkeypatch.setattr(notebook_execution, "run_notebook", fake)
+    sweep(tiny[0], {"a": [1]}, out=tmp_path / "s", progress=False)
+    assert not stale.exists() and live.exists()
+    assert used and not used[0].exists()

@@ -1,4 +1,4 @@
-r"""Notebook 03's demonstration setting: which prior should the pseudo-labels be aligned to?
+r"""Notebook 03, part 2, the demonstration setting: which prior should the pseudo-labels be aligned to?
 
 Seven *arms* on the same split and seed (`ARMS`), each a method of `ltlab.semi_supervised`:
 
@@ -13,11 +13,12 @@ Seven *arms* on the same split and seed (`ARMS`), each a method of `ltlab.semi_s
   online Q̂ in the consistency numerator and the temperature (``unlabeled_prior``);
 * ``adello``: FlexDA + the complementary consistency (distillation) loss.
 
-The setting (`settings`) is harsh on purpose: a labeled set whose tail has a handful of
+The setting (`arms_settings`) is harsh on purpose: a labeled set whose tail has a handful of
 labels per class (ratio 50), an unlabeled set several times larger with the *reversed*
 profile (the labeled tail is the unlabeled head), a small 1-D CNN trained for a few hundred
-steps. `compare` runs every arm on several seeds (the seeds share nothing but the pool) and
-`recorded_results` gives the per-arm means with 95 % t-intervals and the paired differences.
+steps. `compare_arms` runs every arm on several seeds (the seeds share nothing but the pool)
+and `recorded_arms_results` gives the per-arm means with 95 % t-intervals and the paired
+differences.
 `PseudoLabelMonitor` follows the pseudo-labels per true class during training.
 """
 
@@ -30,35 +31,36 @@ from typing import Any
 
 import torch
 
-from ..augment import signal_weak
-from ..data import GaussianMixtureLT, LTData, ssl_split
-from ..metrics import (
+from ...augment import signal_weak
+from ...data import GaussianMixtureLT, LTData, ssl_split
+from ...metrics import (
     balanced_accuracy,
     mean_interval,
     paired_interval,
     per_class_accuracy,
     summary,
 )
-from ..models import CNN1D, MLP
-from ..priors import kl_divergence
-from ..semi_supervised import ADELLO, FixMatch, FlexDA
-from ..train import fit, predict_logits, resolve_device, seed_everything
-from .flexda import HARD_TO_EASY, mnist1d_pool, reorder_classes, true_unlabeled_prior
-from .process_pool import map_tasks
+from ...models import CNN1D, MLP
+from ...priors import kl_divergence
+from ...semi_supervised import ADELLO, FixMatch, FlexDA
+from ...train import fit, predict_logits, resolve_device, seed_everything
+from ..process_pool import map_tasks
+from ..protocol import FitOptions
+from .profiles import HARD_TO_EASY, mnist1d_pool, reorder_classes, true_unlabeled_prior
 
 __all__ = [
     "ARMS",
     "ArmsComparison",
+    "ArmsSettings",
     "PseudoLabelMonitor",
+    "TRAINED",
+    "arms_settings",
     "bayes_balanced_accuracy",
-    "compare",
+    "compare_arms",
     "make_arm",
     "noise_view",
-    "mean_interval",
-    "paired_interval",
-    "recorded_results",
+    "recorded_arms_results",
     "run_arm",
-    "settings",
 ]
 
 #: The arms, in the order of notebook 03's table.
@@ -75,7 +77,74 @@ SPLIT_KEYS = ("data", "profile", "labeled_max", "unlabeled_max", "imbalance_rati
               "unlabeled_imbalance_ratio", "test_per_class", "dim", "radius")
 
 
-# ----------------------------------------------------------------------------- statistics
+# ----------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ArmsSettings:
+    """The demonstration setting (notebook 03 justifies it): ten Gaussian classes in 8-D
+    (means at norm ``radius``, unit covariance: the balanced Bayes rule is right about 85 %
+    of the time); labeled 300 down to 6 per class (ratio 50); unlabeled 150 up to 1,500 per
+    class with the reversed profile (ratio 50); an MLP with two hidden layers of ``hidden``;
+    ``fit``: 400 Adam steps on all labeled points plus twice as many unlabeled ones; Q̂
+    with ``prior_momentum`` 0.98; ``seeds``: how many seeds `compare_arms` runs.
+    ``data="mnist1d"`` runs the same arms on MNIST-1D signals with a 1-D CNN
+    (``channels``; slower and, at this budget, much noisier: see notebook 03's "For
+    researchers"). ``monitor_every`` > 0 records the pseudo-label curves on the first seed."""
+
+    data: str = "mixture"
+    profile: str = "reversed"
+    labeled_max: int = 300
+    unlabeled_max: int = 1500
+    imbalance_ratio: float = 50
+    unlabeled_imbalance_ratio: float | None = 50
+    test_per_class: int = 300
+    dim: int = 8
+    radius: float = 2.5
+    fit: FitOptions = FitOptions(batch_size=1024, lr=0.01, weight_decay=0.0, extra=(
+        ("steps", 400), ("unlabeled_ratio", 2), ("optimizer", "adam"), ("schedule", "constant")))
+    prior_momentum: float = 0.98
+    ema: float = 0.99
+    hidden: int = 64
+    channels: int = 16
+    feature_dim: int = 64
+    view_noise: tuple[float, float] = (0.1, 0.5)
+    distill_start: float = 0.2
+    seeds: int = 5
+    arms: tuple[str, ...] = ARMS + ("flexda_fixed_true",)
+    monitor_every: int = 10
+
+    def split(self) -> dict[str, Any]:
+        """The keywords of the split (`SPLIT_KEYS`)."""
+        return {k: getattr(self, k) for k in SPLIT_KEYS}
+
+    def legacy(self) -> dict[str, Any]:
+        """The flat dict of ltlab before the protocol (what the full-size settings hash
+        covers, so the committed records stay valid)."""
+        extra = dict(self.fit.extra)
+        return dict(**self.split(), steps=extra["steps"], batch_size=self.fit.batch_size,
+                    unlabeled_ratio=extra["unlabeled_ratio"], lr=self.fit.lr,
+                    optimizer=extra["optimizer"], weight_decay=self.fit.weight_decay,
+                    momentum=self.prior_momentum, ema=self.ema, hidden=self.hidden,
+                    channels=self.channels, feature_dim=self.feature_dim,
+                    view_noise=self.view_noise, distill_start=self.distill_start,
+                    seeds=self.seeds)
+
+
+def arms_settings(quick: bool = True) -> ArmsSettings:
+    """Quick: 5 seeds of 400 Adam steps at lr 0.01; full: twice the steps at half the lr
+    (the same lr x steps), EMA 0.995, 10 seeds.
+
+    >>> arms_settings().seeds, arms_settings(quick=False).fit.lr
+    (5, 0.005)
+    """
+    if quick:
+        return ArmsSettings()
+    return ArmsSettings(
+        fit=FitOptions(batch_size=1024, lr=0.005, weight_decay=0.0, extra=(
+            ("steps", 800), ("unlabeled_ratio", 2), ("optimizer", "adam"),
+            ("schedule", "constant"))),
+        ema=0.995, seeds=10)
+
+
 # ----------------------------------------------------------------------------- views, monitor
 def noise_view(std: float):
     """A view function ``(x, generator) -> x + std * noise`` for points (no shifts)."""
@@ -154,7 +223,7 @@ class PseudoLabelMonitor:
 
 
 # ----------------------------------------------------------------------------- one arm
-def make_arm(arm: str, data: LTData, *, momentum: float = 0.99, ema: float = 0.99,
+def make_arm(arm: str, data: LTData, *, prior_momentum: float = 0.99, ema: float = 0.99,
              distill_start: float = 0.2, **method_kwargs: Any) -> FixMatch:
     """The method of one trained arm (`TRAINED`) for ``data`` (the oracle reads the true
     unlabeled prior from it)."""
@@ -165,7 +234,8 @@ def make_arm(arm: str, data: LTData, *, momentum: float = 0.99, ema: float = 0.9
         keep = {k: v for k, v in method_kwargs.items()
                 if k in ("threshold", "lambda_u", "weak", "strong")}
         return FixMatch(ema=ema, **keep)
-    flex = dict(momentum=momentum, ema=ema, distill_start=distill_start, **method_kwargs)
+    flex = dict(prior_momentum=prior_momentum, ema=ema, distill_start=distill_start,
+                **method_kwargs)
     c = data.num_classes
     prior = {"flexda_fixed_labeled": dict(fixed_prior=data.train_prior),
              "flexda_fixed_true": dict(fixed_prior=true_unlabeled_prior(data)),
@@ -181,32 +251,31 @@ def _evaluate(logits: torch.Tensor, data: LTData) -> dict[str, Any]:
                                                      data.num_classes).tolist()}
 
 
-def run_arm(data: LTData, arm: str, *, steps: int, batch_size: int = 64,
-            unlabeled_ratio: int = 2, lr: float = 0.1, weight_decay: float = 1.5e-4,
-            optimizer: str = "sgd", momentum: float = 0.99, ema: float = 0.99,
-            hidden: int = 64, channels: int = 16, feature_dim: int = 64,
-            view_noise: tuple[float, float] = (0.1, 0.5), distill_start: float = 0.2,
+def run_arm(data: LTData, arm: str, settings: ArmsSettings | None = None, *,
             monitor_every: int = 0, seed: int = 0, device: str = "auto",
             **method_kwargs: Any) -> dict[str, Any]:
-    """Train one arm on ``data`` at a constant learning rate and measure it on the balanced
-    test split. Points ``[N, D]`` of a mixture (``data.name`` starts with "gaussian") get an
-    MLP with two ``hidden`` layers and Gaussian-noise views of std ``view_noise`` (weak,
-    strong); signals get `ltlab.models.CNN1D` (``channels``, ``feature_dim``) with the signal
-    views, the labeled batch the weak one. Returns ``balanced_accuracy``, ``ece`` (15 bins),
+    """Train one arm on ``data`` (``settings``: the model, the method's EMAs and ``fit``'s
+    options; default `arms_settings`) and measure it on the balanced test split. Points
+    ``[N, D]`` of a mixture (``data.name`` starts with "gaussian") get an MLP with two
+    ``hidden`` layers and Gaussian-noise views of std ``view_noise`` (weak, strong); signals
+    get `ltlab.models.CNN1D` (``channels``, ``feature_dim``) with the signal views, the
+    labeled batch the weak one. Returns ``balanced_accuracy``, ``ece`` (15 bins),
     ``per_class_accuracy``; for ``"fixmatch"`` also ``"post_hoc_la"``, the same measures of
     z - log P_L (the ``fixmatch_la`` arm); for FlexDA arms ``q_hat`` and KL(Q̂ || Q);
     with ``monitor_every`` > 0 the `PseudoLabelMonitor` curves (``"pseudo_labels"``)."""
+    s = settings or arms_settings()
+    hidden, view_noise = s.hidden, s.view_noise
     seed_everything(seed)
     points = data.name.startswith("gaussian")
     if points:
         model = MLP(data.x_train.shape[1], data.num_classes, hidden=(hidden, hidden))
         views = dict(weak=noise_view(view_noise[0]), strong=noise_view(view_noise[1]))
     else:
-        model = CNN1D(data.num_classes, length=data.x_train.shape[1], channels=channels,
-                      feature_dim=feature_dim)
+        model = CNN1D(data.num_classes, length=data.x_train.shape[1], channels=s.channels,
+                      feature_dim=s.feature_dim)
         views = {}
-    method = make_arm(arm, data, momentum=momentum, ema=ema, distill_start=distill_start,
-                      **views, **method_kwargs)
+    method = make_arm(arm, data, prior_momentum=s.prior_momentum, ema=s.ema,
+                      distill_start=s.distill_start, **views, **method_kwargs)
     monitor = None
     if monitor_every:
         monitor = PseudoLabelMonitor(data.y_unlabeled, data.num_classes, method.threshold,
@@ -214,10 +283,8 @@ def run_arm(data: LTData, arm: str, *, steps: int, batch_size: int = 64,
         if isinstance(method, FlexDA):
             monitor.q_hat = lambda: method.estimator.prior
         method.monitor = monitor
-    fit(model, method, data, steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        weight_decay=weight_decay, schedule="constant", unlabeled_ratio=unlabeled_ratio,
-        augment=None if points else signal_weak, eval_every=10**9, device=device, seed=seed,
-        progress=False)
+    fit(model, method, data, augment=None if points else signal_weak, eval_every=10**9,
+        device=device, seed=seed, progress=False, **s.fit.as_kwargs())
     logits = predict_logits(model, method, data.x_test, device)
     out = _evaluate(logits, data)
     out["labeled_counts"] = data.train_counts.tolist()
@@ -232,28 +299,7 @@ def run_arm(data: LTData, arm: str, *, steps: int, batch_size: int = 64,
     return out
 
 
-# ----------------------------------------------------------------------------- the three verbs
-def settings(quick: bool = True) -> dict[str, Any]:
-    """The demonstration setting (notebook 03 justifies it): ten Gaussian classes in 8-D
-    (means at norm 3, unit covariance: the balanced Bayes rule is right about 85 % of the
-    time); labeled 300 down to 6 per class (ratio 50); unlabeled 150 up to 1,500 per class
-    with the reversed profile (ratio 10; seven times the labeled set); an MLP with two hidden
-    layers of 64, 400 Adam steps on all labeled points plus twice as many unlabeled ones;
-    Q̂ with momentum 0.98. ``seeds``: how many seeds `compare` runs. ``data="mnist1d"``
-    runs the same arms on MNIST-1D signals with a 1-D CNN (``channels``; slower and, at this
-    budget, much noisier: see notebook 03's "For researchers")."""
-    base = dict(data="mixture", profile="reversed", labeled_max=300, unlabeled_max=1500,
-                imbalance_ratio=50, unlabeled_imbalance_ratio=50, test_per_class=300, dim=8,
-                radius=2.5, steps=400, batch_size=1024, unlabeled_ratio=2, lr=0.01,
-                optimizer="adam", weight_decay=0.0, momentum=0.98, ema=0.99, hidden=64,
-                channels=16, feature_dim=64, view_noise=(0.1, 0.5), distill_start=0.2,
-                seeds=5)
-    if not quick:
-        # full: twice the steps at half the lr (the same lr x steps), 10 seeds
-        base.update(steps=800, seeds=10, lr=0.005, ema=0.995)
-    return base
-
-
+# ----------------------------------------------------------------------------- the comparison
 def _split(seed: int, data: str, profile: str, labeled_max: int, unlabeled_max: int,
            imbalance_ratio: float, unlabeled_imbalance_ratio: float | None,
            test_per_class: int, dim: int, radius: float) -> LTData:
@@ -272,13 +318,13 @@ def _split(seed: int, data: str, profile: str, labeled_max: int, unlabeled_max: 
                      unlabeled_imbalance_ratio=unlabeled_imbalance_ratio, seed=seed)
 
 
-def bayes_balanced_accuracy(quick: bool = True, seed: int = 0, **overrides: Any) -> float:
+def bayes_balanced_accuracy(settings: ArmsSettings | None = None, seed: int = 0) -> float:
     """Balanced accuracy of the balanced Bayes rule argmax_y p(x | y) on the test split of
-    the mixture setting (the ceiling of every arm)."""
-    sizes = {**settings(quick), **overrides}
-    data = _split(seed, **{k: sizes[k] for k in SPLIT_KEYS})
-    gm = GaussianMixtureLT(num_classes=10, dim=sizes["dim"], imbalance_ratio=1,
-                           radius=sizes["radius"], seed=0)
+    the mixture setting (the ceiling of every arm; default `arms_settings`)."""
+    s = settings or arms_settings()
+    data = _split(seed, **s.split())
+    gm = GaussianMixtureLT(num_classes=10, dim=s.dim, imbalance_ratio=1, radius=s.radius,
+                           seed=0)
     return balanced_accuracy(gm.log_likelihood(data.x_test), data.y_test, data.num_classes)
 
 
@@ -309,34 +355,34 @@ class ArmsComparison:
 
 
 def _run_task(args: tuple) -> dict[str, Any]:
-    data, arm, kwargs = args
-    return run_arm(data, arm, **kwargs)
+    data, arm, settings, kwargs = args
+    return run_arm(data, arm, settings, **kwargs)
 
 
-def compare(arms: Sequence[str] = ARMS, quick: bool = True, seeds: Sequence[int] | None = None,
-            device: str = "auto", workers: int = 1, monitor_every: int = 0,
-            monitor_seed: int | None = None, **overrides: Any) -> ArmsComparison:
-    """Every arm on every seed (split and model seeded alike per seed). ``seeds`` defaults
-    to ``range(settings(quick)["seeds"])``; ``overrides`` replace entries of `settings`.
-    ``monitor_every`` > 0 records the pseudo-label curves on ``monitor_seed`` (default: the
-    first seed). ``workers`` > 1 trains in that many processes (CPU only; same results)."""
-    sizes = {**settings(quick), **overrides}
-    n_seeds = sizes.pop("seeds")
-    seeds = list(range(n_seeds)) if seeds is None else [int(s) for s in seeds]
+def compare_arms(settings: ArmsSettings | None = None, *, seeds: Sequence[int] | None = None,
+                 device: str = "auto", workers: int = 1) -> ArmsComparison:
+    """Every arm of ``settings`` (default `arms_settings`) on every seed (split and model
+    seeded alike per seed). ``seeds`` defaults to ``range(settings.seeds)``;
+    ``settings.monitor_every`` > 0 records the pseudo-label curves on the first seed.
+    ``workers`` > 1 trains in that many processes (CPU only; same results)."""
+    s = settings or arms_settings()
+    if not isinstance(s, ArmsSettings):
+        raise TypeError(f"settings must be an ArmsSettings (got {type(s).__name__}); "
+                        "see arms_settings().")
+    seeds = list(range(s.seeds)) if seeds is None else [int(x) for x in seeds]
+    arms = tuple(s.arms)
     unknown = [a for a in arms if a not in ARMS + ("flexda_fixed_true",)]
     if unknown:
         raise ValueError(f"unknown arm(s) {unknown}; choose from {ARMS}.")
-    split = {k: sizes.pop(k) for k in SPLIT_KEYS}
-    monitor_seed = seeds[0] if monitor_seed is None else monitor_seed
     trained = [a for a in TRAINED if a in arms or (a == "fixmatch" and "fixmatch_la" in arms)]
-    datasets = {s: _split(s, **split) for s in seeds}
-    tasks = [(datasets[s], a, dict(seed=s, device=device, **sizes,
-                                   monitor_every=monitor_every if s == monitor_seed else 0))
-             for s in seeds for a in trained]
+    datasets = {x: _split(x, **s.split()) for x in seeds}
+    tasks = [(datasets[x], a, s, dict(seed=x, device=device,
+                                      monitor_every=s.monitor_every if x == seeds[0] else 0))
+             for x in seeds for a in trained]
     cpu = resolve_device(device).type == "cpu"
     outputs = map_tasks(_run_task, tasks, workers if cpu else 1)
     by_arm: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
-    for (_, a, _), out in zip(tasks, outputs):
+    for (_, a, _, _), out in zip(tasks, outputs):
         if a in by_arm:
             by_arm[a].append(out)
         if a == "fixmatch" and "fixmatch_la" in by_arm:
@@ -344,7 +390,7 @@ def compare(arms: Sequence[str] = ARMS, quick: bool = True, seeds: Sequence[int]
     return ArmsComparison(by_arm, seeds)
 
 
-def recorded_results(result: ArmsComparison) -> dict[str, Any]:
+def recorded_arms_results(result: ArmsComparison) -> dict[str, Any]:
     """``prior_arms[arm]`` and ``prior_arms_ece[arm]`` (`mean_interval` over seeds of the
     balanced accuracy and of the ECE) and ``prior_arms_paired[name]``, the paired
     differences FlexDA - FixMatch, FlexDA - (aligned to P_L), FlexDA - (aligned to u),

@@ -1,12 +1,12 @@
-"""Notebook 06 (Geometric Harmonization): SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT
-and compared by a balanced linear probe, and the toy batch of the allocation panel. (The
-notebook's sphere toy is `ltlab.experiments.gh_sphere`.)
+"""Notebook 06, the MNIST-1D part: SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT and
+compared by a balanced linear probe, and the toy batch of the allocation panel. (The
+notebook's sphere toy is `ltlab.experiments.gh.sphere`; its driver `ltlab.experiments.gh`.)
 
-The three verbs: `settings` (the notebook's sizes), `compare` (pre-train both and probe;
-returns a `GHComparison`) and `recorded_results` (what the notebook records);
-`compare_seeds` repeats `compare` over training seeds for the notebook's paired table.
+`ProbeSettings` (`probe_settings`) sizes it; `pretrain_and_probe` pre-trains both and
+probes (a `GHComparison`); `compare_seeds` repeats it over training seeds for the
+notebook's paired table (a `SeedTable`).
 
->>> settings(quick=True)["warmup_epochs"]
+>>> probe_settings(quick=True).warmup_epochs
 10
 """
 
@@ -16,41 +16,69 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .._validation import as_int
-from ..analysis import extract_features, probe_accuracy
-from ..augment import contrastive_signal_view
-from ..contrastive import SimCLR
-from ..data import LTData, mnist1d_lt
-from ..gh import SimCLRGH, geometric_logits, uniform_structure
-from ..models import PooledCNN1D
-from ..train import fit, resolve_device, seed_everything
-from .gh_sphere import paired_interval
-from .process_pool import map_tasks
+from ..._validation import as_int
+from ...analysis import extract_features, probe_accuracy
+from ...augment import contrastive_signal_view
+from ...contrastive import SimCLR
+from ...data import LTData, mnist1d_lt
+from ...gh import SimCLRGH, geometric_logits, uniform_structure
+from ...metrics import paired_interval
+from ...models import PooledCNN1D
+from ...train import fit, resolve_device, seed_everything
+from ..process_pool import map_tasks
+from ..protocol import FitOptions
 
-__all__ = ["NOTEBOOK", "GHComparison", "SeedTable", "compare", "compare_seeds",
-           "mnist1d_pretraining_splits", "recorded_results", "settings", "toy_scores"]
-
-NOTEBOOK = "06_geometric_harmonization"
+__all__ = ["GHComparison", "ProbeSettings", "SeedTable", "compare_seeds",
+           "mnist1d_pretraining_splits", "pretrain_and_probe", "probe_settings", "toy_scores"]
 
 
-def settings(quick: bool = True) -> dict[str, Any]:
-    """Sizes of notebook 06's MNIST-1D part: the head class of the pre-training set, balanced
-    probe and test signals per class (1,000 each: MNIST-1D is generated, so a large test set
-    costs only its generation and keeps the few third's accuracy from being noisy),
-    pre-training epochs, the SimCLR-only warm-up, and the training seeds of the multi-seed
-    table (`compare_seeds`). Quick runs on a 2-core CPU in a few minutes; full in about ten."""
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Sizes of notebook 06's MNIST-1D part: the pre-training set (head class ``max_count``,
+    ``imbalance_ratio``), balanced probe and test signals per class (1,000 each: MNIST-1D is
+    generated, so a large test set costs only its generation and keeps the few third's
+    accuracy from being noisy), ``fit``'s options (pre-training epochs, batch size, Adam at
+    a constant learning rate; one schedule per phase), GH's SimCLR-only ``warmup_epochs``,
+    ``ramp_epochs`` and ``prior_every``, ``num_prototypes`` K (None: the number of classes),
+    the projector's ``proj_dim``, the linear probe's ``probe_epochs`` and how many training
+    seeds the multi-seed table runs (``seeds``, `compare_seeds`)."""
+
+    max_count: int = 400
+    imbalance_ratio: float = 100
+    probe_per_class: int = 1000
+    test_per_class: int = 1000
+    fit: FitOptions = FitOptions(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.0, extra=(
+        ("optimizer", "adam"), ("nesterov", False), ("schedule", "constant")))
+    warmup_epochs: int = 10
+    ramp_epochs: int = 5
+    prior_every: int = 20
+    num_prototypes: int | None = 10
+    proj_dim: int = 32
+    probe_epochs: int = 300
+    seeds: int = 5
+
+    def legacy(self) -> dict[str, Any]:
+        """The flat dict of ltlab before the protocol (what the full-size settings hash
+        covers, so the committed records stay valid)."""
+        return dict(max_count=self.max_count, probe_per_class=self.probe_per_class,
+                    test_per_class=self.test_per_class, epochs=self.fit.epochs,
+                    warmup_epochs=self.warmup_epochs, seeds=self.seeds)
+
+
+def probe_settings(quick: bool = True) -> ProbeSettings:
+    """Quick runs on a 2-core CPU in a few minutes; full (head 1,000, 150 epochs of which
+    40 of warm-up, 8 seeds) in about ten."""
     if quick:
-        return dict(max_count=400, probe_per_class=1000, test_per_class=1000, epochs=40,
-                    warmup_epochs=10, seeds=5)
-    return dict(max_count=1000, probe_per_class=1000, test_per_class=1000, epochs=150,
-                warmup_epochs=40, seeds=8)
+        return ProbeSettings()
+    return ProbeSettings(max_count=1000, fit=ProbeSettings().fit.replace(epochs=150),
+                         warmup_epochs=40, seeds=8)
 
 
 def toy_scores(
@@ -123,19 +151,17 @@ class GHComparison:
         return self.probe_accuracy["simclr_gh"]["few"] - self.probe_accuracy["simclr"]["few"]
 
 
-def compare(
+def pretrain_and_probe(
     data: LTData, probe_x: torch.Tensor, probe_y: torch.Tensor,
-    make_model: Callable[[], nn.Module], *, epochs: int = 40, warmup_epochs: int = 10,
-    ramp_epochs: int = 5, prior_every: int = 20, num_prototypes: int | None = None,
-    proj_dim: int = 32, batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
-    weight_decay: float = 0.0, schedule: str = "constant",
+    make_model: Callable[[], nn.Module], settings: ProbeSettings | None = None, *,
     view: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = contrastive_signal_view,
-    probe_epochs: int = 300, seed: int = 0, device: str = "auto", progress: bool = False,
-    fixed_prior=None,
+    seed: int = 0, device: str = "auto", show_progress: bool = False, fixed_prior=None,
 ) -> GHComparison:
     """Pre-train SimCLR and SimCLR + GH on ``data``'s long-tailed train split (its labels
     are not used by either loss), then linear-probe both on the balanced (``probe_x``,
     ``probe_y``) and report many / medium / few / all on ``data``'s balanced test set.
+    ``settings`` (default `probe_settings`): ``fit``'s options (``fit.epochs`` in all), GH's
+    knobs and the probe's epochs; the data sizes in it are not used here.
 
     As in the reference, SimCLR + GH *is* SimCLR for the first ``warmup_epochs`` (while its
     memory learns the cluster prior), so both runs share that warm-up: one model is
@@ -146,6 +172,8 @@ def compare(
     schedule per stage). ``num_prototypes`` defaults to the number of classes;
     ``fixed_prior`` is passed to `SimCLRGH` (None: the memory's estimate, as in the paper).
     """
+    s = settings or probe_settings()
+    epochs, warmup_epochs = s.fit.epochs, s.warmup_epochs
     as_int(warmup_epochs, "warmup_epochs", minimum=1)
     if not isinstance(epochs, int) or epochs <= warmup_epochs:
         raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}); "
@@ -153,30 +181,32 @@ def compare(
     dev = resolve_device(device)
     # a small CNN: one thread is as fast as two, and far faster on a CPU shared with other work
     with _cpu_threads(dev, 1):
-        k = num_prototypes or data.num_classes
-        common = dict(batch_size=batch_size, lr=lr, optimizer=optimizer, nesterov=False,
-                      weight_decay=weight_decay, schedule=schedule, device=dev, progress=progress)
+        k = s.num_prototypes or data.num_classes
+        common = {**s.fit.as_kwargs(), "device": dev, "progress": show_progress}
         seed_everything(seed)
         model = make_model()
-        gh_method = SimCLRGH(model.feature_dim, k, proj_dim, view=view,
-                             warmup_epochs=warmup_epochs, ramp_epochs=ramp_epochs,
-                             prior_every=prior_every, structure_seed=seed, fixed_prior=fixed_prior)
+        gh_method = SimCLRGH(model.feature_dim, k, s.proj_dim, view=view,
+                             warmup_epochs=warmup_epochs, ramp_epochs=s.ramp_epochs,
+                             prior_every=s.prior_every, structure_seed=seed,
+                             fixed_prior=fixed_prior)
         result = GHComparison(probe_accuracy={})
         t0 = time.perf_counter()
-        result.histories["warmup"] = fit(model, gh_method, data, epochs=warmup_epochs, seed=seed,
-                                         eval_every=warmup_epochs, **common)
+        result.histories["warmup"] = fit(model, gh_method, data, seed=seed,
+                                         eval_every=warmup_epochs,
+                                         **{**common, "epochs": warmup_epochs})
         result.seconds["warmup"] = time.perf_counter() - t0
-        simclr_method = SimCLR(model.feature_dim, proj_dim, view=view)
+        simclr_method = SimCLR(model.feature_dim, s.proj_dim, view=view)
         simclr_method.projector.load_state_dict(gh_method.projector.state_dict())
         runs = {"simclr": (copy.deepcopy(model), simclr_method), "simclr_gh": (model, gh_method)}
         rest = epochs - warmup_epochs
         for name, (m, method) in runs.items():
             t0 = time.perf_counter()
-            result.histories[name] = fit(m, method, data, epochs=rest, seed=seed + 1,
-                                         eval_every=max(1, rest // 5), **common)
+            result.histories[name] = fit(m, method, data, seed=seed + 1,
+                                         eval_every=max(1, rest // 5),
+                                         **{**common, "epochs": rest})
             result.probe_accuracy[name] = probe_accuracy(
                 m, probe_x.to(dev), probe_y.to(dev), data.x_test.to(dev), data.y_test,
-                data.train_counts, probe_epochs, seed)
+                data.train_counts, s.probe_epochs, seed)
             result.seconds[name] = time.perf_counter() - t0
             result.test_features[name] = extract_features(m, data.x_test.to(dev)).cpu()
             method.eval()
@@ -189,7 +219,7 @@ def compare(
 
 @dataclass
 class SeedTable:
-    """`compare` at several training seeds on one split: ``probe_accuracy[i][method][group]``
+    """`pretrain_and_probe` at several training seeds on one split: ``probe_accuracy[i][method][group]``
     of seed ``seeds[i]``."""
 
     seeds: list[int]
@@ -209,36 +239,32 @@ class SeedTable:
         return out
 
 
-def _seed_task(task: tuple[int, LTData, torch.Tensor, torch.Tensor, dict[str, Any]]
+def _seed_task(task: tuple[int, LTData, torch.Tensor, torch.Tensor, ProbeSettings, str]
                ) -> dict[str, dict[str, float]]:
-    seed, data, probe_x, probe_y, options = task
-    return compare(data, probe_x, probe_y, PooledCNN1D, seed=seed, **options).probe_accuracy
+    seed, data, probe_x, probe_y, settings, device = task
+    return pretrain_and_probe(data, probe_x, probe_y, PooledCNN1D, settings, seed=seed,
+                              device=device).probe_accuracy
 
 
 def compare_seeds(
-    data: LTData, probe_x: torch.Tensor, probe_y: torch.Tensor, seeds=(0, 1, 2),
-    workers: int = 2, done: dict[int, dict[str, dict[str, float]]] | None = None,
-    device: str = "cpu", **options: Any,
+    data: LTData, probe_x: torch.Tensor, probe_y: torch.Tensor,
+    settings: ProbeSettings | None = None, seeds: Sequence[int] = (0, 1, 2), workers: int = 2,
+    done: dict[int, dict[str, dict[str, float]]] | None = None, device: str = "cpu",
 ) -> SeedTable:
-    """`compare` (backbone `ltlab.models.PooledCNN1D`) at every training seed on the *same*
-    split, on the CPU in up to ``workers`` one-thread processes (on a GPU ``device``: one
-    after another on it): the seeds vary the
-    initialisation, the data order, the views and the anchors, not the data, so the
-    table's interval leaves out the split's own noise. ``done`` maps seeds already run to
-    their ``probe_accuracy`` (not run again). ``options`` go to `compare`."""
-    seeds = [int(s) for s in seeds]
+    """`pretrain_and_probe` (backbone `ltlab.models.PooledCNN1D`, ``settings``) at every
+    training seed on the *same* split, on the CPU in up to ``workers`` one-thread processes
+    (on a GPU ``device``: one after another on it): the seeds vary the initialisation, the
+    data order, the views and the anchors, not the data, so the table's interval leaves out
+    the split's own noise. ``done`` maps seeds already run to their ``probe_accuracy`` (not
+    run again)."""
+    s = settings or probe_settings()
+    seeds = [int(x) for x in seeds]
     if not seeds:
         raise ValueError("compare_seeds needs at least one seed.")
     done = dict(done or {})
-    todo = [s for s in seeds if s not in done]
+    todo = [x for x in seeds if x not in done]
     dev = resolve_device(device)
-    options = dict(options, device=str(dev))
-    accs = map_tasks(_seed_task, [(s, data, probe_x, probe_y, options) for s in todo],
+    accs = map_tasks(_seed_task, [(x, data, probe_x, probe_y, s, str(dev)) for x in todo],
                      workers=workers if dev.type == "cpu" else 1)
     done.update(zip(todo, accs))
-    return SeedTable(seeds, [done[s] for s in seeds])
-
-
-def recorded_results(result: GHComparison) -> dict[str, Any]:
-    """The values notebook 06 records: the probe accuracy of both methods, per group."""
-    return {"probe_accuracy": result.probe_accuracy}
+    return SeedTable(seeds, [done[x] for x in seeds])

@@ -1,4 +1,4 @@
-r"""Notebook 03's 2-D picture: FixMatch and FlexDA on a long-tailed Gaussian mixture.
+r"""Notebook 03, part 3, the 2-D picture: FixMatch and FlexDA on a long-tailed Gaussian mixture.
 
 `ltlab.data.GaussianMixtureLT` gives classes whose densities are known, so the Bayes
 classifier for the balanced test, argmax_y p(x | y), is exact. `toy_regions` splits a
@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from ..data import GaussianMixtureLT, ssl_split
-from ..metrics import balanced_accuracy
-from ..models import MLP
-from ..priors import kl_divergence
-from ..semi_supervised import FixMatch, FlexDA
-from ..train import fit, predict_logits, seed_everything
-from .flexda import true_unlabeled_prior
-from .flexda_arms import PseudoLabelMonitor, noise_view
+from ...data import GaussianMixtureLT, ssl_split
+from ...metrics import balanced_accuracy
+from ...models import MLP
+from ...priors import kl_divergence
+from ...semi_supervised import FixMatch, FlexDA
+from ...train import fit, predict_logits, seed_everything
+from .arms import PseudoLabelMonitor, noise_view
+from .profiles import true_unlabeled_prior
 
 __all__ = ["toy_data", "toy_regions"]
 
@@ -61,7 +61,7 @@ def toy_regions(steps: int = 400, grid_points: int = 121, extent: float = 5.0, s
         seed_everything(seed)
         model = MLP(2, c, hidden=(32, 32))
         kwargs = dict(weak=noise_view(0.1), strong=noise_view(0.5))
-        method = cls(momentum=0.97, **kwargs) if cls is FlexDA else cls(**kwargs)
+        method = cls(prior_momentum=0.97, **kwargs) if cls is FlexDA else cls(**kwargs)
         monitor = PseudoLabelMonitor(data.y_unlabeled, c, method.threshold, monitor_every)
         if isinstance(method, FlexDA):
             monitor.q_hat = lambda m=method: m.estimator.prior

@@ -22,15 +22,17 @@ test), all on the sphere:
   (`ltlab.analysis.simplex_etf_gap`), the *mechanism* GH optimises.
 
 SimCLR and SimCLR + GH at ratio 64 share their warm-up (GH is SimCLR until then) and the
-data order afterwards, so their difference is paired per seed (`paired_interval`).
+data order afterwards, so their difference is paired per seed
+(`ltlab.metrics.paired_interval`). `SphereSettings` (`sphere_settings`) sizes it.
 
->>> settings(quick=True)["imbalance_ratio"]
+>>> sphere_settings(quick=True).imbalance_ratio
 64
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,21 +41,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._validation import as_fraction, as_int, as_positive
-from ..analysis import class_mean_cosines, nearest_class_cosine, simplex_etf_gap
-from ..contrastive import SimCLR
-from ..data import GaussianMixtureLT, LTData
-from ..gh import SimCLRGH, geometric_logits
-from ..metrics import paired_interval as metrics_paired_interval
-from ..models import MLP
-from ..train import fit, seed_everything
-from .process_pool import map_tasks
+from ..._validation import as_fraction, as_int, as_positive
+from ...analysis import class_mean_cosines, nearest_class_cosine, simplex_etf_gap
+from ...contrastive import SimCLR
+from ...data import GaussianMixtureLT, LTData
+from ...gh import SimCLRGH, geometric_logits
+from ...metrics import paired_interval
+from ...models import MLP
+from ...train import fit, seed_everything
+from ..process_pool import map_tasks
+from ..protocol import FitOptions
 
-__all__ = ["ARMS", "METRICS", "NOTEBOOK", "SphereComparison", "SphereRun", "compare",
-           "gaussian_view", "matched_class_prior", "paired_interval", "recorded_results",
-           "run_seed", "settings", "sphere_toy_data"]
-
-NOTEBOOK = "06_geometric_harmonization"
+__all__ = ["ARMS", "INTERVAL_KEYS", "METRICS", "SphereComparison", "SphereRun",
+           "SphereSettings", "compare_sphere", "gaussian_view", "matched_class_prior",
+           "recorded_sphere_results", "run_seed", "sphere_settings", "sphere_toy_data"]
 
 #: The three pre-trainings, in the order of the slides' picture.
 ARMS = ("simclr_balanced", "simclr_lt", "simclr_gh_lt")
@@ -62,17 +63,65 @@ ARMS = ("simclr_balanced", "simclr_lt", "simclr_gh_lt")
 METRICS = ("tail_accuracy", "tail_nearest_cosine", "etf_gap")
 
 
-def settings(quick: bool = True) -> dict[str, Any]:
-    """Sizes of the sphere toy. Quick: 5 seeds on a 2-core CPU in well under a minute of
-    training per seed; full: 10 seeds and longer training."""
-    common = dict(num_classes=4, dim=32, radius=3.0, std=1.0, imbalance_ratio=64,
-                  max_count=256, hidden=64, lr=3e-3, noise=0.5, mask=0.2,
-                  eval_per_class=1000)
+#: The entries of a paired interval the notebook records (`ltlab.metrics.paired_interval`
+#: also gives the per-seed differences, which the recorded ``sphere_toy_paired`` leaves out).
+INTERVAL_KEYS = ("mean", "ci_low", "ci_high")
+
+
+@dataclass(frozen=True)
+class SphereSettings:
+    """Sizes of the sphere toy: the mixture (``num_classes`` clusters in ``dim`` dimensions,
+    means at norm ``radius``, std ``std``, ``imbalance_ratio`` and head ``max_count``), the
+    MLP backbone (``hidden``), the views (``noise``, ``mask``), ``fit``'s options (epochs in
+    all, Adam at a constant learning rate, its weight decay; full batch when ``batch_size``
+    is None, and ``fit.batch_size`` is then unused), GH's SimCLR-only ``warmup_epochs``,
+    ``ramp_epochs``, ``prior_every`` and further `ltlab.gh.SimCLRGH` options
+    (``gh_options``, ``(name, value)`` pairs, e.g. ``("beta", 0.9)``), NT-Xent's
+    ``temperature``, the evaluation sets' size, the seeds (offsets from the driver's seed)
+    and whether the matched-prior oracle arm runs (``matched_prior``)."""
+
+    num_classes: int = 4
+    dim: int = 32
+    radius: float = 3.0
+    std: float = 1.0
+    imbalance_ratio: float = 64
+    max_count: int = 256
+    hidden: int = 64
+    noise: float = 0.5
+    mask: float = 0.2
+    fit: FitOptions = FitOptions(epochs=400, lr=3e-3, weight_decay=0.0, extra=(
+        ("optimizer", "adam"), ("schedule", "constant")))
+    batch_size: int | None = None
+    warmup_epochs: int = 100
+    ramp_epochs: int = 10
+    prior_every: int = 20
+    gh_options: tuple[tuple[str, Any], ...] = ()
+    temperature: float = 0.2
+    eval_per_class: int = 1000
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    matched_prior: bool = True
+
+    def replace(self, **changes: Any) -> SphereSettings:
+        return dataclasses.replace(self, **changes)
+
+    def legacy(self) -> dict[str, Any]:
+        """The flat dict of ltlab before the protocol (what the full-size settings hash
+        covers, so the committed records stay valid)."""
+        return dict(num_classes=self.num_classes, dim=self.dim, radius=self.radius,
+                    std=self.std, imbalance_ratio=self.imbalance_ratio,
+                    max_count=self.max_count, hidden=self.hidden, lr=self.fit.lr,
+                    noise=self.noise, mask=self.mask, eval_per_class=self.eval_per_class,
+                    seeds=self.seeds, epochs=self.fit.epochs, warmup_epochs=self.warmup_epochs,
+                    batch_size=self.batch_size)
+
+
+def sphere_settings(quick: bool = True) -> SphereSettings:
+    """Quick: 5 seeds on a 2-core CPU in well under a minute of training per seed; full:
+    10 seeds and longer training (1,000 epochs, 250 of warm-up)."""
     if quick:
-        return dict(common, seeds=(0, 1, 2, 3, 4), epochs=400, warmup_epochs=100,
-                    batch_size=None)
-    return dict(common, seeds=tuple(range(10)), epochs=1000, warmup_epochs=250,
-                batch_size=None)
+        return SphereSettings()
+    return SphereSettings(fit=SphereSettings().fit.replace(epochs=1000), warmup_epochs=250,
+                          seeds=tuple(range(10)))
 
 
 def gaussian_view(x: torch.Tensor, g: torch.Generator, noise: float = 0.5,
@@ -153,18 +202,19 @@ def _measure(model, method, mixture: GaussianMixtureLT, eval_per_class: int, see
     return metrics, acc, ut, table
 
 
-def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: float = 3.0,
-             std: float = 1.0, imbalance_ratio: float = 64, max_count: int = 256,
-             hidden: int = 64, lr: float = 3e-3, noise: float = 0.5, mask: float = 0.2,
-             epochs: int = 400, warmup_epochs: int = 100, batch_size: int | None = None,
-             eval_per_class: int = 1000, temperature: float = 0.2, weight_decay: float = 0.0,
-             matched_prior: bool = False, **gh_options: Any) -> SphereRun:
-    """Train the three arms at one seed and measure them (see the module docstring).
-    ``matched_prior=True`` adds a fourth arm, ``simclr_gh_lt_matched``: GH whose marginal
-    is the *class* prior, each anchor getting the share of the class it holds after the
-    warm-up (`matched_class_prior`; an oracle that needs the labels, not the method).
-    ``temperature`` is NT-Xent's T in all three arms; ``weight_decay`` is Adam's L2 term.
-    ``gh_options`` go to `ltlab.gh.SimCLRGH` (e.g. ``ramp_epochs``, ``eps``, ``beta``)."""
+def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
+             matched_prior: bool = False) -> SphereRun:
+    """Train the three arms at one seed and measure them (see the module docstring;
+    ``settings``: default `sphere_settings`). ``matched_prior=True`` adds a fourth arm,
+    ``simclr_gh_lt_matched``: GH whose marginal is the *class* prior, each anchor getting
+    the share of the class it holds after the warm-up (`matched_class_prior`; an oracle that
+    needs the labels, not the method). ``temperature`` is NT-Xent's T in all three arms;
+    ``fit.weight_decay`` is Adam's L2 term; ``gh_options`` go to `ltlab.gh.SimCLRGH` (e.g.
+    ``ramp_epochs``, ``eps``, ``beta``)."""
+    s = settings or sphere_settings()
+    epochs, warmup_epochs, weight_decay = s.fit.epochs, s.warmup_epochs, s.fit.weight_decay
+    num_classes, dim, hidden, temperature = s.num_classes, s.dim, s.hidden, s.temperature
+    noise, mask, eval_per_class = s.noise, s.mask, s.eval_per_class
     as_int(warmup_epochs, "warmup_epochs", minimum=1)
     as_positive(temperature, "temperature", "NT-Xent's temperature (GH reference: 0.2).")
     as_positive(weight_decay, "weight_decay", "0 turns it off.", allow_zero=True)
@@ -172,17 +222,19 @@ def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: floa
         raise ValueError(f"epochs must exceed warmup_epochs = {warmup_epochs} (got {epochs!r}).")
     as_fraction(mask, "mask", "The fraction of coordinates a view sets to zero.")
     t0 = time.perf_counter()
-    lt_mix, lt = sphere_toy_data(imbalance_ratio, max_count, num_classes, dim, radius, std, seed)
+    lt_mix, lt = sphere_toy_data(s.imbalance_ratio, s.max_count, num_classes, dim, s.radius,
+                                 s.std, seed)
     total = int(lt.train_counts.sum())
-    bal_mix, bal = sphere_toy_data(1, total // num_classes, num_classes, dim, radius, std, seed)
-    batch = batch_size or total
+    bal_mix, bal = sphere_toy_data(1, total // num_classes, num_classes, dim, s.radius, s.std,
+                                   seed)
+    batch = s.batch_size or total
 
     def view(x, g):
         return gaussian_view(x, g, noise, mask)
 
-    common = dict(lr=lr, optimizer="adam", weight_decay=weight_decay, schedule="constant",
-                  progress=False, device="cpu")
-    options = dict(dict(ramp_epochs=10, prior_every=20), **gh_options)
+    common = {**s.fit.as_kwargs(), "batch_size": batch, "progress": False, "device": "cpu"}
+    common.pop("epochs")
+    options = dict(dict(ramp_epochs=s.ramp_epochs, prior_every=s.prior_every), **dict(s.gh_options))
     out: dict[str, tuple] = {}
     anchors = None
 
@@ -190,15 +242,13 @@ def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: floa
     seed_everything(seed)
     model = MLP(dim, num_classes, (hidden,))
     simclr = SimCLR(hidden, 3, temperature=temperature, view=view)
-    fit(model, simclr, bal, epochs=epochs, batch_size=batch, seed=seed, eval_every=epochs,
-        **common)
+    fit(model, simclr, bal, epochs=epochs, seed=seed, eval_every=epochs, **common)
     # the long-tailed pair: one warm-up (GH is SimCLR until then), then two continuations
     seed_everything(seed)
     model_lt = MLP(dim, num_classes, (hidden,))
     gh = SimCLRGH(hidden, num_classes, 3, temperature=temperature, view=view,
                   warmup_epochs=warmup_epochs, structure_seed=seed, **options)
-    fit(model_lt, gh, lt, epochs=warmup_epochs, batch_size=batch, seed=seed,
-        eval_every=warmup_epochs, **common)
+    fit(model_lt, gh, lt, epochs=warmup_epochs, seed=seed, eval_every=warmup_epochs, **common)
     prior_after_warmup = gh.prior.tolist()
     anchors = gh.structure.clone()
     out["simclr_balanced"] = _measure(model, simclr, bal_mix, eval_per_class, seed, anchors)
@@ -216,8 +266,7 @@ def run_seed(seed: int = 0, *, num_classes: int = 4, dim: int = 32, radius: floa
     continuations.append(("simclr_gh_lt", model_lt, gh))
     rest = epochs - warmup_epochs
     for name, m, method in continuations:
-        fit(m, method, lt, epochs=rest, batch_size=batch, seed=seed + 1, eval_every=rest,
-            **common)
+        fit(m, method, lt, epochs=rest, seed=seed + 1, eval_every=rest, **common)
         out[name] = _measure(m, method, lt_mix, eval_per_class, seed, anchors)
     _, labels = lt_mix.sample_counts([eval_per_class] * num_classes, seed=20_011 + seed)
     return SphereRun(
@@ -250,22 +299,9 @@ def matched_class_prior(z: torch.Tensor, labels: torch.Tensor, anchors: torch.Te
     return prior
 
 
-def _run_task(task: tuple[int, dict[str, Any]]) -> SphereRun:
-    seed, options = task
-    return run_seed(seed, **options)
-
-
-# ----------------------------------------------------------------------------- statistics
-def paired_interval(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
-    """`ltlab.metrics.paired_interval` of a_s - b_s without the per-seed list:
-    ``{"mean", "ci_low", "ci_high"}`` (the ``sphere_toy_paired`` contract).
-
-    >>> r = paired_interval([2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
-    >>> r["mean"], round(r["ci_low"], 3), round(r["ci_high"], 3)
-    (2.0, -0.484, 4.484)
-    """
-    r = metrics_paired_interval(a, b)
-    return {k: r[k] for k in ("mean", "ci_low", "ci_high")}
+def _run_task(task: tuple[int, SphereSettings]) -> SphereRun:
+    seed, settings = task
+    return run_seed(seed, settings, matched_prior=settings.matched_prior)
 
 
 @dataclass
@@ -283,7 +319,8 @@ class SphereComparison:
                 for a in ARMS}
 
     def paired(self) -> dict[str, dict[str, float]]:
-        """``paired()[metric]``: `paired_interval` of simclr_gh_lt - simclr_lt."""
+        """``paired()[metric]``: `ltlab.metrics.paired_interval` of simclr_gh_lt - simclr_lt
+        (mean, 95 % interval and the per-seed differences)."""
         return {m: paired_interval(self.per_seed("simclr_gh_lt", m),
                                    self.per_seed("simclr_lt", m)) for m in METRICS}
 
@@ -292,18 +329,20 @@ class SphereComparison:
         return [{"seed": r.seed, "arm": a, **r.metrics[a]} for r in self.runs for a in ARMS]
 
 
-def compare(seeds: Sequence[int] = (0, 1, 2, 3, 4), workers: int = 2,
-            **options: Any) -> SphereComparison:
-    """`run_seed` at every seed (in up to ``workers`` one-thread processes,
-    `ltlab.experiments.process_pool.map_tasks`); ``options`` go to `run_seed`."""
-    seeds = [int(s) for s in seeds]
+def compare_sphere(settings: SphereSettings | None = None, *,
+                   seeds: Sequence[int] | None = None, workers: int = 2) -> SphereComparison:
+    """`run_seed` at every seed (default: ``settings.seeds``) in up to ``workers``
+    one-thread processes (`ltlab.experiments.process_pool.map_tasks`)."""
+    s = settings or sphere_settings()
+    seeds = [int(x) for x in (s.seeds if seeds is None else seeds)]
     if not seeds:
-        raise ValueError("compare needs at least one seed.")
-    runs = map_tasks(_run_task, [(s, options) for s in seeds], workers=workers)
+        raise ValueError("compare_sphere needs at least one seed.")
+    runs = map_tasks(_run_task, [(x, s) for x in seeds], workers=workers)
     return SphereComparison(runs=list(runs))
 
 
-def recorded_results(result: SphereComparison) -> dict[str, Any]:
+def recorded_sphere_results(result: SphereComparison) -> dict[str, Any]:
     """``sphere_toy[arm][metric]`` (means over seeds) and ``sphere_toy_paired[metric]``
-    (simclr_gh_lt - simclr_lt: mean and 95 % interval)."""
-    return {"sphere_toy": result.means(), "sphere_toy_paired": result.paired()}
+    (simclr_gh_lt - simclr_lt: mean and 95 % interval, `INTERVAL_KEYS`)."""
+    paired = {m: {k: p[k] for k in INTERVAL_KEYS} for m, p in result.paired().items()}
+    return {"sphere_toy": result.means(), "sphere_toy_paired": paired}

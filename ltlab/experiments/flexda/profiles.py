@@ -1,19 +1,18 @@
-r"""Notebook 03's experiment: FixMatch vs FlexDA vs ADELLO when the unlabeled prior is unknown.
+r"""Notebook 03, part 1: FixMatch vs FlexDA vs ADELLO when the unlabeled prior is unknown.
 
 The data are MNIST-1D signals, split by `make_ssl_data` into a long-tailed labeled set and an
 unlabeled set whose prior Q follows one of three *profiles* (``"consistent"``: the labeled
 long tail; ``"uniform"``; ``"reversed"``). `run_ssl` trains one `ltlab.models.CNN1D` with one
 method of `ltlab.semi_supervised` and measures it on the balanced test split, and for FlexDA
 / ADELLO also how well the online estimate Q̂ and Saerens' EM on held-out predictions find Q.
-`compare` runs every method on every profile (same split and seed per profile).
+`compare_profiles` runs every method on every profile (same split and seed per profile).
 
-The three verbs: `settings` (quick: CPU, about 10 s a run; full: GPU), `compare` (returns a
-`SSLComparison`) and `recorded_results` (the keys notebook 03 records).
+Its sizes are `ProfileSettings` (`profile_settings`: quick, CPU, about 10 s a run; full:
+GPU); the notebook's driver, `ltlab.experiments.flexda`, runs it with the other parts.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,38 +20,35 @@ from typing import Any
 
 import torch
 
-from ..augment import signal_weak
-from ..data import LTData, label_shift_subset, mnist1d_lt, ssl_split
-from ..flexda import alpha_schedule, smoothed_prior
-from ..label_shift import calibrated_probs, em_prior, fit_bias_corrected_temperature
-from ..metrics import fit_temperature, per_class_accuracy, summary
-from ..models import CNN1D
-from ..priors import kl_divergence
-from ..semi_supervised import SSL_METHODS, FixMatch, FlexDA
-from ..train import fit, predict_logits, resolve_device, seed_everything
-from .process_pool import map_tasks
+from ...augment import signal_weak
+from ...data import LTData, label_shift_subset, mnist1d_lt, ssl_split
+from ...flexda import alpha_schedule, smoothed_prior
+from ...label_shift import calibrated_probs, em_prior
+from ...metrics import fit_bias_corrected_temperature, fit_temperature, per_class_accuracy, summary
+from ...models import CNN1D
+from ...priors import kl_divergence
+from ...semi_supervised import SSL_METHODS, FixMatch, FlexDA
+from ...train import fit, predict_logits, resolve_device, seed_everything
+from ..process_pool import map_tasks
+from ..protocol import FitOptions
 
 __all__ = [
-    "NOTEBOOK",
     "HARD_TO_EASY",
     "SHOTS",
     "SPLIT_KEYS",
+    "ProfileSettings",
     "SSLComparison",
     "alpha_curves",
-    "compare",
-    "full_settings",
+    "compare_profiles",
     "heldout_split",
     "make_ssl_data",
     "mnist1d_pool",
-    "quick_settings",
-    "recorded_results",
+    "profile_settings",
+    "recorded_profile_results",
     "reorder_classes",
     "run_ssl",
-    "settings",
     "true_unlabeled_prior",
 ]
-
-NOTEBOOK = "03_flexda_prior_estimation"
 
 #: MNIST-1D digits ordered head -> tail so that the confusable pairs sit in the head: a small
 #: CNN trained on the balanced pool recognises 9 (46%), 7 (55%), 4 (72%) and 2 (79%) worst,
@@ -131,14 +127,81 @@ def heldout_split(data: LTData, q: torch.Tensor, seed: int = 0) -> tuple[torch.T
     return cal_idx, est_idx
 
 
+# ----------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class ProfileSettings:
+    """The sizes of the profile comparison. ``fit``: `ltlab.train.fit`'s options (a step
+    budget, SGD with Nesterov momentum 0.9 at a constant learning rate, as in the
+    reference); ``prior_momentum``: the EMA factor of Q̂; ``ema``: the weight average's;
+    ``trace_every``: how often FlexDA records its estimate (0: never)."""
+
+    labeled_max: int = 200
+    unlabeled_max: int = 400
+    imbalance_ratio: float = 10
+    test_per_class: int = 200
+    class_order: tuple[int, ...] = HARD_TO_EASY
+    fit: FitOptions = FitOptions(batch_size=64, lr=0.1, weight_decay=1.5e-4, extra=(
+        ("steps", 800), ("unlabeled_ratio", 2), ("schedule", "constant")))
+    prior_momentum: float = 0.99
+    ema: float = 0.99
+    channels: int = 32
+    feature_dim: int = 64
+    distill_start: float = 0.2
+    profiles: tuple[str, ...] = ("consistent", "uniform", "reversed")
+    methods: tuple[str, ...] = ("fixmatch", "flexda", "adello")
+    trace_every: int = 40
+
+    @property
+    def steps(self) -> int:
+        """The training steps of each run (``fit``'s step budget)."""
+        return int(dict(self.fit.extra)["steps"])
+
+    def split(self) -> dict[str, Any]:
+        """The keywords of `make_ssl_data` (the `SPLIT_KEYS`)."""
+        return {k: getattr(self, k) for k in SPLIT_KEYS}
+
+    def legacy(self) -> dict[str, Any]:
+        """The flat dict of ltlab before the protocol (what the full-size settings hash
+        covers, so the committed records stay valid)."""
+        extra = dict(self.fit.extra)
+        return dict(**self.split(), steps=extra["steps"], batch_size=self.fit.batch_size,
+                    unlabeled_ratio=extra["unlabeled_ratio"], lr=self.fit.lr,
+                    weight_decay=self.fit.weight_decay, momentum=self.prior_momentum,
+                    ema=self.ema, channels=self.channels, feature_dim=self.feature_dim,
+                    distill_start=self.distill_start)
+
+
+def profile_settings(quick: bool = True) -> ProfileSettings:
+    """Quick mode (CPU, about 10 s per run on one core); notebook 03 explains the choices.
+
+    The labeled set has 200 down to 20 samples (ratio 10), the unlabeled set 400 down to 40
+    (or 400 of every class); 800 steps of 64 labeled + 128 unlabeled signals at a constant
+    lr of 0.1 with weight decay 1.5e-4 (the reference's lr x weight decay, 0.03 x 5e-4); the
+    weight average and the prior estimate use an EMA of 0.99 (a time constant of 100 steps;
+    the reference's 0.999 suits its 262,144 steps).
+
+    Full mode (about 30 s per run on one CPU core, seconds on a GPU): a larger split
+    (labeled 400 down to 20, ratio 20; unlabeled up to 1,000), three times the steps at the
+    reference's lr and weight decay (0.03, 5e-4), EMAs of 0.995 (a time constant of 200
+    steps, so the prior estimate settles well within the 2,400 steps).
+
+    >>> profile_settings().steps, profile_settings(quick=False).steps
+    (800, 2400)
+    """
+    if quick:
+        return ProfileSettings()
+    return ProfileSettings(
+        labeled_max=400, unlabeled_max=1000, imbalance_ratio=20,
+        fit=FitOptions(batch_size=64, lr=0.03, weight_decay=5e-4, extra=(
+            ("steps", 2400), ("unlabeled_ratio", 2), ("schedule", "constant"))),
+        prior_momentum=0.995, ema=0.995)
+
+
 # ----------------------------------------------------------------------------- one run
-def run_ssl(data: LTData, method: str | FixMatch, *, steps: int, batch_size: int = 32,
-            unlabeled_ratio: int = 2, lr: float = 0.03, momentum: float = 0.99,
-            channels: int = 32, feature_dim: int = 64, distill_start: float = 0.2,
-            weight_decay: float = 5e-4, ema: float = 0.99, trace_every: int = 0, seed: int = 0,
-            device: str = "auto",
-            **method_kwargs: Any) -> dict[str, Any]:
-    """Train one model with one SSL method on ``data`` and measure it.
+def run_ssl(data: LTData, method: str | FixMatch, settings: ProfileSettings | None = None, *,
+            seed: int = 0, device: str = "auto", **method_kwargs: Any) -> dict[str, Any]:
+    """Train one model with one SSL method on ``data`` and measure it (``settings``: the
+    model, the method's EMAs and ``fit``'s options; default `profile_settings`).
 
     Returns `ltlab.metrics.summary` (balanced accuracy, accuracy, many / medium / few
     accuracy with groups by *labeled* counts, `SHOTS`: > 100, 40..100, < 40, ECE with 15
@@ -148,25 +211,25 @@ def run_ssl(data: LTData, method: str | FixMatch, *, steps: int, batch_size: int
     balanced half of the test split, then `ltlab.label_shift.em_prior` on a subset of the
     other half drawn with Q) and ``kl_em_to_true_prior``; the same EM without calibration
     (``kl_em_uncalibrated``); the EM-corrected online estimate
-    (``kl_online_em_to_true_prior``, with ``trace_every`` > 0) and the training ``trace``.
-    SGD with Nesterov momentum 0.9 at a constant learning rate, as in the reference; the
-    labeled batch gets the weak view.
+    (``kl_online_em_to_true_prior``, with ``settings.trace_every`` > 0) and the training
+    ``trace``. The labeled batch gets the weak view. ``method_kwargs`` go to the method.
     """
+    s = settings or profile_settings()
     seed_everything(seed)
-    model = CNN1D(data.num_classes, length=data.x_train.shape[1], channels=channels,
-                  feature_dim=feature_dim)
+    model = CNN1D(data.num_classes, length=data.x_train.shape[1], channels=s.channels,
+                  feature_dim=s.feature_dim)
     if isinstance(method, str):
         if method not in SSL_METHODS:
             raise ValueError(f"method must be one of {sorted(SSL_METHODS)} (got {method!r}).")
         cls = SSL_METHODS[method]
-        method_kwargs = {"ema": ema, **method_kwargs}
+        method_kwargs = {"ema": s.ema, **method_kwargs}
         if cls is not FixMatch:
-            method_kwargs = {"momentum": momentum, "distill_start": distill_start,
-                             "trace_every": trace_every, **method_kwargs}
+            method_kwargs = {"prior_momentum": s.prior_momentum,
+                             "distill_start": s.distill_start, "trace_every": s.trace_every,
+                             **method_kwargs}
         method = cls(**method_kwargs)
-    history = fit(model, method, data, steps=steps, batch_size=batch_size, lr=lr,
-                  weight_decay=weight_decay, schedule="constant", unlabeled_ratio=unlabeled_ratio,
-                  augment=signal_weak, eval_every=10**9, device=device, seed=seed, progress=False)
+    history = fit(model, method, data, augment=signal_weak, eval_every=10**9, device=device,
+                  seed=seed, progress=False, **s.fit.as_kwargs())
     logits = predict_logits(model, method, data.x_test, device)
     out: dict[str, Any] = {
         **summary(logits, data.y_test, data.train_counts, many=SHOTS[0], few=SHOTS[1]),
@@ -189,9 +252,9 @@ def _prior_estimates(method: FlexDA, data: LTData, logits: torch.Tensor,
     cal_idx, est_idx = heldout_split(data, q, seed)
     # EM on held-out predictions: calibrate on the balanced half (BCTS), so the source
     # prior is that half's (uniform) prior, then estimate on the Q-shaped subset
-    temp, bias = fit_bias_corrected_temperature(logits[cal_idx], data.y_test[cal_idx])
+    bcts = fit_bias_corrected_temperature(logits[cal_idx], data.y_test[cal_idx])
     cal_prior = torch.bincount(data.y_test[cal_idx], minlength=data.num_classes).float()
-    em, _ = em_prior(calibrated_probs(logits[est_idx], temp, bias), cal_prior / cal_prior.sum())
+    em, _ = em_prior(calibrated_probs(logits[est_idx], bcts), cal_prior / cal_prior.sum())
     # the same EM on the raw predictions, with the prior the raw model was trained toward
     em_raw, _ = em_prior(torch.softmax(logits, 1)[est_idx], q_alpha / q_alpha.sum())
     return dict(
@@ -206,46 +269,7 @@ def _prior_estimates(method: FlexDA, data: LTData, logits: torch.Tensor,
     )
 
 
-# ----------------------------------------------------------------------------- the three verbs
-def quick_settings() -> dict[str, Any]:
-    """Quick mode (CPU, about 10 s per run on one core); notebook 03 explains the choices.
-
-    The labeled set has 200 down to 20 samples (ratio 10), the unlabeled set 400 down to 40
-    (or 400 of every class); 800 steps of 64 labeled + 128 unlabeled signals at a constant
-    lr of 0.1 with weight decay 1.5e-4 (the reference's lr x weight decay, 0.03 x 5e-4); the
-    weight average and the prior estimate use an EMA of 0.99 (a time constant of 100 steps;
-    the reference's 0.999 suits its 262,144 steps)."""
-    return dict(
-        labeled_max=200, unlabeled_max=400, imbalance_ratio=10, test_per_class=200,
-        class_order=HARD_TO_EASY, steps=800, batch_size=64, unlabeled_ratio=2, lr=0.1,
-        weight_decay=1.5e-4, momentum=0.99, ema=0.99, channels=32, feature_dim=64,
-        distill_start=0.2,
-    )
-
-
-def full_settings() -> dict[str, Any]:
-    """Full mode (about 30 s per run on one CPU core, seconds on a GPU): a larger split
-    (labeled 400 down to 20, ratio 20; unlabeled up to 1,000), three times the steps at the
-    reference's lr and weight decay (0.03, 5e-4), EMAs of 0.995 (a time constant of 200
-    steps, so the prior estimate settles well within the 2,400 steps)."""
-    return dict(
-        labeled_max=400, unlabeled_max=1000, imbalance_ratio=20, test_per_class=200,
-        class_order=HARD_TO_EASY, steps=2400, batch_size=64, unlabeled_ratio=2, lr=0.03,
-        weight_decay=5e-4, momentum=0.995, ema=0.995, channels=32, feature_dim=64,
-        distill_start=0.2,
-    )
-
-
-def settings(quick: bool = True) -> dict[str, Any]:
-    """The sizes of notebook 03: `quick_settings` or `full_settings` (a fresh dict). The
-    `SPLIT_KEYS` entries size the split, the others are `run_ssl` arguments.
-
-    >>> settings()["steps"], settings(quick=False)["steps"]
-    (800, 2400)
-    """
-    return quick_settings() if quick else full_settings()
-
-
+# ----------------------------------------------------------------------------- the comparison
 #: The columns of `SSLComparison.rows` (a method without a prior estimate gives NaN KLs).
 ROW_COLUMNS = ("balanced_accuracy", "many", "medium", "few", "ece", "kl_to_true_prior",
                "kl_em_to_true_prior")
@@ -264,42 +288,32 @@ class SSLComparison:
 
 
 def _run_task(args: tuple) -> dict[str, Any]:
-    data, name, kwargs = args
-    return run_ssl(data, name, **kwargs)
+    data, name, settings, kwargs = args
+    return run_ssl(data, name, settings, **kwargs)
 
 
-def compare(
-    profiles: Sequence[str] = ("consistent", "uniform", "reversed"),
-    methods: Sequence[str] = ("fixmatch", "flexda", "adello"),
-    quick: bool = True,
-    seed: int = 0,
-    device: str = "auto",
-    trace_every: int = 40,
-    workers: int = 1,
-    **overrides: Any,
-) -> SSLComparison:
-    """The notebook-03 experiment: every method on every unlabeled profile, same split and
-    seed per profile. ``overrides`` replace entries of `settings`. ``workers`` > 1 runs the
-    trainings in that many processes (one thread each; CPU only): the results are the same
-    as with one worker."""
-    sizes = {**settings(quick), **overrides}
-    split = {k: sizes.pop(k) for k in SPLIT_KEYS if k in sizes}
-    unknown = set(sizes) - set(inspect.signature(run_ssl).parameters)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; see settings().")
-    datasets = {p: make_ssl_data(p, seed=seed, **split) for p in profiles}
-    tasks = [(datasets[p], m, dict(seed=seed, device=device, trace_every=trace_every, **sizes))
-             for p in profiles for m in methods]
+def compare_profiles(settings: ProfileSettings | None = None, *, seed: int = 0,
+                     device: str = "auto", workers: int = 1) -> SSLComparison:
+    """Every method on every unlabeled profile of ``settings`` (default `profile_settings`),
+    same split and seed per profile. ``workers`` > 1 runs the trainings in that many
+    processes (one thread each; CPU only): the results are the same as with one worker."""
+    s = settings or profile_settings()
+    if not isinstance(s, ProfileSettings):
+        raise TypeError(f"settings must be a ProfileSettings (got {type(s).__name__}); "
+                        "see profile_settings().")
+    datasets = {p: make_ssl_data(p, seed=seed, **s.split()) for p in s.profiles}
+    tasks = [(datasets[p], m, s, dict(seed=seed, device=device))
+             for p in s.profiles for m in s.methods]
     outputs = map_tasks(_run_task, tasks, workers if resolve_device(device).type == "cpu" else 1)
-    results: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in profiles}
-    for (p, m), out in zip(((p, m) for p in profiles for m in methods), outputs):
+    results: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in s.profiles}
+    for (p, m), out in zip(((p, m) for p in s.profiles for m in s.methods), outputs):
         results[p][m] = out
     return SSLComparison(results)
 
 
-def recorded_results(result: SSLComparison) -> dict[str, Any]:
-    """Notebook 03's recorded keys: FlexDA's ``kl_to_true_prior`` and ``kl_em_to_true_prior``
-    per profile, and ``balanced_accuracy[profile][method]``."""
+def recorded_profile_results(result: SSLComparison) -> dict[str, Any]:
+    """Notebook 03's keys of this part: FlexDA's ``kl_to_true_prior`` and
+    ``kl_em_to_true_prior`` per profile, and ``balanced_accuracy[profile][method]``."""
     res = result.results
     missing = [p for p, by_method in res.items() if "flexda" not in by_method]
     if missing:
@@ -314,19 +328,20 @@ def recorded_results(result: SSLComparison) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- figure data
-def alpha_curves(q_hat, alpha_min: float = 0.1, power: float = 2.0, progress: float = 0.5,
-                 points: int = 101) -> dict[str, Any]:
+def alpha_curves(q_hat, alpha_min: float = 0.1, power: float = 2.0,
+                 progress_fraction: float = 0.5, points: int = 101) -> dict[str, Any]:
     """The data of `ltlab.viz.flexda.alpha_schedule_figure`: alpha_t on a grid of training
-    progress, alpha and Q̂_alpha = `smoothed_prior`(Q̂, alpha) at ``progress``.
+    progress, alpha and Q̂_alpha = `smoothed_prior`(Q̂, alpha) at ``progress_fraction`` (the
+    fraction of training done; the figure's keyword ``progress`` in the returned dict).
 
-    >>> c = alpha_curves([0.8, 0.2], progress=1.0)
+    >>> c = alpha_curves([0.8, 0.2], progress_fraction=1.0)
     >>> round(c["alpha"], 3), [round(v, 3) for v in c["q_alpha"]]
     (0.1, [0.535, 0.465])
     """
     q = torch.as_tensor(q_hat, dtype=torch.float64).flatten()
     q = q / q.sum()
     grid = [i / (points - 1) for i in range(points)]
-    alpha = alpha_schedule(progress, alpha_min, power)
+    alpha = alpha_schedule(progress_fraction, alpha_min, power)
     return dict(grid=grid, alphas=[alpha_schedule(t, alpha_min, power) for t in grid],
-                progress=progress, alpha=alpha, q_hat=q.tolist(),
+                progress=progress_fraction, alpha=alpha, q_hat=q.tolist(),
                 q_alpha=smoothed_prior(q, alpha).tolist(), alpha_min=alpha_min, power=power)

@@ -1,0 +1,112 @@
+r"""Notebook 03's driver (FlexDA: semi-supervised learning when the unlabeled prior is unknown).
+
+Three parts, one submodule each, run together by `compare`:
+
+* `ltlab.experiments.flexda.profiles`: FixMatch vs FlexDA vs ADELLO on MNIST-1D with three
+  unlabeled profiles (`compare_profiles`, sized by `ProfileSettings`);
+* `ltlab.experiments.flexda.arms`: the demonstration setting, seven choices of the prior
+  the pseudo-labels are aligned to, over several seeds (`compare_arms`, `ArmsSettings`);
+* `ltlab.experiments.flexda.toy`: the 2-D picture, decision regions on a Gaussian mixture
+  (`toy_regions`).
+
+The protocol (`ltlab.experiments.protocol`): `settings(quick)` -> `Settings`,
+``compare(settings, *, seeds, device, workers)`` -> `FlexDAResult`, `recorded_results`,
+`BANDS` (quick mode, seed 0: the notebook's Checks and its test) and `FULL_BANDS` (the
+full-size record).
+
+>>> s = settings()
+>>> s.profiles.steps, s.arms.seeds, settings(quick=False).profiles.steps
+(800, 5, 2400)
+"""
+
+from __future__ import annotations
+
+from .driver import (
+    BANDS,
+    FULL_BANDS,
+    NOTEBOOK,
+    FlexDAResult,
+    Settings,
+    compare,
+    hashed_settings,
+    recorded_results,
+    settings,
+)
+from .arms import (
+    ARMS,
+    TRAINED,
+    ArmsComparison,
+    ArmsSettings,
+    PseudoLabelMonitor,
+    arms_settings,
+    bayes_balanced_accuracy,
+    compare_arms,
+    make_arm,
+    noise_view,
+    recorded_arms_results,
+    run_arm,
+)
+from .profiles import (
+    HARD_TO_EASY,
+    ROW_COLUMNS,
+    SHOTS,
+    SPLIT_KEYS,
+    ProfileSettings,
+    SSLComparison,
+    alpha_curves,
+    compare_profiles,
+    heldout_split,
+    make_ssl_data,
+    mnist1d_pool,
+    profile_settings,
+    recorded_profile_results,
+    reorder_classes,
+    run_ssl,
+    true_unlabeled_prior,
+)
+from .toy import (
+    toy_data,
+    toy_regions,
+)
+
+__all__ = [
+    "ARMS",
+    "ArmsComparison",
+    "ArmsSettings",
+    "BANDS",
+    "FULL_BANDS",
+    "FlexDAResult",
+    "HARD_TO_EASY",
+    "NOTEBOOK",
+    "ProfileSettings",
+    "PseudoLabelMonitor",
+    "ROW_COLUMNS",
+    "SHOTS",
+    "SPLIT_KEYS",
+    "SSLComparison",
+    "Settings",
+    "TRAINED",
+    "alpha_curves",
+    "arms_settings",
+    "bayes_balanced_accuracy",
+    "compare",
+    "compare_arms",
+    "compare_profiles",
+    "hashed_settings",
+    "heldout_split",
+    "make_arm",
+    "make_ssl_data",
+    "mnist1d_pool",
+    "noise_view",
+    "profile_settings",
+    "recorded_arms_results",
+    "recorded_profile_results",
+    "recorded_results",
+    "reorder_classes",
+    "run_arm",
+    "run_ssl",
+    "settings",
+    "toy_data",
+    "toy_regions",
+    "true_unlabeled_prior",
+]
