@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn as nn
 
-from ._fit_steps import FitOptions, Loop
+from ._fit_steps import FitConfig, Loop
 
 if TYPE_CHECKING:
     from .data import LTData
@@ -48,7 +48,7 @@ def _plain(value: Any) -> Any:
     return f"{getattr(value, '__module__', '')}.{name}"
 
 
-def run_settings(model: nn.Module, method: Any, data: LTData, opts: FitOptions,
+def run_settings(model: nn.Module, method: Any, data: LTData, opts: FitConfig,
                  loop: Loop) -> dict[str, Any]:
     """What made this run: the options, the model and method classes, the data."""
     out = {name: _plain(getattr(opts, name)) for name in _SETTINGS}

@@ -1,6 +1,6 @@
 """The named steps of `ltlab.train.fit` (private: import `fit` from `ltlab.train`).
 
-`fit` reads as a short loop over these: `FitOptions` (the checked keywords),
+`fit` reads as a short loop over these: `FitConfig` (the checked keywords),
 `prepare` (device, data, step counts, the method's setup), `validate_shapes` (one dry
 prediction), `parameter_groups` and `make_optimizer` (optimiser and learning-rate
 schedule), `epoch_draws`, `train_step` (loss, hooks, update) and `EpochLog` (what an
@@ -34,11 +34,11 @@ def _integer(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class FitOptions:
+class FitConfig:
     """`fit`'s keywords after their checks (see `ltlab.train.fit` for each one's meaning).
 
-    Frozen, so a driver can nest one in its settings and train with
-    ``fit(model, method, data, **vars(options))``."""
+    Internal to the loop; drivers declare their fit options with
+    `ltlab.experiments.protocol.FitOptions`."""
 
     epochs: int | None = None
     steps: int | None = None
@@ -128,7 +128,7 @@ class Loop:
     num_epochs: int
 
 
-def validate_data(model: Any, method: Any, data: LTData, opts: FitOptions) -> None:
+def validate_data(model: Any, method: Any, data: LTData, opts: FitConfig) -> None:
     """Refuse what would fail deep inside the loop (or divide by zero) before any work."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (got {type(model).__name__}).")
@@ -150,7 +150,7 @@ def validate_data(model: Any, method: Any, data: LTData, opts: FitOptions) -> No
                          "non-empty unlabeled split (`ssl_split`); or pass unlabeled_ratio=0.")
 
 
-def prepare(model: nn.Module, method: Any, data: LTData, opts: FitOptions,
+def prepare(model: nn.Module, method: Any, data: LTData, opts: FitConfig,
             dev: torch.device) -> Loop:
     """Model, method and data on the device; step counts; then the method's ``setup``."""
     model.to(dev)
@@ -213,7 +213,7 @@ def validate_shapes(model: nn.Module, method: Any, loop: Loop, num_classes: int)
 
 
 # ----------------------------------------------------------------------------- optimiser
-def parameter_groups(model: nn.Module, method: Any, opts: FitOptions) -> list[Any]:
+def parameter_groups(model: nn.Module, method: Any, opts: FitConfig) -> list[Any]:
     """The model's parameters, then the method's own (heads, projectors), each once."""
     params = list(model.parameters())
     if isinstance(method, nn.Module):
@@ -240,7 +240,7 @@ def _lr_factor(step: int, total: int, warmup: int, schedule: str, steps_per_epoc
     return 1.0
 
 
-def make_optimizer(groups: list[Any], opts: FitOptions, loop: Loop):
+def make_optimizer(groups: list[Any], opts: FitConfig, loop: Loop):
     """SGD (momentum, Nesterov) or Adam, and a LambdaLR that sets the rate every step."""
     if opts.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(

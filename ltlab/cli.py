@@ -22,7 +22,7 @@ from typing import Any
 
 from . import __version__
 from ._packaged import copy_notebooks, packaged_notebooks
-from .notebook_parameters import notebook_parameters
+from .notebook_parameters import notebook_parameter_types, notebook_parameters
 from .runner import run_all, select_notebooks
 from .sweep import parse_cli_value, sweep
 
@@ -149,6 +149,11 @@ def sweep_command(args: argparse.Namespace) -> int:
     path = Path(args.notebook)
     try:
         defaults = notebook_parameters(path) if path.is_file() else {}
+        declared = notebook_parameter_types(path) if path.is_file() else {}
+        for name, kind in declared.items():  # `ratio: float = 100` parses -p ratio 12.5
+            if kind == "float" and isinstance(defaults.get(name), int) and not isinstance(
+                    defaults.get(name), bool):
+                defaults[name] = float(defaults[name])
         grid: dict[str, list[Any]] = {}
         for item in args.parameter:
             name, *values = item

@@ -50,9 +50,10 @@ def ensure_writable_file(path: str | os.PathLike, what: str) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"{what} {str(path)!r} is a folder; give a file name.")
     if not path.parent.is_dir():
+        why = ("is a file, not a folder" if path.parent.exists()
+               else "does not exist; create it first")
         raise FileNotFoundError(
-            f"{what} {str(path)!r}: the folder {str(path.parent)!r} does not exist; create it "
-            "first. Nothing was run.")
+            f"{what} {str(path)!r}: the folder {str(path.parent)!r} {why}. Nothing was run.")
     ensure_writable(path.parent, what)
     if path.exists() and not os.access(path, os.W_OK):
         raise PermissionError(f"{what} {str(path)!r} is not writable. Nothing was run.")

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from ._fit_checkpoint import resume, run_settings, save_checkpoint
 from ._fit_steps import (
     EpochLog,
-    FitOptions,
+    FitConfig,
     Loop,
     _lr_factor,  # noqa: F401  (tests and recipes check the schedule through this name)
     epoch_draws,
@@ -57,7 +57,6 @@ from .metrics import accuracy, balanced_accuracy
 __all__ = [
     "Batch",
     "CrossEntropy",
-    "FitOptions",
     "History",
     "Method",
     "MethodHooks",
@@ -275,7 +274,7 @@ def fit(
     compile: ``torch.compile`` the model for the training forward passes.
     channels_last: NHWC memory format (None: on CUDA for 4-D inputs; same maths).
     """
-    opts = FitOptions(
+    opts = FitConfig(
         epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
         decay_norm_and_bias=decay_norm_and_bias, schedule=schedule, warmup_epochs=warmup_epochs,
@@ -323,7 +322,7 @@ def fit(
     return history
 
 
-def _make_batch(loop: Loop, opts: FitOptions, perm: torch.Tensor, b: int, step: int,
+def _make_batch(loop: Loop, opts: FitConfig, perm: torch.Tensor, b: int, step: int,
                 g_cpu: torch.Generator, g_dev: torch.Generator) -> Batch:
     """The ``b``-th batch of the epoch's permutation: augmented, mixed, with its unlabeled
     draw. The draws come in a fixed order (augment, mixup, unlabeled) from the epoch's

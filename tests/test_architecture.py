@@ -27,7 +27,7 @@ LONG_MODULES: dict[str, str] = {}
 TEACHING = ("ltlab.experiments", "ltlab.exercises")
 PRESENTATION = ("ltlab.viz", "ltlab.widgets")
 TOOLING = ("ltlab.runner", "ltlab.sweep", "ltlab.cli", "ltlab.recipes", "ltlab.full_runs",
-           "ltlab.distribution", "ltlab.course", "ltlab.notebook_parameters",
+           "ltlab.course", "ltlab.notebook_parameters",
            "ltlab.notebook_execution", "ltlab.run_folder", "ltlab.__main__")
 
 

@@ -17,15 +17,15 @@ bands, so that the notebook, its test and the full-size test read the same defin
     the notebook's contract keys (what it passes to ``ltlab.record``).
 ``BANDS`` / ``FULL_BANDS``
     `Band` tuples: the notebook's Checks cell, its test and the full-size test all call
-    `check_bands(recorded, BANDS)`, so a threshold is written once.
+    `failed_bands(recorded, BANDS)`, so a threshold is written once.
 
 `ltlab.experiments.template` is the smallest driver that follows the protocol: copy it to
 start notebook 07.
 
 >>> b = Band("balanced_accuracy_la", low=0.5, reason="LA beats chance by a margin")
->>> check_bands({"balanced_accuracy_la": 0.7}, [b])
+>>> failed_bands({"balanced_accuracy_la": 0.7}, [b])
 []
->>> check_bands({"balanced_accuracy_la": 0.4}, [b])
+>>> failed_bands({"balanced_accuracy_la": 0.4}, [b])
 ['balanced_accuracy_la = 0.4 is below 0.5 (LA beats chance by a margin)']
 """
 
@@ -43,7 +43,7 @@ __all__ = [
     "FitOptions",
     "Result",
     "assert_bands",
-    "check_bands",
+    "failed_bands",
     "lookup",
     "one_seed",
     "settings_dict",
@@ -167,7 +167,7 @@ class Band:
         return None
 
 
-def check_bands(results: Mapping[str, Any], bands: Iterable[Band]) -> list[str]:
+def failed_bands(results: Mapping[str, Any], bands: Iterable[Band]) -> list[str]:
     """The bands that fail on ``results``, one line each (empty: all hold)."""
     return [p for band in bands if (p := band.problem(results)) is not None]
 
@@ -175,7 +175,7 @@ def check_bands(results: Mapping[str, Any], bands: Iterable[Band]) -> list[str]:
 def assert_bands(results: Mapping[str, Any], bands: Iterable[Band]) -> None:
     """Raise AssertionError listing every band that fails (the notebook's self-test)."""
     bands = list(bands)
-    problems = check_bands(results, bands)
+    problems = failed_bands(results, bands)
     if problems:
         raise AssertionError("self-test failed:\n  " + "\n  ".join(problems))
     print(f"Self-test passed: {len(bands)} checks hold.")

@@ -29,8 +29,8 @@ The notebook then reads::
 >>> result = compare(s)
 >>> [row["method"] for row in result.rows()]
 ['ce', 'la']
->>> from ltlab.experiments.protocol import check_bands
->>> check_bands(recorded_results(result), BANDS)
+>>> from ltlab.experiments.protocol import failed_bands
+>>> failed_bands(recorded_results(result), BANDS)
 []
 """
 

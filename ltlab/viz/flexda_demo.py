@@ -3,7 +3,7 @@
 
 * `prior_arms_figure`: balanced accuracy and ECE of each arm, mean with its 95 % interval
   and every seed (the data: ``prior_arms`` / ``prior_arms_ece`` of
-  `ltlab.experiments.flexda_arms.recorded_results`).
+  `ltlab.experiments.flexda.recorded_results`).
 * `pseudo_label_curves_figure`: mask rate, recall and the right-but-discarded fraction of the
   pseudo-labels per true class over training (`PseudoLabelMonitor` curves).
 * `decision_regions_figure`: decision regions on a 2-D grid, the Bayes rule's first.

@@ -91,7 +91,7 @@ def test_shifted_prior_matches_the_protocol():
     # forward-50 on a balanced test set of 100 per class keeps int(100 * 50^(-i/99)) images
     p = shifted_prior(100, 50, "forward")
     counts = [int(100 * (50 ** (-i / 99))) for i in range(100)]
-    assert sum(counts) == 2486  # methods-spec 6.4
+    assert sum(counts) == 2486  # the test-agnostic protocol of SADE/BalPoE (forward-50)
     exact = torch.tensor([50 ** (-i / 99) for i in range(100)], dtype=torch.float64)
     assert torch.allclose(p.double(), exact / exact.sum(), atol=1e-6)
     assert p[0] / p[-1] == pytest.approx(50, rel=1e-4)

@@ -11,7 +11,7 @@ import torch
 from ltlab.data import mnist1d_lt
 from ltlab.experiments import balpoe as E
 from ltlab.experiments.mnist1d_setup import mnist_fit_options
-from ltlab.experiments.protocol import check_bands
+from ltlab.experiments.protocol import failed_bands
 from ltlab.metrics import accuracy
 from ltlab.priors import shifted_prior
 
@@ -70,7 +70,7 @@ def test_compare_and_recorded_results_on_a_tiny_run(tiny_mnist):
     assert [r["method"] for r in rows] == list(E.TABLE2_MODELS)
     assert rows[-1]["label"] == "BalPoE + mixup" and "mce" in rows[-1]
     # the bands read the recorded keys (whatever a 3-epoch run gives, each one is evaluated)
-    assert all(isinstance(p, str) for p in check_bands(rec, E.BANDS + E.FULL_BANDS))
+    assert all(isinstance(p, str) for p in failed_bands(rec, E.BANDS + E.FULL_BANDS))
 
 
 def test_compare_follows_its_settings():

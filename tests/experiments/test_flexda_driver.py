@@ -28,7 +28,7 @@ from ltlab.experiments.flexda import (
     settings,
     true_unlabeled_prior,
 )
-from ltlab.experiments.protocol import FitOptions, check_bands
+from ltlab.experiments.protocol import FitOptions, failed_bands
 
 #: a split and a run small enough for the inner loop (a few seconds)
 TINY = replace(settings().profiles, labeled_max=60, unlabeled_max=120, test_per_class=40,
@@ -186,13 +186,13 @@ def test_bands_name_recorded_keys_and_fail_with_their_reason():
                            "fixmatch": {"per_seed": [0.2, 0.3]}},
         "toy_balanced_accuracy": {"bayes": 0.9, "fixmatch": 0.6, "flexda": 0.7},
     }
-    assert check_bands(good, driver.BANDS) == [] and check_bands(good, driver.FULL_BANDS) == []
+    assert failed_bands(good, driver.BANDS) == [] and failed_bands(good, driver.FULL_BANDS) == []
     bad = dict(good, kl_em_to_true_prior=dict(good["kl_em_to_true_prior"], uniform=0.02))
-    assert check_bands(bad, driver.BANDS) == [
+    assert failed_bands(bad, driver.BANDS) == [
         "kl_em_to_true_prior.uniform = 0.02 is above 0.015 (EM on held-out finds Q)"]
     worse = dict(good, prior_arms_paired={k: dict(v, ci_low=-0.01)
                                           for k, v in good["prior_arms_paired"].items()})
-    assert len(check_bands(worse, driver.FULL_BANDS)) == 2
+    assert len(failed_bands(worse, driver.FULL_BANDS)) == 2
 
 
 @pytest.mark.slow

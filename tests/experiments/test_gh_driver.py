@@ -10,7 +10,7 @@ import torch
 
 from ltlab.data import LTData
 from ltlab.experiments import gh as driver
-from ltlab.experiments.protocol import check_bands
+from ltlab.experiments.protocol import failed_bands
 from ltlab.gh import uniform_structure
 from ltlab.models import MLP
 
@@ -90,13 +90,13 @@ def test_bands_hold_on_good_numbers_and_name_what_fails():
               "tail_nearest_cosine": {"mean": -0.3}}
     good = {"probe_accuracy": acc, "sphere_toy": toy, "sphere_toy_paired": paired,
             "probe_seed_table": {"all": {"difference": -0.01}}}
-    assert check_bands(good, driver.BANDS) == [] and check_bands(good, driver.FULL_BANDS) == []
+    assert failed_bands(good, driver.BANDS) == [] and failed_bands(good, driver.FULL_BANDS) == []
     no_gap = dict(good, sphere_toy_paired=dict(paired, etf_gap={"mean": 0.1}))
-    assert check_bands(no_gap, driver.FULL_BANDS) == [
+    assert failed_bands(no_gap, driver.FULL_BANDS) == [
         "sphere_toy_paired.etf_gap.mean = 0.1 fails its test (GH brings the class means closer "
         "to the simplex ETF)"]
     far = dict(good, probe_seed_table={"all": {"difference": 0.09}})
-    assert check_bands(far, driver.BANDS) == [
+    assert failed_bands(far, driver.BANDS) == [
         "probe_seed_table.all.difference = 0.09 is above 0.08 (over the training seeds, GH - "
         "SimCLR within 8 points on all classes)"]
 

@@ -22,7 +22,7 @@ from ltlab.experiments.balpoe import (
 from ltlab.experiments.logit_adjustment import BANDS as LA_BANDS
 from ltlab.experiments.logit_adjustment import mixture_errors
 from ltlab.experiments.mnist1d_setup import mnist_data
-from ltlab.experiments.protocol import check_bands
+from ltlab.experiments.protocol import failed_bands
 
 SEEDS = (1, 2)
 
@@ -32,7 +32,7 @@ def test_mixture_la_within_bayes_band(seed):
     e = mixture_errors(100, tau=1.0, seed=seed)
     # notebook 01's bands on the floor: LA within 1.5 points of it, CE at least 4 above
     bands = [b for b in LA_BANDS if b.minus == "balanced_error_bayes"]
-    assert len(bands) == 2 and check_bands(e, bands) == [], e
+    assert len(bands) == 2 and failed_bands(e, bands) == [], e
 
 
 @pytest.mark.slow

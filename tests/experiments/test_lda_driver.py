@@ -13,7 +13,7 @@ from ltlab.analysis import distance_ratio, extract_features, weight_norm_ratio
 from ltlab.augment import signal_weak
 from ltlab.data import GaussianMixtureLT, LTData
 from ltlab.experiments import lda as driver
-from ltlab.experiments.protocol import FitOptions, check_bands
+from ltlab.experiments.protocol import FitOptions, failed_bands
 from ltlab.lda import LDA
 
 TINY_FIT = FitOptions(epochs=2, batch_size=32, lr=0.05)
@@ -65,10 +65,10 @@ def test_bands_hold_on_good_numbers_and_name_what_fails():
             "shot_accuracy": {"ce": {"few": 0.1}, "lda": {"few": 0.3}},
             "ablation_balanced_accuracy": {**dict.fromkeys(driver.ABLATION_ARMS, 0.5),
                                            "ce": 0.50, "lda": 0.60}}
-    assert check_bands(good, driver.BANDS) == []
-    assert check_bands(good, driver.FULL_BANDS) == []
+    assert failed_bands(good, driver.BANDS) == []
+    assert failed_bands(good, driver.FULL_BANDS) == []
     close = dict(good, balanced_accuracy=dict(bal, lda=0.52))
-    problems = check_bands(close, driver.BANDS)
+    problems = failed_bands(close, driver.BANDS)
     assert problems == ["balanced_accuracy = " + repr(close["balanced_accuracy"])
                         + " fails its test (LDA's balanced head beats CE by 3 points)"]
 

@@ -113,13 +113,13 @@ def test_compare_runs_both_parts():
 
 
 def test_bands_are_the_notebook_claims():
-    from ltlab.experiments.protocol import check_bands
+    from ltlab.experiments.protocol import failed_bands
 
     good = {"balanced_error_bayes": 0.2, "balanced_error_ce": 0.3, "balanced_error_posthoc": 0.25,
             "balanced_error_la": 0.21, "balanced_accuracy_ce": 0.4, "balanced_accuracy_la": 0.45}
-    assert check_bands(good, E.BANDS) == [] and check_bands(good, E.FULL_BANDS) == []
+    assert failed_bands(good, E.BANDS) == [] and failed_bands(good, E.FULL_BANDS) == []
     bad = dict(good, balanced_error_la=0.22, balanced_accuracy_la=0.41)
-    problems = check_bands(bad, E.BANDS)
+    problems = failed_bands(bad, E.BANDS)
     assert len(problems) == 2, problems
     assert problems[0].startswith("balanced_error_la - balanced_error_bayes = 0.02 is above 0.015")
 

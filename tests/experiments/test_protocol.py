@@ -19,7 +19,7 @@ from ltlab.experiments.protocol import (
     Band,
     FitOptions,
     assert_bands,
-    check_bands,
+    failed_bands,
     one_seed,
     settings_dict,
 )
@@ -30,20 +30,20 @@ DRIVER_MODULES = {**DRIVERS, "07_template": "ltlab.experiments.template"}
 # ----------------------------------------------------------------------------- bands
 def test_band_interval_margin_relation_and_whole_results():
     results = {"a": 0.5, "b": 0.45, "nested": {"x": 0.1, "y": 0.3}}
-    assert check_bands(results, [Band("a", low=0.4, high=0.6)]) == []
-    assert check_bands(results, [Band("a", high=0.45, reason="why")]) == [
+    assert failed_bands(results, [Band("a", low=0.4, high=0.6)]) == []
+    assert failed_bands(results, [Band("a", high=0.45, reason="why")]) == [
         "a = 0.5 is above 0.45 (why)"]
     # a margin between two keys: a - b = 0.05
-    assert check_bands(results, [Band("a", minus="b", low=0.04)]) == []
-    [problem] = check_bands(results, [Band("a", minus="b", low=0.1)])
+    assert failed_bands(results, [Band("a", minus="b", low=0.04)]) == []
+    [problem] = failed_bands(results, [Band("a", minus="b", low=0.1)])
     assert problem.startswith("a - b = 0.05") and "below 0.1" in problem
     # dotted keys walk into nested results, test= holds a relation, "*" is every result
-    assert check_bands(results, [Band("nested.y", minus="nested.x", test=lambda d: d > 0)]) == []
-    [problem] = check_bands(results, [Band("*", test=lambda r: r["a"] < r["b"], reason="r")])
+    assert failed_bands(results, [Band("nested.y", minus="nested.x", test=lambda d: d > 0)]) == []
+    [problem] = failed_bands(results, [Band("*", test=lambda r: r["a"] < r["b"], reason="r")])
     assert problem == "the results fails its test (r)"
-    assert check_bands({"a": math.nan}, [Band("a", low=0)]) == ["a = nan is not a number"]
+    assert failed_bands({"a": math.nan}, [Band("a", low=0)]) == ["a = nan is not a number"]
     with pytest.raises(KeyError, match="'missing'"):
-        check_bands(results, [Band("missing", low=0)])
+        failed_bands(results, [Band("missing", low=0)])
     with pytest.raises(AssertionError, match="a = 0.5 is above 0.1"):
         assert_bands(results, [Band("a", high=0.1)])
 
@@ -63,7 +63,7 @@ def test_template_runs_the_protocol_and_its_bands_hold():
     result = template.compare(s, device="cpu")
     recorded = template.recorded_results(result)
     assert set(recorded) == {"balanced_accuracy_ce", "balanced_accuracy_la"}
-    assert check_bands(recorded, template.BANDS) == []  # quick mode, seed 0
+    assert failed_bands(recorded, template.BANDS) == []  # quick mode, seed 0
     rows = result.rows()
     assert [r["method"] for r in rows] == ["ce", "la"]
     assert rows[1]["balanced_accuracy"] == recorded["balanced_accuracy_la"]

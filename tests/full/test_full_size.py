@@ -50,11 +50,11 @@ def _finite(*values: float) -> bool:
 def _driver_full_bands(notebook: str):
     """The check of a driver's `FULL_BANDS` (declared once, beside its `BANDS`)."""
     from ltlab.experiments.full_size import DRIVERS
-    from ltlab.experiments.protocol import check_bands
+    from ltlab.experiments.protocol import failed_bands
 
     def check(r: dict) -> None:
         bands = importlib.import_module(DRIVERS[notebook]).FULL_BANDS
-        problems = check_bands(r, bands)
+        problems = failed_bands(r, bands)
         assert not problems, "\n".join(problems)
 
     return check

@@ -8,7 +8,7 @@ import nbformat
 import torch
 
 from ltlab.experiments import tour
-from ltlab.experiments.protocol import check_bands
+from ltlab.experiments.protocol import failed_bands
 from ltlab.priors import long_tailed_counts
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "notebooks"
@@ -17,7 +17,7 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "notebooks"
 def test_tour_records_the_head_tail_gap(executed):
     r = executed("00_tour")
     assert r["train_counts"] == long_tailed_counts(10, 400, 100).tolist()
-    assert check_bands(r, tour.BANDS) == []  # the bands of the notebook's Checks cell
+    assert failed_bands(r, tour.BANDS) == []  # the bands of the notebook's Checks cell
     per_class = torch.tensor(r["per_class_accuracy"])
     assert abs(per_class.mean().item() - r["balanced_accuracy"]) < 1e-6
 

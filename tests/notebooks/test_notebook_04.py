@@ -5,7 +5,7 @@ import math
 
 from ltlab.experiments import calibration
 from ltlab.experiments.calibration import SHIFT_SETTINGS
-from ltlab.experiments.protocol import check_bands
+from ltlab.experiments.protocol import failed_bands
 
 MODELS = {"ce", "ce_mixup", "la", "balpoe", "balpoe_mixup"}
 
@@ -28,4 +28,4 @@ def test_calibration_notebook_meets_its_targets(executed):
     relative to the tail after one temperature; EM lowers the NLL under strong shift."""
     r = executed("04_calibration")
     assert set(r["temperature"]) == MODELS and set(r["label_shift_nll"]) == set(SHIFT_SETTINGS)
-    assert check_bands(r, calibration.BANDS) == []
+    assert failed_bands(r, calibration.BANDS) == []

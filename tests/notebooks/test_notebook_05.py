@@ -4,7 +4,7 @@ bands are `ltlab.experiments.lda.BANDS`, the ones the notebook's Checks assert).
 from __future__ import annotations
 
 from ltlab.experiments import lda as driver
-from ltlab.experiments.protocol import check_bands
+from ltlab.experiments.protocol import failed_bands
 
 
 def test_notebook_05_records_its_contract(executed):
@@ -17,7 +17,7 @@ def test_notebook_05_records_its_contract(executed):
 def test_notebook_05_meets_the_targets(executed):
     """LDA's balanced head beats CE by 3 points, with flatter per-class weight norms and a
     better few group; every arm of the ablation ran, and its LDA beats its CE."""
-    assert check_bands(executed("05_lda"), driver.BANDS) == []
+    assert failed_bands(executed("05_lda"), driver.BANDS) == []
 
 
 def test_notebook_05_records_the_papers_ablation(executed):

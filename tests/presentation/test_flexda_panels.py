@@ -36,7 +36,7 @@ def test_prior_estimation_figure_values():
 
 def test_alpha_figure_draws_the_data_it_is_given():
     q = [0.7, 0.2, 0.1]
-    data = alpha_curves(q, alpha_min=0.2, power=1.0, progress=0.5, points=11)
+    data = alpha_curves(q, alpha_min=0.2, power=1.0, progress_fraction=0.5, points=11)
     assert data["grid"] == pytest.approx([i / 10 for i in range(11)])
     assert data["alphas"] == pytest.approx([1 - 0.8 * t for t in data["grid"]])
     assert data["alpha"] == pytest.approx(0.6)

@@ -12,7 +12,8 @@ from ltlab import viz
 from ltlab.analysis import class_mean_cosines, frequency_groups, pca_2d
 from ltlab.data import GaussianMixtureLT
 from ltlab.experiments.gh import toy_scores
-from ltlab.experiments.lda import compare
+from ltlab.experiments.lda import compare_methods
+from ltlab.experiments.protocol import FitOptions
 from ltlab.gh import sinkhorn_allocation, uniform_structure
 from ltlab.viz.lda import (
     balance_dynamics_figure,
@@ -32,8 +33,8 @@ def mixture():
 
 
 def test_figures_and_panel(mixture):
-    run = compare(mixture, ["ce", "lda"], epochs=2, batch_size=32, device="cpu",
-                  variant="normalised")
+    run = compare_methods(mixture, ["ce", "lda"], FitOptions(epochs=2, batch_size=32),
+                          device="cpu", variant="normalised")
     hist = run.histories["lda"]
     fig = balance_dynamics_figure(hist)
     assert list(fig.data[0].y) == pytest.approx(hist.step_terms["alpha"])

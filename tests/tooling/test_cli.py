@@ -29,7 +29,7 @@ VERBS = {
     # instructors' verbs (ltlab.course; tested in test_course.py and tests/e2e/test_book.py)
     "student": {"--check", "--mark"},
     "slides": {"--out", "--execute", "--solutions", "--reveal-prefix", "--require-js"},
-    "book": {"--out", "--course", "--notation", "--pyproject", "--solutions"},
+    "book": {"--out", "--course", "--notation", "--pyproject", "--solutions", "--docs"},
 }
 
 
@@ -147,7 +147,8 @@ def test_sweep_command_parses_values_with_the_notebooks_types(tmp_path, monkeypa
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("a = 1\nscale = 1.0\nflag = True\nname = 'x'")
+    cell = nbformat.v4.new_code_cell("a = 1\nscale = 1.0\nflag = True\nname = 'x'\n"
+                                     "ratio: float = 100  # declared float: takes 12.5")
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell]
     path = tmp_path / "nb.ipynb"
@@ -170,3 +171,7 @@ def test_sweep_command_parses_values_with_the_notebooks_types(tmp_path, monkeypa
     assert "1 runs: 1 executed now" in capsys.readouterr().out
     assert cli.main(["sweep", str(path), "-p", "a", "1", "-p", "a", "2"]) == 2
     assert "given twice" in capsys.readouterr().err
+    assert cli.main(["sweep", str(path), "-p", "ratio", "12.5", "100"]) == 0
+    assert seen["grid"] == {"ratio": [12.5, 100.0]}
+    assert cli.main(["sweep", str(path), "-p", "a", "2.5"]) == 2
+    assert "'2.5' is not an integer" in capsys.readouterr().err

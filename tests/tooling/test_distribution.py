@@ -406,7 +406,8 @@ def test_readme_library_table_lists_every_module_under_its_floor():
     floor_of = {"experiments": "teaching", "exercises": "teaching", "viz": "presentation",
                 "widgets": "presentation", "runner": "tooling", "sweep": "tooling",
                 "cli": "tooling", "recipes": "tooling",
-                "full_runs": "tooling", "course": "tooling"}
+                "full_runs": "tooling", "course": "tooling", "notebook_parameters": "tooling",
+                "notebook_execution": "tooling", "run_folder": "tooling"}
     package = ROOT / "ltlab"
     names = {p.stem for p in package.glob("*.py")
              if p.stem not in ("__init__", "__main__", "_deprecation")}

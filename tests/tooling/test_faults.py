@@ -145,7 +145,7 @@ def test_train_checks_its_json_path_before_training(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(recipes, "run_recipe", lambda *a, **k: pytest.fail("trained"))
     for bad, words in ((tmp_path / "no-such-dir" / "r.json", "does not exist"),
                        (tmp_path, "is a folder"),
-                       (_unwritable(tmp_path) / "r.json", "does not exist")):
+                       (_unwritable(tmp_path), "is a file, not a folder")):
         code = cli.main(["train", "la-loss-cifar10-lt-ir100", "--root", str(tmp_path),
                          "--json", str(bad)])
         err = capsys.readouterr().err

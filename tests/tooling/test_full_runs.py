@@ -3,6 +3,7 @@ and read back by the notebooks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -28,7 +29,8 @@ def test_settings_hash_follows_the_full_size_settings(monkeypatch):
     before = full_size.settings_hash("00_tour")
     assert before == full_size.settings_hash("00_tour")
     real = tour.settings
-    monkeypatch.setattr(tour, "settings", lambda quick=True: {**real(quick), "extra": 1})
+    monkeypatch.setattr(tour, "settings", lambda quick=True: dataclasses.replace(
+        real(quick), max_count=real(quick).max_count + 1))
     assert full_size.settings_hash("00_tour") != before
 
 
@@ -100,12 +102,14 @@ def test_full_size_table_sits_beside_this_runs_values(tmp_path, capsys):
 
 
 def test_settings_hash_covers_the_other_parts_a_notebook_runs(monkeypatch):
-    from ltlab.experiments import flexda_arms
+    """Notebook 03 also runs the arms experiment: its settings are hashed too (under their
+    old ``module:function`` key, so the committed record stays valid)."""
+    from ltlab.experiments import flexda
 
     assert "ltlab.experiments.flexda_arms:settings" in full_size.full_settings(
         "03_flexda_prior_estimation")
     before = full_size.settings_hash("03_flexda_prior_estimation")
-    original = flexda_arms.settings
-    monkeypatch.setattr(flexda_arms, "settings",
-                        lambda quick=True: dict(original(quick), seeds=99))
+    original = flexda.settings
+    monkeypatch.setattr(flexda, "settings", lambda quick=True: dataclasses.replace(
+        original(quick), arms=dataclasses.replace(original(quick).arms, labeled_max=299)))
     assert full_size.settings_hash("03_flexda_prior_estimation") != before

@@ -224,6 +224,7 @@ def test_ltlab_run_without_a_notebooks_folder_uses_the_packaged_ones(tmp_path, m
 
 
 @pytest.mark.slow
+@pytest.mark.network  # python -m build fetches its build backend from the index
 def test_the_wheel_carries_the_lab_and_not_the_repository_tooling(tmp_path):
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), ROOT],
                    check=True, capture_output=True)

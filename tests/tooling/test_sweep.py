@@ -286,8 +286,13 @@ def test_killed_sweep_resumes_only_missing_runs(tiny, tmp_path):
     started_before = len(logged(log))
     assert 1 <= len(done_before) < 4, "kill the sweep midway"
 
+    import tempfile
+
+    # the runs in flight when it was killed left their folders (SIGKILL: no cleanup)
+    left = list(Path(tempfile.gettempdir()).glob(f"ltlab-sweep-{proc.pid}-*"))
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not any(p.exists() for p in left)  # removed: their process is gone
     n = len(done_before)
     assert f"4 runs: {4 - n} executed now, {n} reused, 0 failed" in rerun.stdout
     second = {(int(line.split(",")[0]), line.split(",")[1])

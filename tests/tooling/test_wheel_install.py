@@ -1,7 +1,8 @@
 """A release that students can install, in a Colab-shaped environment.
 
 One fresh virtual environment outside the checkout, built once for this module (about
-2-3 minutes on a 2-core machine, most of it installing torch from the machine's wheel cache):
+2-3 minutes on a 2-core machine, most of it installing torch from the machine's wheel cache;
+marked ``network``: skipped with the reason when the package index is unreachable):
 
 1. ``python -m build`` makes an sdist and a wheel of the checkout (``LTLAB_TEST_WHEEL=path``
    tests a wheel built before, and the sdist beside it, instead);
@@ -34,25 +35,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from packaging.utils import canonicalize_name
-
-
-def index_unreachable(timeout: float = 3.0) -> str | None:
-    """Why the package index cannot be used (``LTLAB_OFFLINE=1``, or no TCP connection to
-    its host within ``timeout`` seconds), or None when it answers."""
-    import socket
-    from urllib.parse import urlparse
-
-    if os.environ.get("LTLAB_OFFLINE", "") not in ("", "0"):
-        return "LTLAB_OFFLINE is set"
-    url = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple")
-    parsed = urlparse(url)
-    host = parsed.hostname or "pypi.org"
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as err:
-        return f"the package index {url} is unreachable ({err})"
-    return None
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Colab's preinstalled versions (published list, August 2026) that installing ltlab must keep.
@@ -88,9 +70,6 @@ def _versions(python: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def colab_venv(tmp_path_factory):
-    offline = index_unreachable()
-    if offline:  # the suite passes offline; the release workflow runs these with the index
-        pytest.skip(f"needs the package index to build the Colab-shaped venv: {offline}")
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
     given = os.environ.get("LTLAB_TEST_WHEEL")  # the release workflow tests what it publishes
@@ -184,14 +163,21 @@ def test_notebooks_run_from_the_wheel_in_a_colab_shaped_kernel(colab_venv):
     print(f"wheel/Colab venv timings (s): {TIMES}")
 
 
-@pytest.mark.filterwarnings("ignore")
 def test_offline_is_detected_quickly(monkeypatch):
-    """The probe behind the skip: LTLAB_OFFLINE, or an index that does not answer."""
+    """The probe behind the ``network`` marker's skip (tests/tooling/conftest.py):
+    LTLAB_OFFLINE, or an index that does not answer, says why, within seconds."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_tooling_conftest",
+                                                  Path(__file__).with_name("conftest.py"))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
     monkeypatch.setenv("LTLAB_OFFLINE", "1")
-    assert index_unreachable() == "LTLAB_OFFLINE is set"
+    assert probe.index_unreachable() == "LTLAB_OFFLINE is set"
+    probe.index_unreachable.cache_clear()
     monkeypatch.delenv("LTLAB_OFFLINE")
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: refused
     start = time.perf_counter()
-    reason = index_unreachable(timeout=1.0)
+    reason = probe.index_unreachable(timeout=1.0)
     assert reason and "127.0.0.1:9/simple is unreachable" in reason
     assert time.perf_counter() - start < 5

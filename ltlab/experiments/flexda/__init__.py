@@ -9,10 +9,10 @@ Three parts, one submodule each, run together by `compare`:
 * `ltlab.experiments.flexda.toy`: the 2-D picture, decision regions on a Gaussian mixture
   (`toy_regions`).
 
-The protocol (`ltlab.experiments.protocol`): `settings(quick)` -> `Settings`,
-``compare(settings, *, seeds, device, workers)`` -> `FlexDAResult`, `recorded_results`,
-`BANDS` (quick mode, seed 0: the notebook's Checks and its test) and `FULL_BANDS` (the
-full-size record).
+The protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.flexda.driver`,
+re-exported here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device,
+workers)`` -> `FlexDAResult`, `recorded_results`, `BANDS` (quick mode, seed 0: the
+notebook's Checks and its test) and `FULL_BANDS` (the full-size record).
 
 >>> s = settings()
 >>> s.profiles.steps, s.arms.seeds, settings(quick=False).profiles.steps

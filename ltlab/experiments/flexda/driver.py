@@ -1,7 +1,6 @@
 """Notebook 03's driver: the protocol of `ltlab.experiments.protocol` over the parts of
 `ltlab.experiments.flexda` (listed in the package docstring; the package re-exports it all)."""
 
-
 from __future__ import annotations
 
 import dataclasses

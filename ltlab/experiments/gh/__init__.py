@@ -10,9 +10,10 @@ Two parts, one submodule each, run together by `compare`:
   seeds on the same split (`compare_seeds`), sized by `ProbeSettings`; and the toy batch of
   the allocation panel (`toy_scores`).
 
-The protocol (`ltlab.experiments.protocol`): `settings(quick)` -> `Settings`,
-``compare(settings, *, seeds, device, workers)`` -> `GHResult`, `recorded_results`, `BANDS`
-(quick mode, seed 0) and `FULL_BANDS` (the full-size record).
+The protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.gh.driver`, re-exported
+here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device, workers)`` ->
+`GHResult`, `recorded_results`, `BANDS` (quick mode, seed 0) and `FULL_BANDS` (the full-size
+record).
 
 >>> s = settings()
 >>> s.probe.warmup_epochs, s.sphere.imbalance_ratio, len(settings(quick=False).sphere.seeds)

@@ -45,19 +45,29 @@ from ..._validation import as_fraction, as_int, as_positive
 from ...analysis import class_mean_cosines, nearest_class_cosine, simplex_etf_gap
 from ...contrastive import SimCLR
 from ...data import GaussianMixtureLT, LTData
-from ...gh import SimCLRGH, geometric_logits
+from ...gh import PrototypeMemory, SimCLRGH, geometric_logits
 from ...metrics import paired_interval
 from ...models import MLP
 from ...train import fit, seed_everything
 from ..process_pool import map_tasks
 from ..protocol import FitOptions
 
-__all__ = ["ARMS", "INTERVAL_KEYS", "METRICS", "SphereComparison", "SphereRun",
-           "SphereSettings", "compare_sphere", "gaussian_view", "matched_class_prior",
+__all__ = ["ARMS", "INTERVAL_KEYS", "MARGINALS", "MARGINAL_ARMS", "METRICS", "SphereComparison", "SphereRun",
+           "SphereSettings", "compare_marginals", "compare_sphere", "gaussian_view",
+           "matched_class_prior", "prior_errors",
            "recorded_sphere_results", "run_seed", "sphere_settings", "sphere_toy_data"]
 
 #: The three pre-trainings, in the order of the slides' picture.
 ARMS = ("simclr_balanced", "simclr_lt", "simclr_gh_lt")
+
+#: GH's anchor marginals `compare_marginals` compares: the class prior matched to the
+#: anchors (an oracle, `matched_class_prior`), GH's own estimate pi_hat (the method) and a
+#: uniform marginal (no prior at all).
+MARGINALS = ("matched", "estimated", "uniform")
+
+#: The `run_seed` arm that continues GH with each marginal.
+MARGINAL_ARMS = {"matched": "simclr_gh_lt_matched", "estimated": "simclr_gh_lt",
+                 "uniform": "simclr_gh_lt_uniform"}
 
 #: The outcome and the two mechanism metrics (see the module docstring).
 METRICS = ("tail_accuracy", "tail_nearest_cosine", "etf_gap")
@@ -202,16 +212,38 @@ def _measure(model, method, mixture: GaussianMixtureLT, eval_per_class: int, see
     return metrics, acc, ut, table
 
 
+class _FlooredMemory(PrototypeMemory):
+    """`PrototypeMemory` whose pi_hat gives every anchor at least ``floor`` (then renormalised)."""
+
+    def __init__(self, num_samples: int, num_prototypes: int, floor: float) -> None:
+        super().__init__(num_samples, num_prototypes)
+        self.floor = floor
+
+    def prior(self) -> torch.Tensor:
+        p = super().prior().clamp_min(self.floor)
+        return p / p.sum()
+
+
 def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
-             matched_prior: bool = False) -> SphereRun:
+             matched_prior: bool = False, uniform_prior: bool = False,
+             prior_floor: float = 0.0) -> SphereRun:
     """Train the three arms at one seed and measure them (see the module docstring;
     ``settings``: default `sphere_settings`). ``matched_prior=True`` adds a fourth arm,
     ``simclr_gh_lt_matched``: GH whose marginal is the *class* prior, each anchor getting
     the share of the class it holds after the warm-up (`matched_class_prior`; an oracle that
     needs the labels, not the method). ``temperature`` is NT-Xent's T in all three arms;
     ``fit.weight_decay`` is Adam's L2 term; ``gh_options`` go to `ltlab.gh.SimCLRGH` (e.g.
-    ``ramp_epochs``, ``eps``, ``beta``)."""
+    ``ramp_epochs``, ``eps``, ``beta``). ``uniform_prior=True`` adds
+    ``simclr_gh_lt_uniform``: GH with a fixed uniform marginal. ``prior_floor`` > 0 adds
+    ``simclr_gh_lt_floored``: GH whose estimated pi_hat gives every anchor at least
+    ``prior_floor`` (a label-free count floor, then renormalised). The extra arms continue
+    from the same warm-up with the same data order, and leave the other arms unchanged."""
     s = settings or sphere_settings()
+    as_positive(prior_floor, "prior_floor", "A share in [0, 1/K); 0 turns the arm off.",
+                allow_zero=True)
+    if prior_floor * s.num_classes >= 1:
+        raise ValueError(f"prior_floor must be below 1/K = {1 / s.num_classes:.3f} (got "
+                         f"{prior_floor!r}); 0 turns the floored arm off.")
     epochs, warmup_epochs, weight_decay = s.fit.epochs, s.warmup_epochs, s.fit.weight_decay
     num_classes, dim, hidden, temperature = s.num_classes, s.dim, s.hidden, s.temperature
     noise, mask, eval_per_class = s.noise, s.mask, s.eval_per_class
@@ -263,6 +295,18 @@ def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
         oracle.prior.copy_(matched)
         oracle.prior_is_fixed = True
         continuations.append(("simclr_gh_lt_matched", copy.deepcopy(model_lt), oracle))
+    if uniform_prior:  # no prior: every anchor gets 1/K
+        flat = copy.deepcopy(gh)
+        flat.prior.fill_(1.0 / flat.num_prototypes)
+        flat.prior_is_fixed = True
+        continuations.append(("simclr_gh_lt_uniform", copy.deepcopy(model_lt), flat))
+    if prior_floor > 0:  # pi_hat with a count floor, refreshed as GH does
+        floored = copy.deepcopy(gh)
+        memory = _FlooredMemory(*gh.memory.values.shape, prior_floor)
+        memory.values.copy_(gh.memory.values)
+        floored.memory = memory
+        floored.prior.copy_(memory.prior())
+        continuations.append(("simclr_gh_lt_floored", copy.deepcopy(model_lt), floored))
     continuations.append(("simclr_gh_lt", model_lt, gh))
     rest = epochs - warmup_epochs
     for name, m, method in continuations:
@@ -297,6 +341,53 @@ def matched_class_prior(z: torch.Tensor, labels: torch.Tensor, anchors: torch.Te
     prior = torch.zeros(k)
     prior[torch.as_tensor(cols)] = class_prior.float()[torch.as_tensor(rows)]
     return prior
+
+
+def prior_errors(pi_hat: Sequence[float], reference: Sequence[float]) -> dict[str, float]:
+    """How far GH's pi_hat is from a ``reference`` marginal on the same anchors (e.g.
+    `matched_class_prior`): ``total_variation`` = (1/2) sum_k |pi_hat_k - ref_k|,
+    ``sorted_total_variation``, the same between the two sorted vectors (no anchor-to-class
+    matching, so label-free up to the class prior), and ``largest_share`` = max_k pi_hat_k."""
+    p = torch.as_tensor(list(pi_hat), dtype=torch.float64)
+    r = torch.as_tensor(list(reference), dtype=torch.float64)
+    if p.shape != r.shape:
+        raise ValueError(f"pi_hat and reference need the same length (got {p.numel()} and "
+                         f"{r.numel()}).")
+    return {"total_variation": float(0.5 * (p - r).abs().sum()),
+            "sorted_total_variation": float(0.5 * (p.sort().values - r.sort().values).abs().sum()),
+            "largest_share": float(p.max())}
+
+
+def _run_marginal_task(task: tuple[int, SphereSettings, float]) -> SphereRun:
+    seed, settings, floor = task
+    return run_seed(seed, settings, matched_prior=True, uniform_prior=True, prior_floor=floor)
+
+
+def compare_marginals(settings: SphereSettings | None = None, seeds: Sequence[int] | None = None,
+                      *, prior_floor: float = 0.0, workers: int = 1,
+                      metric: str = "tail_accuracy") -> dict[str, Any]:
+    """GH - SimCLR (ratio 64, paired per seed: one warm-up, the same data order) on
+    ``metric`` for each of `MARGINALS` (and ``"floored"`` when ``prior_floor`` > 0, see
+    `run_seed`): ``{"marginals": {m: {"mean", "ci_low", "ci_high", "per_seed"}},
+    "prior_error": {"after_warmup" | "final": [prior_errors per seed]}, "seeds",
+    "seconds": [per seed], "runs"}``. pi_hat's errors are measured against the matched
+    class prior (`matched_class_prior`). The cluster std is ``settings.std``."""
+    s = settings or sphere_settings()
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS} (got {metric!r}).")
+    seeds = [int(x) for x in (s.seeds if seeds is None else seeds)]
+    if not seeds:
+        raise ValueError("compare_marginals needs at least one seed.")
+    runs = list(map_tasks(_run_marginal_task, [(x, s, prior_floor) for x in seeds],
+                          workers=workers))
+    arms = dict(MARGINAL_ARMS, **({"floored": "simclr_gh_lt_floored"} if prior_floor > 0 else {}))
+    base = [r.metrics["simclr_lt"][metric] for r in runs]
+    marginals = {m: paired_interval([r.metrics[a][metric] for r in runs], base)
+                 for m, a in arms.items()}
+    errors = {"after_warmup": [prior_errors(r.prior_after_warmup, r.matched_prior) for r in runs],
+              "final": [prior_errors(r.prior_final, r.matched_prior) for r in runs]}
+    return {"marginals": marginals, "prior_error": errors, "seeds": seeds,
+            "seconds": [r.seconds for r in runs], "runs": runs}
 
 
 def _run_task(task: tuple[int, SphereSettings]) -> SphereRun:
