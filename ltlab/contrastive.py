@@ -6,10 +6,10 @@ Representations*, ICML 2020. Settings as in the Geometric Harmonization referenc
 builds on it (`ltlab.gh`).
 
 Two random views x^(1), x^(2) of each of the B samples of a batch go through the backbone f
-and a projector P, z = P(f(x)). With u = z / |z| for the 2B views, NT-Xent (Eq. 1 of the
-paper) for anchor i with positive p(i) (the other view of the same sample) is
+and a projector P, z = P(f(x)). Over the 2B views, NT-Xent (Eq. 1 of the paper) for anchor
+i with positive p(i) (the other view of the same sample) is
 
-    l_i = -log  exp(u_i . u_p(i) / T) / sum_{j != i} exp(u_i . u_j / T),
+    l_i = -log  exp(cos(z_i, z_p(i)) / T) / sum_{j != i} exp(cos(z_i, z_j) / T),
 
 one positive and 2B - 2 negatives, averaged over the 2B anchors (`nt_xent`). Every *sample*
 is pushed away from every other: sample-level uniformity, which on long-tailed data lets the
@@ -51,9 +51,9 @@ __all__ = ["SimCLR", "nt_xent"]
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     r"""SimCLR's NT-Xent (Chen et al., 2020, Eq. 1), averaged over the 2B anchors.
 
-    With u = normalize(z) for the 2B views, the loss of anchor i with positive p(i) is
-    -log exp(u_i.u_p(i) / T) / sum_{j != i} exp(u_i.u_j / T): one positive and 2B - 2
-    negatives. T = 0.2 in the GH reference (``utils.nt_xent``).
+    Over the 2B views, the loss of anchor i with positive p(i) is
+    -log exp(cos(z_i, z_p(i)) / T) / sum_{j != i} exp(cos(z_i, z_j) / T): one positive and
+    2B - 2 negatives. T = 0.2 in the GH reference (``utils.nt_xent``).
     """
     as_positive(temperature, "temperature", "SimCLR on CIFAR uses 0.2 (GH) or 0.5.")
     if z1.shape != z2.shape or z1.dim() != 2 or z1.shape[0] < 2:

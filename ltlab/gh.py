@@ -10,10 +10,10 @@ squeezed into what is left ("representation learning disparity").
 
 **The fix: category-level uniformity.** GH fixes K directions that split the unit sphere
 equally, a *geometric uniform structure* (Definition 3.1): a simplex equiangular tight
-frame M = [M_1, ..., M_K] with unit rows and M_i^T M_j = C = -1/(K-1) for i != j
-(`uniform_structure`). A sample's projector output z gets *geometric logits*
-q = normalize(z M^T) (one score per anchor, L2-normalised over the K anchors;
-`geometric_logits`; scores S = [q_1; ...; q_N], entries in [-1, 1]). GH then asks every
+frame M = [M_1, ..., M_K] with unit rows and M_k^T M_l = -1/(K-1) for k != l
+(`uniform_structure`). A sample's projector output z_n gets *geometric logits*
+S_n = normalize(z_n M^T) (one score per anchor, L2-normalised over the K anchors;
+`geometric_logits`; the paper's q_n; scores S = [S_1; ...; S_N], entries in [-1, 1]). GH then asks every
 anchor to receive its share of the data, not every sample: it allocates surrogate labels
 (an allocation A = Q_hat) that solve, as the reference code does,
 
@@ -22,34 +22,36 @@ anchor to receive its share of the data, not every sample: it allocates surrogat
            A 1_K = 1_N     (each sample's label is a distribution),
 
 whose solution is A = N diag(c) exp(S / eps) diag(r), found by Sinkhorn iterations
-(Algorithm 1, `sinkhorn_allocation`). The paper writes the cost as -sum_i q_hat_i . log q_i
-with the kernel exp(lambda log Q); the signed scores have no logarithm, and the reference
-passes exp(lambda S) = exp(S / eps), i.e. the paper's form with log q replaced by the score
-S itself (lambda = 1/eps). pi is the *cluster prior*: the share of training
+(Algorithm 1, `sinkhorn_allocation`). The paper writes the cost as -sum_n q_hat_n . log q_n
+with the kernel exp(lambda log Q), its lambda being our 1/eps; the signed scores have no
+logarithm, and the reference passes exp(S / eps), i.e. the paper's form with log q replaced
+by the score S itself. pi is the *cluster prior*: the share of training
 samples whose long-run (memory-averaged) geometric logits point at each anchor
 (`PrototypeMemory`), so a head cluster is allowed a bigger share, but no cluster can
 swallow the others. The GH loss is a swapped prediction between the two views at
-temperature gamma = 0.1 (`swapped_prediction_loss`, `gh_loss`),
+temperature T_GH = 0.1 (the paper's gamma; `swapped_prediction_loss`, `gh_loss`), with A^(v)
+the allocation and S^(v) the scores of view v,
 
-    L_GH = -(1/N) sum_i [ q_hat1_i . log softmax(q2_i / gamma) + q_hat2_i . log softmax(q1_i / gamma) ],
+    L_GH = -(1/N) sum_n [ A^(1)_n . log softmax(S^(2)_n / T_GH) + A^(2)_n . log softmax(S^(1)_n / T_GH) ],
 
 and the overall objective is
 
-    L = L_NT-Xent + w_GH * L_GH,
+    L = L_NT-Xent + zeta_GH * L_GH,
 
-with w_GH = 0 during a SimCLR-only warm-up and then a linear ramp to 1 (`SimCLRGH`).
+with zeta_GH = 0 during a SimCLR-only warm-up and then a linear ramp to 1 (`SimCLRGH`).
 
 **Code <-> paper.** ``structure`` = M ``[K, d]``; ``num_prototypes`` = K;
-``scores``/``g`` = the geometric logits q ``[N, K]``; ``allocation`` = Q_hat ``[N, K]``
-(rows sum to 1, column means = pi); ``eps`` = 1/lambda (0.05, so lambda = 20);
-``n_iter`` = E (300); ``temperature`` = gamma (0.1) of L_GH, and 0.2 for NT-Xent.
+``scores``/``g`` = the geometric logits S (the paper's q) ``[N, K]``; ``allocation`` = A
+(the paper's Q_hat) ``[N, K]`` (rows sum to 1, column means = pi); ``eps`` = eps (0.05: the
+paper's lambda = 1/eps = 20); ``n_iter`` = n_iter (300, the paper's E); ``temperature`` =
+T_GH (0.1, the paper's gamma) of L_GH, and T = 0.2 for NT-Xent.
 
 **Departures from the reference code** (Zhou et al., NeurIPS 2023, Sec. 3 and Algorithm 1,
 against MediaBrain-SJTU/Geometric-Harmonization): the per-sample memory starts at zeros (the reference accumulates into ``torch.empty``, i.e.
 uninitialised memory); `uniform_structure` is seeded and also works for K = d + 1;
 Sinkhorn runs in float64 (the reference: float32), switches to the log domain when the
 scores span more than 500 eps (so any score range works, not only |q| <= 1), and stops
-once both marginals hold to 1e-7 (``tol``; ``tol=0`` runs all E iterations).
+once both marginals hold to 1e-7 (``tol``; ``tol=0`` runs all n_iter iterations).
 
 **Evaluation** is a linear probe on the frozen backbone features, trained on a *balanced*
 labeled set and tested on a balanced test set, with class groups by thirds of training
@@ -174,7 +176,7 @@ def sinkhorn_allocation(
     The maximiser of <A, scores> + eps H(A) with rows summing to 1 and column means
     ``prior``. Algorithm 1 of the paper (reference ``utils.sinkhorn``): with the kernel
     Q_ik = exp(scores_ik / eps) (the paper's exp(lambda log q) with the score in place of
-    log q, lambda = 1/eps) repeat ``n_iter`` times
+    log q; the paper's lambda is 1/eps) repeat ``n_iter`` times
 
         r = pi / (Q^T c)        (anchor scaling: column k gets mass pi_k)
         c = (1/N) / (Q r)       (sample scaling: each sample gets mass 1/N)
@@ -242,11 +244,12 @@ def swapped_prediction_loss(
     g1: torch.Tensor, g2: torch.Tensor, q1: torch.Tensor, q2: torch.Tensor,
     temperature: float = 0.1,
 ) -> torch.Tensor:
-    r"""L_GH = -mean_i sum_k q1_ik log softmax(g2_i / gamma)_k
-             - mean_i sum_k q2_ik log softmax(g1_i / gamma)_k.
+    r"""L_GH = -mean_n sum_k q1_nk log softmax(g2_n / T_GH)_k
+             - mean_n sum_k q2_nk log softmax(g1_n / T_GH)_k.
 
-    The surrogate labels of each view (``q1``, ``q2``: allocations, no gradient) supervise
-    the geometric logits of the other view at temperature gamma = 0.1 (reference
+    The surrogate labels of each view (``q1``, ``q2``: the allocations A^(1), A^(2), no
+    gradient) supervise the geometric logits (``g1``, ``g2``: S^(1), S^(2)) of the other view
+    at temperature T_GH = ``temperature`` = 0.1 (the paper's gamma; reference
     ``utils.GHLoss``; the two terms are summed, not averaged).
     """
     as_positive(temperature, "temperature", "The reference uses 0.1.")
@@ -255,7 +258,7 @@ def swapped_prediction_loss(
             f"g1, g2, q1, q2 must share the shape [N, K] (got {tuple(g1.shape)}, "
             f"{tuple(g2.shape)}, {tuple(q1.shape)}, {tuple(q2.shape)})."
         )
-    # L_GH = -mean_i q1_i . log softmax(g2_i / gamma) - mean_i q2_i . log softmax(g1_i / gamma)
+    # L_GH = -mean_n q1_n . log softmax(g2_n / T_GH) - mean_n q2_n . log softmax(g1_n / T_GH)
     term1 = -(q1.detach() * F.log_softmax(g2 / temperature, dim=1)).sum(1).mean()
     term2 = -(q2.detach() * F.log_softmax(g1 / temperature, dim=1)).sum(1).mean()
     return term1 + term2
@@ -275,11 +278,12 @@ def gh_loss(
 
 # ----------------------------------------------------------------------------- memory
 class PrototypeMemory(nn.Module):
-    r"""Per-sample running geometric logits v_i and the cluster prior pi they imply.
+    r"""Per-sample running geometric logits bar S_n and the cluster prior pi they imply.
 
-    v_i <- beta v_i + (1 - beta) q_i for the samples of a batch (reference: beta = 0.9 in
-    the warm-up, 0.999 after; beta = 0 copies q_i, which is what the reference's first
-    epoch does). pi_k = share of the training samples with argmax_k v_i = k. The buffer
+    bar S_n <- eta bar S_n + (1 - eta) S_n for the samples of a batch, with the momentum
+    eta = ``beta`` (the paper's beta; reference: 0.9 in the warm-up, 0.999 after; 0 copies
+    S_n, which is what the reference's first epoch does). pi_k = share of the training
+    samples with argmax_k bar S_n = k. The buffer
     starts at **zeros** (the reference uses ``torch.empty``: uninitialised memory).
     """
 
@@ -297,7 +301,7 @@ class PrototypeMemory(nn.Module):
         self.values[index] = beta * self.values[index] + (1.0 - beta) * g.detach().float()
 
     def prior(self) -> torch.Tensor:
-        """pi_k = (1/N) #{i : argmax_k v_i = k} (empty clusters get 0)."""
+        """pi_k = (1/N) #{n : argmax_k bar S_n = k} (empty clusters get 0)."""
         k = self.values.shape[1]
         counts = torch.bincount(self.values.argmax(1), minlength=k).float()
         return counts / counts.sum()
@@ -305,13 +309,13 @@ class PrototypeMemory(nn.Module):
 
 # ----------------------------------------------------------------------------- method
 class SimCLRGH(contrastive.SimCLR):
-    r"""SimCLR + Geometric Harmonization: L = NT-Xent + w_GH * L_GH (the paper's overall
+    r"""SimCLR + Geometric Harmonization: L = NT-Xent + zeta_GH * L_GH (the paper's overall
     objective; reference ``train_cifar.py``).
 
-    Each step: the geometric logits q1, q2 = normalize(z M^T) of the two views; the memory
-    takes q1 (beta = 0 in epoch 0, ``beta_warmup`` = 0.9 until the end of the warm-up,
+    Each step: the geometric logits S^(1), S^(2) = normalize(z M^T) of the two views; the
+    memory takes S^(1) (momentum eta = 0 in epoch 0, ``beta_warmup`` = 0.9 until the end of the warm-up,
     ``beta`` = 0.999 after); pi = `PrototypeMemory.prior` is refreshed at every step of
-    the last warm-up epoch and of every ``prior_every``-th epoch after it; w_GH = 0 for the
+    the last warm-up epoch and of every ``prior_every``-th epoch after it; zeta_GH = 0 for the
     first ``warmup_epochs`` epochs (SimCLR only), then (epoch + 1 - warmup) / ``ramp_epochs``
     up to 1. ``structure`` (M), the memory and pi are buffers, checkpointed by `fit`.
     ``fixed_prior`` replaces the memory's estimate of pi by a given marginal (an
@@ -359,7 +363,7 @@ class SimCLRGH(contrastive.SimCLR):
             self.memory = PrototypeMemory(self._num_samples, self.num_prototypes).to(device)
 
     def gh_weight(self, epoch: int) -> float:
-        """w_GH at ``epoch`` (0-based): 0 in the warm-up, then a linear ramp to 1."""
+        """zeta_GH at ``epoch`` (0-based): 0 in the warm-up, then a linear ramp to 1."""
         return min(1.0, max(0.0, (epoch + 1 - self.warmup_epochs) / self.ramp_epochs))
 
     def loss(self, model: nn.Module, batch, step: int):
@@ -384,5 +388,5 @@ class SimCLRGH(contrastive.SimCLR):
             return nce, terms
         harmonization = gh_loss(g1, g2, self.prior, self.eps, self.n_iter, self.gh_temperature)
         terms["gh"] = harmonization.detach()
-        return nce + w * harmonization, terms  # L = L_NT-Xent + w_GH L_GH
+        return nce + w * harmonization, terms  # L = L_NT-Xent + zeta_GH L_GH
 

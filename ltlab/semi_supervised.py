@@ -2,14 +2,16 @@ r"""Long-tailed semi-supervised learning: FixMatch, FlexDA and ADELLO as `ltlab.
 
 **FixMatch** (Sohn et al., NeurIPS 2020, eqs. 1-4). Each step sees B labeled samples and
 mu B unlabeled ones (``fit(..., unlabeled_ratio=mu)`` fills ``batch.x_unlabeled``). Every
-unlabeled sample gets a weak view omega(u) and a strong view Omega(u); the weak view's
-prediction p_w = softmax(f(omega(u))) gives the hard pseudo-label yhat = argmax p_w, kept only
-when max p_w >= tau = 0.95:
+unlabeled input x' gets a weak view weak(x') and a strong view strong(x'); the weak view's
+prediction p_w = softmax(f(weak(x'))) gives the hard pseudo-label yhat = argmax p_w, kept only
+when max p_w >= kappa = 0.95 (the mask M_b):
 
-    L = (1/B) sum_b CE(f(x_b), y_b) + lambda_u (1/(mu B)) sum_b 1[max p_w,b >= tau] CE(f(Omega(u_b)), yhat_b).
+    L = (1/B) sum_b CE(f(x_b), y_b)
+        + zeta_u (1/(mu B)) sum_b 1[max p_w,b >= kappa] CE(f(strong(x'_b)), yhat_b),
 
-Under a long tail the pseudo-labels inherit the labeled bias: tail samples rarely pass the
-threshold and, when they do, are often labeled as head classes.
+with zeta_u the ``lambda_u`` argument (the FixMatch paper's lambda_u; the paper's tau is kappa).
+Under a long tail the pseudo-labels inherit the labeled bias: fewer tail samples pass the
+threshold than head samples and, when they do, some are labeled as head classes.
 
 **FlexDA** (`FlexDA`) replaces both terms by their logit-adjusted forms and estimates the
 unlabeled prior online (see `ltlab.flexda` for the formulas); **ADELLO** (`ADELLO`) adds the
@@ -73,8 +75,8 @@ def default_views(x: torch.Tensor) -> tuple[Augment, Augment]:
 
 
 class FixMatch(nn.Module):
-    r"""FixMatch (Sohn et al., 2020): supervised CE plus lambda_u times the masked
-    consistency CE(f(Omega(u)), yhat), yhat and the mask from the weak view (threshold 0.95),
+    r"""FixMatch (Sohn et al., 2020): supervised CE plus zeta_u (``lambda_u``) times the masked
+    consistency CE(f(strong(x')), yhat), yhat and the mask from the weak view (kappa = 0.95),
     averaged over all mu B unlabeled samples. Predicts with the raw logits.
 
     ``weak`` / ``strong``: view functions ``(x, generator) -> x``; by default
@@ -156,14 +158,15 @@ class FixMatch(nn.Module):
 class FlexDA(FixMatch):
     r"""FlexDA on FixMatch (ADELLO paper, Sec. 3; ``adello.py`` of the reference):
 
-    L = L_s + lambda_u L_u (+ lambda_d L_uC with ``distill=True``, i.e. ADELLO), where
+    L = L_s + zeta_u L_u (+ zeta_d L_uC with ``distill=True``, i.e. ADELLO), where
+    zeta_u = ``lambda_u`` and zeta_d = ``lambda_distill``, and
 
     * L_s = CE(z_l + log(P_L / Q̂_alpha), y) (`ltlab.flexda.flexda_supervised_loss`),
     * L_u = mean_b M_b CE(z_s + log(Q̂ / Q̂_alpha), yhat) (`flexda_consistency_loss`),
     * L_uC = mean_b (1 - M_b) H(p_w^{1/T}, softmax((z_s + log(Q̂ / Q̂_alpha)) / T))
-      (`complementary_consistency_loss`), from ``distill_start`` x T_max on,
+      (`complementary_consistency_loss`), from ``distill_start`` x t_max on,
 
-    with alpha_t = `alpha_schedule`(t / T_max, ``alpha_min``, ``power``) and Q̂ the
+    with alpha_t = `alpha_schedule`(t / t_max, ``alpha_min``, ``power``) and Q̂ the
     `PriorEstimator` (``prior_momentum``; ``momentum=`` is its keyword alias), updated after
     the losses, so step t uses Q̂ of step t-1.
 
@@ -181,8 +184,8 @@ class FlexDA(FixMatch):
       log(Q̂ / Q_alpha) and in the temperature exp(KL(U || Q̂)), as in ``adello/utils.py``.
     * ``fixed_prior`` = P: P replaces Q̂ *everywhere* (target, numerator, temperature), so
       the estimate plays no part: distribution alignment to a fixed guess (P_L, uniform).
-      Before this change ``unlabeled_prior`` did this; it is the wrong oracle, because the
-      numerator must be the marginal of the model's own pseudo-labels (notebook 03).
+      It is not the oracle, because the numerator must be the marginal of the model's own
+      pseudo-labels (notebook 03).
     ``trace_every`` > 0 keeps ``self.trace``: the step, alpha, Q̂ and an EM estimate
     (`ltlab.label_shift.em_prior`, train prior Q̂_alpha) on the last ``trace_window``
     weak-view predictions, every ``trace_every`` steps.

@@ -14,9 +14,12 @@ running them, and a test checks that every record matches today's full-size sett
 >>> show_full_size("00_tour", ["balanced_accuracy"], quick={"balanced_accuracy": 0.25},
 ...                folder=folder)
 At full size (recorded on laptop, cpu, 2026-12-01):
-                       this run   full size
-  balanced_accuracy        0.25         0.5
+                           this run   full size
+  balanced accuracy (%)        25.0        50.0
 {'balanced_accuracy': 0.5}
+
+The table prints accuracies and ECE in percent and differences of them in points, under
+readable names (`row_label`); it returns the record's values unchanged, as fractions.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import importlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from typing import Any
 from .protocol import settings_dict
 
 __all__ = ["DRIVERS", "full_settings", "settings_hash", "find_records_folder",
-           "read_record", "records_table", "show_full_size"]
+           "read_record", "records_table", "row_label", "show_full_size"]
 
 #: notebook name -> its driver (`ltlab.experiments.protocol`), whose ``settings(quick=False)``
 #: sizes every part the notebook runs
@@ -113,6 +117,91 @@ def _format(value: Any) -> str:
     return f"{value:.4g}"
 
 
+#: readable names of the parts of recorded-result keys (`row_label`). A key with a part not
+#: listed here is printed as it is recorded, its value unchanged.
+PART_NAMES = {
+    # quantities
+    "balanced_accuracy": "balanced accuracy", "balanced_error": "balanced error", "ece": "ECE",
+    "shot_accuracy": "accuracy", "probe_accuracy": "probe accuracy",
+    "shifted_accuracy": "accuracy under label shift", "tail_accuracy": "tail accuracy",
+    "kl_to_true_prior": "KL to the true prior", "weight_norm_ratio": "weight-norm ratio",
+    "etf_gap": "ETF gap", "sphere_toy": "sphere toy", "sphere_toy_paired": "sphere toy, GH − SimCLR",
+    "prior_arms_paired": "", "flexda_minus_fixmatch": "balanced accuracy, FlexDA − FixMatch",
+    "flexda_minus_fixed_labeled": "balanced accuracy, FlexDA − aligned to fixed P_L",
+    "ece_flexda_minus_fixmatch": "ECE, FlexDA − FixMatch",
+    # methods and arms
+    "bayes": "Bayes", "ce": "CE", "la": "LA", "posthoc": "post-hoc", "la_mixup": "LA + mixup",
+    "ce_mixup": "CE + mixup", "balpoe": "BalPoE", "balpoe_mixup": "BalPoE + mixup",
+    "lda": "LDA", "lda_distance": "LDA + distance", "simclr": "SimCLR", "simclr_gh": "SimCLR + GH",
+    "simclr_balanced": "SimCLR, balanced", "simclr_lt": "SimCLR, long-tailed",
+    "simclr_gh_lt": "SimCLR + GH, long-tailed", "known_prior": "known prior",
+    "no_prior": "no prior", "consistent": "consistent", "uniform": "uniform",
+    "reversed": "reversed", "backward-50": "backward-50", "forward-50": "forward-50",
+    "all": "all classes",
+    # summaries of a paired difference
+    "mean": "mean", "ci_low": "95 % CI low", "ci_high": "95 % CI high",
+}
+
+#: the groups ``many`` / ``medium`` / ``few``: 00's shot groups by training count; in 06
+#: the classes' frequency thirds (notebooks/NOTATION.md)
+_GROUPS = {"many": "many-group", "medium": "medium-group", "few": "few-group"}
+_THIRDS = {"many": "head-third", "medium": "middle-third", "few": "tail-third"}
+
+#: a key names a rate (printed in %) when a part of it matches this, or is a difference
+#: of balanced accuracies listed in `PART_NAMES` under ``"flexda_minus_..."``
+_RATE = re.compile(r"accuracy|error|(^|_)ece(_|$)|^flexda_minus_")
+#: ... and a difference of rates (printed in points) when a part also matches this
+_DIFFERENCE = re.compile(r"_minus_|_paired$")
+
+
+def row_label(key: str, notebook: str = "") -> tuple[str, str | None]:
+    """The readable name of the dotted result ``key`` and its unit: ``"%"`` for an accuracy,
+    error or ECE, ``"points"`` for a difference of them, None for anything else (a KL, a
+    ratio, a cosine); ``(key, None)`` when a part of the key is not in `PART_NAMES`, so an
+    unknown key prints as it is recorded.
+
+    >>> row_label("shot_accuracy.few", "00_tour")
+    ('few-group accuracy', '%')
+    >>> row_label("prior_arms_paired.flexda_minus_fixmatch.mean")
+    ('balanced accuracy, FlexDA − FixMatch, mean', 'points')
+    >>> row_label("sphere_toy_paired.etf_gap.mean")
+    ('sphere toy, GH − SimCLR, ETF gap, mean', None)
+    >>> row_label("some.new_key")
+    ('some.new_key', None)
+    """
+    parts = key.split(".")
+    groups = _THIRDS if notebook.startswith("06") else _GROUPS
+    words: list[str] = []
+    for part in parts:
+        if part in groups:
+            if words and words[-1].endswith("accuracy"):  # "few-group accuracy"
+                words[-1] = f"{groups[part]} {words[-1]}"
+            else:
+                words.append(groups[part].replace("-", " "))  # "SimCLR, tail third"
+            continue
+        name = PART_NAMES.get(part)
+        if name is None:  # "balanced_accuracy_la_mixup": a quantity, then a method
+            quantity = next((q for q in ("balanced_accuracy", "balanced_error", "ece")
+                             if part.startswith(q + "_")), None)
+            method = PART_NAMES.get(part[len(quantity) + 1:]) if quantity else None
+            if method is None:
+                return key, None
+            name = f"{PART_NAMES[quantity]}, {method}"
+        if name:
+            words.append(name)
+    rate = any(_RATE.search(part) for part in parts)
+    unit = ("points" if any(_DIFFERENCE.search(p) for p in parts) else "%") if rate else None
+    return ", ".join(words), unit
+
+
+def _format_in(value: Any, unit: str | None) -> str:
+    """``value`` (a fraction) in ``unit``: percent, signed points, or as it is."""
+    if unit is None or isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        return _format(value)
+    return f"{100 * value:+.1f}" if unit == "points" else f"{100 * value:.1f}"
+
+
 def _lookup(results: dict[str, Any], key: str) -> Any:
     """``results[a][b]`` for the dotted ``key`` "a.b"; None when a part is missing."""
     value: Any = results
@@ -149,6 +238,11 @@ def show_full_size(notebook: str, keys: Iterable[str], quick: dict[str, Any] | N
     (default: what the notebook has recorded so far, `ltlab.runner.recorded`). Without a
     record (a fresh install, or a notebook whose settings changed) it says how to make one
     instead of failing.
+
+    Each row is a number under ``keys``, named by `row_label`: accuracies, errors and ECE
+    print in percent, differences of them in points (signed), other numbers (a KL, a ratio)
+    and keys `row_label` does not know as recorded. The returned values are the record's,
+    unconverted.
     """
     record = read_record(notebook, folder)
     if record is None:
@@ -170,12 +264,17 @@ def show_full_size(notebook: str, keys: Iterable[str], quick: dict[str, Any] | N
     if not rows:
         print("  (no such keys in the record)")
         return values
-    width = max(len(path) for path, _ in rows)
+    labels = {}
+    for path, _ in rows:
+        name, unit = row_label(path, notebook)
+        labels[path] = (f"{name} ({unit})" if unit else name, unit)
+    width = max(len(name) for name, _ in labels.values())
     print(f"  {'':{width}s}  {'this run':>10s}  {'full size':>10s}")
     for path, full in rows:
+        name, unit = labels[path]
         mine = _lookup(quick, path) if quick else None
-        mine_text = _format(mine) if isinstance(mine, (int, float)) else "-"  # not measured
-        print(f"  {path:{width}s}  {mine_text:>10s}  {_format(full):>10s}")
+        mine_text = _format_in(mine, unit) if isinstance(mine, (int, float)) else "-"  # not measured
+        print(f"  {name:{width}s}  {mine_text:>10s}  {_format_in(full, unit):>10s}")
     return values
 
 

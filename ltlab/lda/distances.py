@@ -30,21 +30,22 @@ def class_centres(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
     y = as_targets(y, n=z.shape[0], name="y")
     classes, inverse, counts = torch.unique(y, return_inverse=True, return_counts=True)
     sums = z.new_zeros(classes.numel(), z.shape[1]).index_add(0, inverse, z)
-    return classes, sums / counts.unsqueeze(1).to(z.dtype), counts, inverse  # mu_l
+    return classes, sums / counts.unsqueeze(1).to(z.dtype), counts, inverse  # bar g_l
 
 
 def intra_class_distances(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Eq. 7 per class: ``(d [c], counts [c])`` with :math:`d_l` the mean cosine distance
-    :math:`1 - \cos(\mu_l, f_i)` of class l's features to its centre (`class_centres`)."""
+    :math:`1 - \cos(\bar g_l, g_i)` of class l's projected features :math:`g_i` (rows of ``z``)
+    to their centre :math:`\bar g_l` (`class_centres`)."""
     _, centres, counts, inverse = class_centres(z, y)
-    d = 1.0 - F.cosine_similarity(z, centres[inverse], dim=1)  # Eq. 7: 1 - cos(mu_l, f_i)
+    d = 1.0 - F.cosine_similarity(z, centres[inverse], dim=1)  # Eq. 7: 1 - cos(bar g_l, g_i)
     per_class = z.new_zeros(counts.numel()).index_add(0, inverse, d) / counts.to(z.dtype)
-    return per_class, counts  # d_l = (1 / n_l) sum_{i: y_i = l} (1 - cos(mu_l, f_i))
+    return per_class, counts  # d_l = (1 / n_l) sum_{i: y_i = l} (1 - cos(bar g_l, g_i))
 
 
 def intra_class_distance_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""Eq. 7: the mean over classes of the mean cosine distance of their features to their
-    centre, :math:`d_l = \frac1{n_l}\sum_{i: y_i = l} (1 - \cos(\mu_l, f_i))`. Only classes
+    centre, :math:`d_l = \frac1{n_l}\sum_{i: y_i = l} (1 - \cos(\bar g_l, g_i))`. Only classes
     with at least 2 samples in the batch count (a single sample is its own centre); 0 when
     there are none. Zero exactly when every class's features point in one direction.
     """
@@ -59,13 +60,13 @@ def inter_class_distance_loss(z: torch.Tensor, y: torch.Tensor,
                               class_weights: torch.Tensor | None = None,
                               margin: float = 1.0) -> torch.Tensor:
     r"""Eq. 8: a hinge on the cosine distance of class centres,
-    :math:`\max(0,\ m - D_{ab})` with :math:`D_{ab} = 1 - \cos(\mu_a, \mu_b)`, over the
+    :math:`\max(0,\ m - D_{ab})` with :math:`D_{ab} = 1 - \cos(\bar g_a, \bar g_b)`, over the
     ordered pairs a != b of classes present in the batch. With the default margin m = 1 the
-    hinge is :math:`\max(0, \cos(\mu_a, \mu_b))`: only centres at an acute angle are
+    hinge is :math:`\max(0, \cos(\bar g_a, \bar g_b))`: only centres at an acute angle are
     penalised; orthogonal or obtuse centres give 0.
     Unweighted: the sum over pairs divided by :math:`c^2 - c`. With ``class_weights`` (the
-    Eq. 5 weights :math:`w`, one per class, the paper's Eq. 8): pair weights
-    :math:`W_{ab} = w_a + w_b` normalised to sum to 1 over a != b. 0 when fewer than two
+    Eq. 5 weights :math:`w_i`, one per class, the paper's Eq. 8): pair weights
+    :math:`w_{ab} = w_a + w_b` normalised to sum to 1 over a != b. 0 when fewer than two
     classes are present.
     """
     margin = as_positive(margin, "margin", "The paper uses 1.", allow_zero=True)
@@ -87,11 +88,11 @@ def _inter_class_distance_loss(z: torch.Tensor, y: torch.Tensor,
     if c < 2:
         return z.sum() * 0.0
     unit = F.normalize(centres, dim=1)
-    distance = 1.0 - unit @ unit.T  # Eq. 8: D_ab = 1 - cos(mu_a, mu_b)
+    distance = 1.0 - unit @ unit.T  # Eq. 8: D_ab = 1 - cos(bar g_a, bar g_b)
     hinge = (margin - distance).clamp_min(0.0)  # max(0, m - D_ab)
     off = 1.0 - torch.eye(c, device=z.device, dtype=z.dtype)
     if class_weights is None:
         return (hinge * off).sum() / (c * c - c)  # mean over the ordered pairs a != b
     w = class_weights.to(z.device, z.dtype)[classes]
-    pair = (w[:, None] + w[None, :]) * off  # W_ab = w_a + w_b, a != b
-    return (hinge * pair / pair.sum()).sum()  # sum_ab W_ab max(0, m - D_ab) / sum_ab W_ab
+    pair = (w[:, None] + w[None, :]) * off  # w_ab = w_a + w_b, a != b
+    return (hinge * pair / pair.sum()).sum()  # sum_ab w_ab max(0, m - D_ab) / sum_ab w_ab

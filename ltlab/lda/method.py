@@ -22,18 +22,22 @@ from .risk import BalanceFactor, _balanced_risk, balanced_risk_weights
 class LDA(nn.Module):
     r"""Long-tailed Distribution Adaptation as an `ltlab.train.fit` method (Eq. 9).
 
-    Two linear heads on the shared feature f = ``model.features(x)`` of any single-expert
+    Two linear heads on the shared feature :math:`\phi` = ``model.features(x)`` of any single-expert
     ltlab model (its own ``classifier`` is unused): ``unbalanced`` h' (trained with CE) and
     ``balanced`` h (the balanced risk; used at test time), built in `setup` from
     ``model.feature_dim`` and ``data.train_counts`` (or at once when both are given). Per step
 
     .. math::
-        L = \lambda_0\,\overline{\mathrm{CE}}(h'(f), y) + \min(\lambda_1\,\alpha,\
-        \bar\lambda)\, R_{bal}(h(f), y) + \lambda_d\,(L_{inter} + L_{intra})
+        L = \zeta_{\text{unb}}\,\overline{\mathrm{CE}}(h'(\phi), y)
+        + \min(\zeta_{\text{bal}}\,\omega,\ \text{cap})\, R_{bal}(h(\phi), y)
+        + \zeta_{\text{dist}}\,(L_{inter} + L_{intra})
 
-    with :math:`\alpha` from `BalanceFactor` (Eq. 6; this batch's accuracies pushed first),
-    :math:`\bar\lambda` = ``max_balanced_weight`` (None: no cap, the reference; 1 in
-    `LDA.normalised`, the paper's range :math:`\alpha \le 1`, see the module docstring),
+    with :math:`\zeta_{\text{unb}}`, :math:`\zeta_{\text{bal}}`, :math:`\zeta_{\text{dist}}` =
+    ``loss0_factor``, ``loss1_factor``, ``distance_factor`` (the paper's :math:`\lambda`),
+    :math:`\omega` the balance factor from `BalanceFactor` (Eq. 6, the paper's :math:`\alpha`;
+    this batch's accuracies pushed first), cap = ``max_balanced_weight`` (None: no cap, the
+    reference; 1 in `LDA.normalised`, the paper's range :math:`\omega \le 1`, see the module
+    docstring),
     :math:`R_{bal}` = `balanced_risk` (Eq. 5) and the distance terms (Eq. 7, 8) on a
     ``projection`` head beside the heads (the reference's neck): ``"linear"`` (a Linear to
     ``projection_dim``), ``"nonlinear"`` (Linear, ReLU, Linear) or None (no distance terms).
@@ -41,11 +45,12 @@ class LDA(nn.Module):
     Eq. 8); ``False`` is the released code's default. Defaults are the reference code's
     scales (see the module docstring and `LDA.normalised`).
 
-    Logged per step (``History.step_terms``): ``alpha``; ``balanced_weight`` (the weight the
-    balanced risk got, :math:`\min(\lambda_1\alpha, \bar\lambda)`); ``risk_unbalanced`` (mean CE of h')
+    Logged per step (``History.step_terms``): ``alpha`` (:math:`\omega`); ``balanced_weight``
+    (the weight the balanced risk got, :math:`\min(\zeta_{\text{bal}}\,\omega, \text{cap})`);
+    ``risk_unbalanced`` (mean CE of h')
     and ``risk_balanced`` (the self-normalised balanced CE of h, whatever the
     ``reduction``); ``accuracy_unbalanced`` / ``accuracy_balanced`` (batch accuracies in the
-    units alpha uses) and their window means ``mean_accuracy_*`` (Eq. 6); with a projection,
+    units omega uses) and their window means ``mean_accuracy_*`` (Eq. 6); with a projection,
     ``intra`` and ``inter``. Under mixup the CE terms are mixed and accuracies use the
     dominant label.
     """
@@ -67,8 +72,8 @@ class LDA(nn.Module):
         as_int(projection_hidden, "projection_hidden", minimum=1)
         self.max_balanced_weight = None if max_balanced_weight is None else as_positive(
             max_balanced_weight, "max_balanced_weight",
-            "It caps loss1_factor * alpha; use None for no cap (the reference) or 1 (the "
-            "paper's alpha <= 1, `LDA.normalised`).")
+            "It caps loss1_factor * omega (the balance factor); use None for no cap (the "
+            "reference) or 1 (the paper's range omega <= 1, `LDA.normalised`).")
         self.balance = BalanceFactor(window, gamma, count_empty_slots)
         self.loss0_factor, self.loss1_factor = float(loss0_factor), float(loss1_factor)
         self.accuracy_in_percent = bool(accuracy_in_percent)
@@ -92,7 +97,7 @@ class LDA(nn.Module):
         """The normalised variant: accuracies as fractions, window means over the batches
         seen, the balanced risk as a self-normalised mean (an O(1) balanced CE),
         ``loss1_factor=20`` and the balanced risk's weight capped at 1
-        (``max_balanced_weight=1``: the paper's alpha <= 1; without it gamma < 1 diverges, see
+        (``max_balanced_weight=1``: the paper's omega <= 1; without it nu < 1 diverges, see
         the module docstring). Other keyword arguments as in `LDA`."""
         opts = dict(accuracy_in_percent=False, reduction="mean", count_empty_slots=False,
                     loss1_factor=20.0, max_balanced_weight=1.0)
@@ -153,13 +158,13 @@ class LDA(nn.Module):
             acc_b = (logits_b.argmax(1) == y_top).double().mean() * scale
             alpha = self.balance._push(acc_u, acc_b)  # Eq. 6, current batch pushed first
             mean_u, mean_b = self.balance.means()
-            # lambda_1 * alpha, multiplied in the risk's dtype as before the cap existed
+            # zeta_bal * omega, multiplied in the risk's dtype (the cap leaves it unchanged)
             weight = self.loss1_factor * alpha.to(risk_b.dtype)
             if self.max_balanced_weight is not None:
-                weight = weight.clamp_max(self.max_balanced_weight)  # min(lambda_1 alpha, cap)
+                weight = weight.clamp_max(self.max_balanced_weight)  # min(zeta_bal omega, cap)
             risk_b_plot = risk_b if self.reduction == "mean" else batch.mix_loss(
                 lambda y: _balanced_risk(logits_b, y, self.class_weights, "mean"))
-        # Eq. 9: L = lambda_0 R_u(h') + min(lambda_1 alpha, cap) R_bal(h) [+ lambda_d distances]
+        # Eq. 9: L = zeta_unb R_u(h') + min(zeta_bal omega, cap) R_bal(h) [+ zeta_dist distances]
         loss = self.loss0_factor * risk_u + weight * risk_b
         terms = {"alpha": alpha, "balanced_weight": weight, "risk_unbalanced": risk_u.detach(),
                  "risk_balanced": risk_b_plot.detach(), "accuracy_unbalanced": acc_u,
@@ -170,7 +175,7 @@ class LDA(nn.Module):
             intra = intra_class_distance_loss(z, batch.y)
             inter = _inter_class_distance_loss(
                 z, batch.y, self.class_weights if self.weighted_inter else None, self.margin)
-            loss = loss + self.distance_factor * (inter + intra)  # + lambda_d (L_inter + L_intra)
+            loss = loss + self.distance_factor * (inter + intra)  # + zeta_dist (L_inter + L_intra)
             terms.update(intra=intra.detach(), inter=inter.detach())
         return loss, terms
 

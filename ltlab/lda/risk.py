@@ -23,13 +23,13 @@ _ACCURACY_HINT = ("Pass batch accuracies (percent in the reference, fractions in
 
 
 def _as_gamma(gamma: float) -> float:
-    return as_positive(gamma, "gamma", "alpha = max(0, accuracy gap) ** gamma; the paper uses 2.",
+    return as_positive(gamma, "gamma", "the balance factor is max(0, accuracy gap) ** gamma; the paper uses 2.",
                        allow_zero=True)
 
 
 def _as_accuracies(values: Any, name: str) -> torch.Tensor:
     """Accuracies (a number or a sequence) as float64: finite and non-negative, else a
-    ``ValueError`` naming ``name`` (NaN would poison a window mean, and alpha, for good)."""
+    ``ValueError`` naming ``name`` (NaN would poison a window mean, and omega, for good)."""
     try:
         v = torch.as_tensor(values, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as err:
@@ -109,10 +109,12 @@ def balanced_risk(logits: torch.Tensor, targets: torch.Tensor, class_weights: to
 # ----------------------------------------------------------------------------- balance factor
 def balance_factor(mean_unbalanced: float | torch.Tensor, mean_balanced: float | torch.Tensor,
                    gamma: float = 2.0) -> torch.Tensor:
-    r"""Eq. 6 on window means: :math:`\alpha = \max(0,\ \bar a' - \bar a)^{\gamma}`, with
-    :math:`\bar a', \bar a` the mean training-batch accuracies of h' and h over the window
-    (percent in the reference, so alpha is of order 10^2 to 10^3 for gamma = 2). At
-    ``gamma = 0`` alpha is 1 whatever the gap (0 ** 0 = 1): no adaptation. The means must
+    r"""Eq. 6 on window means: the balance factor
+    :math:`\omega = \max(0,\ \bar a' - \bar a)^{\nu}` (the paper's :math:`\alpha`, with
+    :math:`\nu` = ``gamma``, the paper's :math:`\gamma`), with :math:`\bar a', \bar a` the mean
+    training-batch accuracies of h' and h over the window (percent in the reference, so
+    omega is of order 10^2 to 10^3 for nu = 2). At ``gamma = 0`` omega is 1 whatever the gap
+    (0 ** 0 = 1): no adaptation. The means must
     be finite and non-negative (``ValueError`` naming the argument otherwise).
 
     >>> float(balance_factor(70.0, 60.0, 2.0))
@@ -125,7 +127,7 @@ def balance_factor(mean_unbalanced: float | torch.Tensor, mean_balanced: float |
 
 
 def _alpha(gap: torch.Tensor, gamma: float) -> torch.Tensor:
-    return gap.clamp_min(0.0) ** gamma  # Eq. 6: alpha = max(0, acc(h') - acc(h)) ** gamma
+    return gap.clamp_min(0.0) ** gamma  # Eq. 6: omega = max(0, acc(h') - acc(h)) ** nu
 
 
 def window_means(values: Sequence[float] | torch.Tensor, window: int,
@@ -183,7 +185,7 @@ def tail_window(train_counts, batch_size: int) -> int:
 def reference_equivalent_factor(batch_size: int, train_size: int, gamma: float = 2.0,
                                 loss1_factor: float = 2.0) -> float:
     """The normalised ``loss1_factor`` with the reference scales' weight on the balanced
-    risk, ``loss1_factor * 100**gamma * B / N``: percent accuracies multiply alpha by
+    risk, ``loss1_factor * 100**gamma * B / N``: percent accuracies multiply omega by
     100**gamma and the summed risk is B/N times the balanced CE (CIFAR-100-LT IR100 below).
 
     >>> round(reference_equivalent_factor(128, 10847))
@@ -198,7 +200,7 @@ def reference_equivalent_factor(batch_size: int, train_size: int, gamma: float =
 class BalanceFactor(nn.Module):
     """The self-adaptive balance factor of Eq. 6 with its two accuracy ring buffers.
     ``update(acc_unbalanced, acc_balanced)`` pushes one batch's accuracies (the current batch
-    goes in *before* alpha is computed, as in the reference) and returns the new alpha. The
+    goes in *before* omega is computed, as in the reference) and returns the new omega. The
     buffers are registered buffers, so `ltlab.train.fit` checkpoints them with the method.
     """
 
@@ -222,7 +224,7 @@ class BalanceFactor(nn.Module):
     @torch.no_grad()
     def update(self, acc_unbalanced: float | torch.Tensor, acc_balanced: float | torch.Tensor
                ) -> torch.Tensor:
-        """Push one batch's accuracies (finite, >= 0) and return the new alpha."""
+        """Push one batch's accuracies (finite, >= 0) and return the new omega."""
         u = _as_accuracies(acc_unbalanced, "acc_unbalanced")
         b = _as_accuracies(acc_balanced, "acc_balanced")
         if u.numel() != 1 or b.numel() != 1:
@@ -242,6 +244,6 @@ class BalanceFactor(nn.Module):
 
     @torch.no_grad()
     def value(self) -> torch.Tensor:
-        """alpha for the current buffers (a float64 scalar, not differentiated)."""
+        """omega for the current buffers (a float64 scalar, not differentiated)."""
         mean_u, mean_b = self.means()  # Eq. 6's window means of the batch accuracies
         return _alpha(mean_u - mean_b, self.gamma)

@@ -8,10 +8,11 @@ temperature removes the common over-confidence, under-confident on its tail pred
 Conventions (the same as the BalPoE reference code, ``utils/calibration_metrics.py``):
 
 * Calibration metrics take probabilities ``[N, C]`` (rows sum to 1) and integer targets.
-* ECE uses ``n_bins`` equal-width bins that are open on the left and closed on the right,
-  (lo, hi]; a confidence of exactly 1.0 falls in the last bin and a confidence of 0 in the
-  first. :math:`\mathrm{ECE} = \sum_b (n_b / N)\,|\mathrm{acc}_b - \mathrm{conf}_b|`, reported
-  as a fraction (papers print x100). Other libraries (torchmetrics) use [lo, hi) bins, which
+* ECE uses :math:`N_{\text{bins}}` = ``n_bins`` equal-width bins :math:`I_m` that are open
+  on the left and closed on the right, (lo, hi]; a confidence of exactly 1.0 falls in the
+  last bin and a confidence of 0 in the first.
+  :math:`\mathrm{ECE} = \sum_m (\lvert I_m \rvert / N)\,|\mathrm{acc}(I_m) - \mathrm{conf}(I_m)|`,
+  reported as a fraction (papers and the notebooks print it in %). Other libraries (torchmetrics) use [lo, hi) bins, which
   moves samples that sit exactly on an edge such as 0.8 or 1.0 into another bin.
 * Shot groups (many / medium / few) are by *training* count, see `ltlab.metrics.shot_groups`.
 
@@ -87,7 +88,8 @@ def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 1
 def expected_calibration_error(
     probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15
 ) -> float:
-    """ECE = sum_b (n_b / N) |acc_b - conf_b| over ``n_bins`` equal-width (lo, hi] bins.
+    """ECE = sum_m (|I_m| / N) |acc(I_m) - conf(I_m)| over the N_bins = ``n_bins``
+    equal-width (lo, hi] bins I_m.
 
     >>> p = torch.tensor([[0.9, 0.1], [0.6, 0.4]]); y = torch.tensor([0, 1])
     >>> round(expected_calibration_error(p, y, n_bins=10), 4)  # (|1-.9| + |0-.6|) / 2
@@ -101,7 +103,7 @@ def expected_calibration_error(
 def maximum_calibration_error(
     probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15
 ) -> float:
-    """MCE = max over non-empty bins of |acc_b - conf_b|."""
+    """MCE = max over non-empty bins I_m of |acc(I_m) - conf(I_m)|."""
     bins = reliability_bins(probs, targets, n_bins)
     gap = (bins["accuracy"] - bins["confidence"]).abs()
     return float(gap[bins["count"] > 0].max())
@@ -164,7 +166,7 @@ def adaptive_calibration_error(
     The samples are sorted by confidence (ties keep their input order) and cut into
     ``n_bins`` consecutive chunks whose sizes differ by at most one (the first
     ``N mod n_bins`` chunks hold one more); then, as for the equal-width ECE,
-    :math:`\mathrm{ACE} = \sum_b (n_b / N)\,|\mathrm{acc}_b - \mathrm{conf}_b|`.
+    :math:`\mathrm{ACE} = \sum_m (\lvert I_m \rvert / N)\,|\mathrm{acc}(I_m) - \mathrm{conf}(I_m)|`.
     With ``n_bins >= N`` every sample is its own bin and ACE = mean |1[correct] - conf|.
 
     >>> p = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2]])
@@ -190,8 +192,8 @@ def calibration_error_split(
 ) -> dict[str, float]:
     r"""ECE split into its over- and under-confident parts, which add up to the ECE:
 
-    :math:`\mathrm{over} = \sum_b (n_b/N)\max(\mathrm{conf}_b - \mathrm{acc}_b, 0)`,
-    :math:`\mathrm{under} = \sum_b (n_b/N)\max(\mathrm{acc}_b - \mathrm{conf}_b, 0)`,
+    :math:`\mathrm{over} = \sum_m (\lvert I_m \rvert/N)\max(\mathrm{conf}(I_m) - \mathrm{acc}(I_m), 0)`,
+    :math:`\mathrm{under} = \sum_m (\lvert I_m \rvert/N)\max(\mathrm{acc}(I_m) - \mathrm{conf}(I_m), 0)`,
     over the equal-width (lo, hi] bins of `expected_calibration_error`.
     Returns ``{"over": ..., "under": ...}``.
     """
@@ -204,7 +206,7 @@ def calibration_error_split(
 
 def overconfidence_error(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 15) -> float:
     r"""OE (Thulasidasan et al., NeurIPS 2019, Eq. 3), which penalises confident mistakes:
-    :math:`\sum_b (n_b/N)\,\mathrm{conf}_b \max(\mathrm{conf}_b - \mathrm{acc}_b, 0)`."""
+    :math:`\sum_m (\lvert I_m \rvert/N)\,\mathrm{conf}(I_m) \max(\mathrm{conf}(I_m) - \mathrm{acc}(I_m), 0)`."""
     bins = reliability_bins(probs, targets, n_bins)
     w = bins["count"] / bins["count"].sum()
     conf = bins["confidence"].nan_to_num(0.0)

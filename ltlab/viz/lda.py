@@ -88,7 +88,7 @@ def head_accuracy_figure(history: Any, title: str = "Training-batch accuracy of 
 
 def weight_norm_figure(norms: Mapping[str, Any], counts=None,
                        title: str = "Classifier weight norm per class") -> go.Figure:
-    """The paper's Figure 4a: the L2 norm of each class's classifier weights, one series per
+    """The paper's Figure 4a: the L2 norm ‖W_i‖ of each class's classifier row, one series per
     classifier, classes ordered head to tail; max/min ratios in the legend."""
     fig = go.Figure()
     for name, n in norms.items():
@@ -97,7 +97,7 @@ def weight_norm_figure(norms: Mapping[str, Any], counts=None,
         fig.add_bar(name=f"{name} (max/min {ratio:.2f})", x=[str(i) for i in range(n.numel())],
                     y=n.tolist())
     fig.update_layout(title=title, barmode="group", xaxis_title="class (head → tail)",
-                      yaxis_title="‖w_c‖", height=350)
+                      yaxis_title="‖W_i‖", height=350)
     if counts is not None:
         c = torch.as_tensor(counts).tolist()
         fig.update_xaxes(tickvals=[str(i) for i in range(len(c))],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -97,8 +98,40 @@ def test_full_size_table_sits_beside_this_runs_values(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "box" in lines[0] and "10 min" in lines[0] and "seed 0" in lines[0]
     table = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    # keys `row_label` does not know print as recorded; lists (per-seed values) are left out
     assert table == {"paired.a.mean": ["0.04", "0.05"], "paired.a.ci_low": ["-", "0.01"],
-                     "acc": ["0.8", "0.9"]}  # lists (per-seed values) are left out
+                     "acc": ["0.8", "0.9"]}
+
+
+def test_full_size_table_prints_rates_in_percent_and_differences_in_points(tmp_path, capsys):
+    folder = tmp_path / "full"
+    results = {"prior_arms_paired": {"ece_flexda_minus_fixmatch": {"mean": -0.078, "ci_low": -0.105}},
+               "kl_to_true_prior": {"uniform": 0.00985}, "probe_accuracy": {"simclr": {"few": 0.6077}}}
+    full_runs.write_record(folder, "06_geometric_harmonization", results, device="cpu", seed=0,
+                           wall_s=60.0, settings="h", machine="box")
+    shown = full_size.show_full_size(
+        "06_geometric_harmonization", list(results), folder=folder,
+        quick={"probe_accuracy": {"simclr": {"few": 0.5}},
+               "prior_arms_paired": {"ece_flexda_minus_fixmatch": {"mean": 0.012}}})
+    assert shown == results  # the record's fractions, unconverted
+    rows = [re.split(r"\s{2,}", line.strip()) for line in capsys.readouterr().out.splitlines()[2:]]
+    assert sorted(rows) == sorted([  # the record's key order
+        ["ECE, FlexDA − FixMatch, mean (points)", "+1.2", "-7.8"],  # signed points
+        ["ECE, FlexDA − FixMatch, 95 % CI low (points)", "-", "-10.5"],
+        ["KL to the true prior, uniform", "-", "0.00985"],  # no unit: as recorded
+        ["probe accuracy, SimCLR, tail third (%)", "50.0", "60.8"],  # 06's frequency thirds
+    ])
+
+
+def test_row_label_names_groups_by_notebook_and_leaves_unknown_keys_raw():
+    assert full_size.row_label("shot_accuracy.few", "00_tour") == ("few-group accuracy", "%")
+    assert full_size.row_label("probe_accuracy.simclr_gh.many", "06_geometric_harmonization") \
+        == ("probe accuracy, SimCLR + GH, head third", "%")
+    assert full_size.row_label("balanced_accuracy_la_mixup") == ("balanced accuracy, LA + mixup", "%")
+    assert full_size.row_label("sphere_toy_paired.tail_accuracy.ci_high") == (
+        "sphere toy, GH − SimCLR, tail accuracy, 95 % CI high", "points")
+    assert full_size.row_label("weight_norm_ratio.lda") == ("weight-norm ratio, LDA", None)
+    assert full_size.row_label("balanced_accuracy_unknown_arm") == ("balanced_accuracy_unknown_arm", None)
 
 
 def test_settings_hash_covers_the_other_parts_a_notebook_runs(monkeypatch):

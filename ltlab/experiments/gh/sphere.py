@@ -3,9 +3,10 @@ SimCLR + GH at ratio 64, on a few Gaussian clusters embedded on the unit sphere 
 
 The data: ``num_classes`` Gaussian clusters in ``dim`` dimensions (means at norm ``radius``,
 standard deviation ``std``; `ltlab.data.GaussianMixtureLT`), long-tailed with counts
-n_c = max_count * rho^(-c/(C-1)) (rho = ``imbalance_ratio``; the balanced arm draws the same
+n_i = max_count * rho^(-i/(C-1)) (rho = ``imbalance_ratio``; the balanced arm draws the same
 total number of points, equally per class). The encoder: an MLP backbone and SimCLR's
-projector to **3 dimensions**, so u = z / |z| lies on the sphere we can draw; GH uses
+projector to **3 dimensions**, so the normalised projection z / ||z|| (what NT-Xent's
+cos(z_i, z_j) compares) lies on the sphere we can draw; GH uses
 K = C anchors of a simplex ETF in those 3 dimensions (a tetrahedron for C = 4). Views add
 Gaussian noise and mask a fraction of the coordinates (`gaussian_view`). Training is
 Adam on batches of ``batch_size`` (None: the full batch, one step per epoch); GH's schedule
