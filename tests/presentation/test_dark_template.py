@@ -176,7 +176,7 @@ def _lab(colour: str, matrix) -> tuple[float, float, float]:
     xyz = [sum(m * c for m, c in zip(row, rgb)) / w for row, w in zip(
         ((0.4124, 0.3576, 0.1805), (0.2126, 0.7152, 0.0722), (0.0193, 0.1192, 0.9505)),
         (0.95047, 1.0, 1.08883))]
-    f = [math.cbrt(t) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz]
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz]
     return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
 
 

@@ -83,7 +83,7 @@ def test_every_direct_import_is_declared():
                   if canonicalize_name(DIST_OF.get(m, m)) not in CORE}
     assert not undeclared, f"imported by ltlab but not in [project] dependencies: {undeclared}"
     optional = {m: sorted(f) for m, f in found["optional"].items()
-                if canonicalize_name(DIST_OF.get(m, m)) not in set(CORE) | EXTRAS | {"tomli"}}
+                if canonicalize_name(DIST_OF.get(m, m)) not in set(CORE) | EXTRAS | {"tomli", "tomllib"}}  # tomllib: stdlib from 3.11
     assert not optional, f"optional imports in no extra: {optional}"
     imported = {canonicalize_name(DIST_OF.get(m, m)) for kind in found.values() for m in kind}
     unused = sorted(set(CORE) - imported - set(NOT_IMPORTED))
