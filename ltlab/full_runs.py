@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 from ._records import CODEC, _jsonable
 from .experiments.full_size import DRIVERS, settings_hash
 from .notebook_execution import describe_error, run_threads
-from .run_folder import FolderLock, ensure_writable
+from .run_folder import FolderLock, ensure_writable, write_text_atomic
 from .runner import run_notebook
 
 __all__ = ["machine_name", "current_commit", "write_record", "run_full", "resolve_device",
@@ -81,16 +80,8 @@ def write_record(out_dir: str | os.PathLike, notebook: str, results: dict[str, A
         "codec": CODEC,
         "results": _jsonable(results),
     }
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{notebook}.", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle, indent=1, sort_keys=True)
-        target = out / f"{notebook}.json"
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(out / f"{notebook}.json",
+                             json.dumps(record, indent=1, sort_keys=True))
 
 
 def resolve_device(device: str) -> str:

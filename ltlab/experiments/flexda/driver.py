@@ -72,11 +72,11 @@ def settings(quick: bool = True) -> Settings:
     return Settings(profiles=profile_settings(quick), arms=arms_settings(quick))
 
 
-
 def hashed_settings(s: Settings) -> dict[str, Any]:
     """What the full-size settings hash covers (`ltlab.experiments.full_size`): the
     layout the committed record was hashed with (``s.legacy()``)."""
     return s.legacy()
+
 
 @dataclass
 class FlexDAResult:
