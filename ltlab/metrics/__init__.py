@@ -27,7 +27,13 @@ from .calibration import (
     shot_calibration_error,
     shot_calibration_gap,
 )
-from .intervals import format_interval, interval_verdict, mean_interval, paired_interval
+from .intervals import (
+    balanced_accuracy_difference,
+    format_interval,
+    interval_verdict,
+    mean_interval,
+    paired_interval,
+)
 from .scaling import (
     LogitScaling,
     fit_bias_corrected_temperature,
@@ -38,6 +44,7 @@ from .summary import summary
 
 __all__ = [
     "accuracy",
+    "balanced_accuracy_difference",
     "balanced_accuracy",
     "per_class_accuracy",
     "shot_groups",
