@@ -262,7 +262,9 @@ def add_course_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if DEST_DIR is out of sync with SRC_DIR")
     p.add_argument("--mark", action="store_true",
-                   help="mark SRC_DIR's solution cells for nbgrader (in place) first")
+                   help="first, in SRC_DIR's notebooks (in place): mark the solution cells "
+                        "for nbgrader and put an autograder tests cell after every cell that "
+                        "calls an exercise checker")
     p = sub.add_parser("slides", help="a reveal.js slide deck of a notebook",
                        description="Tag the cells by rule (## heading: slide, ### heading: "
                                    "sub-slide; parameters, install, import-only and Checks "
@@ -326,9 +328,12 @@ def _student(course, args: argparse.Namespace) -> int:
     if args.mark:
         for path in sorted(Path(args.src).glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
-            if course.mark_nbgrader_cells(nb):
+            marked = course.mark_nbgrader_cells(nb)
+            tests = course.add_autograder_tests(nb)
+            if marked or tests:
                 nbformat.write(nb, path)
-                print(f"marked {path}")
+                print(f"marked {path} ({marked} solution or grade cells, {tests} autograder "
+                      "tests cells added or updated)")
     if args.dest is None:
         return 0 if args.mark else _usage("give DEST_DIR (or --mark alone)")
     if args.check:

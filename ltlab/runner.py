@@ -13,11 +13,19 @@ output folder's checks and lock are `ltlab.run_folder`. This module is their pub
 (``ltlab.runner.run_notebook``, ...); ``ltlab.runner.sweep`` is `ltlab.sweep.sweep`, loaded
 on first use. At import time this module loads only those small modules (no torch, no
 papermill), so a notebook's ``from ltlab import record`` stays cheap.
+
+``ltlab run`` also writes ``OUT/run_times.json`` (`RUN_TIMES`): each notebook's wall seconds
+and status, with the machine, the CPU threads per kernel, the date and the load average
+before and after the run, so README's quick-mode times are generated from a run
+(``python tools/quick_times.py record runs``), never typed.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -35,9 +43,10 @@ from .notebook_execution import (
     run_threads,
 )
 from .notebook_parameters import notebook_parameters, validate_parameters
-from .run_folder import FolderLock, ensure_writable
+from .run_folder import FolderLock, ensure_writable, write_text_atomic
 
 __all__ = [
+    "RUN_TIMES",
     "RESULT_MIME",
     "STATIC_RENDERER",
     "DEFAULT_THREADS",
@@ -97,6 +106,30 @@ def _format_value(v: Any) -> str:
     return str(v)
 
 
+#: the file of ``ltlab run``'s output folder that holds each notebook's wall time
+RUN_TIMES = "run_times.json"
+
+
+def _machine() -> str:
+    """Host, CPU model and core count (as the full-size records name their machine)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.node()} ({cpu}, {os.cpu_count()} cores)"
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
 def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.PathLike = "runs",
             quick: bool = True, seed: int = 0, only: list[str] | None = None,
             threads: int | None = None) -> dict[str, dict[str, Any]]:
@@ -104,7 +137,8 @@ def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.Pa
     all) in quick mode, write them to ``out_dir`` and print a table. ``out_dir`` is checked
     and locked before the first kernel starts; each kernel gets ``threads`` CPU threads
     (default `run_threads`). A failing notebook is reported with its error and the others
-    still run."""
+    still run. Each notebook's wall seconds (kernel start included) go to
+    ``out_dir/run_times.json`` (`RUN_TIMES`)."""
     from tqdm.auto import tqdm
 
     nbs = select_notebooks(notebooks_dir, only)
@@ -112,6 +146,10 @@ def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.Pa
     out = ensure_writable(out_dir)
     results: dict[str, dict[str, Any]] = {}
     failed = []
+    times: dict[str, Any] = {
+        "machine": _machine(), "cpu_count": os.cpu_count(), "threads": threads,
+        "date": _dt.date.today().isoformat(), "quick": quick, "seed": seed,
+        "load_average_before": _load(), "notebooks": {}}
     with FolderLock(out):
         for nb in tqdm(nbs, desc="notebooks", unit="nb"):
             t0 = time.perf_counter()
@@ -119,14 +157,21 @@ def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.Pa
                 res = run_notebook(nb, {"quick": quick, "seed": seed}, out / nb.name,
                                    threads=threads)
                 results[nb.stem] = res
-                status = f"ok in {time.perf_counter() - t0:.0f}s"
+                seconds, ok = time.perf_counter() - t0, True
+                status = f"ok in {seconds:.0f}s"
             except Exception as err:  # keep going: one failed notebook must not lose the others
+                seconds, ok = time.perf_counter() - t0, False
                 results[nb.stem] = {"error": describe_error(err)[:300]}
                 failed.append(nb.name)
                 status = f"FAILED ({describe_error(err)[:300]})"
+            times["notebooks"][nb.stem] = {"seconds": round(seconds, 1),
+                                           "status": "ok" if ok else "failed"}
             tqdm.write(f"{nb.name}: {status}")
+        times["load_average_after"] = _load()
+        times["total_seconds"] = round(sum(t["seconds"] for t in times["notebooks"].values()), 1)
+        write_text_atomic(out / RUN_TIMES, json.dumps(times, indent=1) + "\n")
     print(f"\nExecuted notebooks are in {out}/ ({threads} CPU thread(s) per kernel)\n")
-    width = max(len(k) for r in results.values() for k in r) if results else 10
+    width = max((len(k) for r in results.values() for k in r), default=10)
     for name, res in results.items():
         print(f"== {name}")
         for k, v in res.items():

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import nbformat
 
+from .grading import AUTOGRADE_TAG
 from .offline import count_plotly_figures, offline_outputs, plotly_js
 from .student import has_solutions, student_notebook
 
@@ -90,10 +91,13 @@ def book_notebooks(src: str | Path) -> list[Path]:
 
 def book_page(nb, solutions: bool = False):
     """The executed notebook ``nb`` as the book shows it: without its solution regions and
-    the outputs of the cells that held them (unless ``solutions``), without recorded
-    results, papermill's injected parameters and CDN scripts. Returns a new notebook."""
+    the outputs of the cells that held them, nor nbgrader's autograder tests cells (unless
+    ``solutions``), without recorded results, papermill's injected parameters and CDN
+    scripts. Returns a new notebook."""
     nb = student_notebook(nb, keep_outputs=True) if has_solutions(nb) and not solutions \
         else copy.deepcopy(nb)
+    if not solutions:
+        nb.cells = [c for c in nb.cells if AUTOGRADE_TAG not in c.metadata.get("tags", [])]
     return offline_outputs(nb)
 
 

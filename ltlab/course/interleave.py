@@ -20,8 +20,14 @@ The kernel therefore leaves every exercise in the student's state (the placehold
 None again), so the cells after it run exactly as in a student's notebook and record the
 same results, while every solution is executed and checked too. (A solution may bind only
 the names its student version binds, the placeholders, since nothing else is reset:
-:func:`leaked_names` finds the others. A hidden-tests cell is paired the same way, so its instructor version runs in
-the student's state: hidden tests of an answer belong to nbgrader's autograding, not here.)
+:func:`leaked_names` finds the others.) A cell that differs only by hidden tests (nbgrader's
+autograder tests, `ltlab.course.grading`) right after a solution cell joins its pair: its
+instructor version runs right after the instructor version of the solution, in the
+solution's state (where it must score full marks), and its student version after the
+student version of the solution::
+
+    solution (instructor), its tests (instructor), solution (student), its tests (student)
+
 :func:`split_interleaved` cuts the executed notebook back into the executed
 instructor copy and the executed student copy (cell ids restored), and
 :func:`run_interleaved` does all of it through `ltlab.runner.run_notebook` (papermill, so
@@ -48,7 +54,7 @@ from typing import Any
 
 import nbformat
 
-from .student import student_notebook
+from .student import BEGIN_HIDDEN, BEGIN_SOLUTION, _remove_hidden, student_notebook
 
 __all__ = ["SOLUTION_TAG", "STUDENT_TAG", "ExerciseFeedback", "checker_calls",
            "exercise_feedback", "interleaved_notebook", "leaked_names", "run_interleaved",
@@ -72,17 +78,28 @@ def _untag(cell, tag: str) -> None:
             del cell.metadata["tags"]
 
 
+def _only_hidden_tests(cell) -> bool:
+    """True for a code cell whose student version differs only by hidden-tests regions."""
+    return (cell.cell_type == "code" and BEGIN_HIDDEN in cell.source
+            and BEGIN_SOLUTION not in cell.source
+            and not cell.get("metadata", {}).get("nbgrader", {}).get("solution", False))
+
+
 def interleaved_notebook(nb):
     """The notebook the headless run executes: ``nb``'s cells in order, each cell whose
     student version differs (a solution or hidden-tests region, or an nbgrader solution
     cell) followed by that student version; the pair tagged ``ltlab-solution`` /
-    ``ltlab-student``. Outputs are cleared; ``nb`` is not changed."""
+    ``ltlab-student``. Hidden tests right after a solution cell join its pair (instructor
+    versions first, see the module docstring). Outputs are cleared; ``nb`` is not
+    changed."""
     student = student_notebook(nb)
     out = copy.deepcopy(student)
     out.cells = []
+    pending: list = []  # student versions of the pair being built
     for i, (mine, theirs) in enumerate(zip(nb.cells, student.cells)):
         if mine.source == theirs.source:
-            out.cells.append(theirs)
+            out.cells += pending + [theirs]
+            pending = []
             continue
         solution = copy.deepcopy(mine)
         if solution.cell_type == "code":
@@ -93,7 +110,12 @@ def interleaved_notebook(nb):
             theirs.id = _STUDENT_ID.format(theirs.id)
         else:  # nbformat < 4.5 has no ids: nothing to keep unique
             theirs.metadata["ltlab_cell"] = i
-        out.cells += [solution, theirs]
+        if not (pending and _only_hidden_tests(mine)):
+            out.cells += pending
+            pending = []
+        out.cells.append(solution)
+        pending.append(theirs)
+    out.cells += pending
     return out
 
 
@@ -179,12 +201,14 @@ def leaked_names(nb) -> dict[int, list[str]]:
     """Code cells of the instructor notebook ``nb`` whose solution binds a name that the
     student version of the cell does not (cell index -> names). The interleaved run resets
     only what the student version binds, so such a name would reach the later cells and
-    they would no longer run as in the student notebook."""
+    they would no longer run as in the student notebook. (Hidden tests are left out: they
+    are nbgrader's, and bind only its helper, as they do when nbgrader grades.)"""
     student = student_notebook(nb)
     found = {}
     for i, (mine, theirs) in enumerate(zip(nb.cells, student.cells)):
         if mine.cell_type == "code" and mine.source != theirs.source:
-            extra = _bound_names(_parse(mine.source)) - _bound_names(_parse(theirs.source))
+            solution = _remove_hidden(mine.source, f"cell {i}")
+            extra = _bound_names(_parse(solution)) - _bound_names(_parse(theirs.source))
             if extra:
                 found[i] = sorted(extra)
     return found
@@ -216,13 +240,19 @@ class ExerciseFeedback:
     student_not_answered: int  # "Not answered yet" lines printed by the student version
     solution_executed: bool  # the instructor version ran (code cells; True for Markdown)
     solution_error: bool  # the instructor version has an error output
+    #: an autograder tests cell: the points its hidden tests gave the solution (the number
+    #: it displayed, as nbgrader reads it) and its nbgrader points; None for other cells
+    points: float | None = None
+    max_points: float | None = None
 
     @property
     def ok(self) -> bool:
-        """Every checker call said Correct with the solution and Not answered yet without."""
+        """Every checker call said Correct with the solution and Not answered yet without,
+        and an autograder tests cell gave the solution full marks."""
         n = len(self.checkers)
         return (self.solution_executed and not self.solution_error
-                and self.solution_correct == n and self.student_not_answered == n)
+                and self.solution_correct == n and self.student_not_answered == n
+                and self.points == self.max_points)
 
 
 def exercise_feedback(instructor, student) -> list[ExerciseFeedback]:
@@ -235,16 +265,41 @@ def exercise_feedback(instructor, student) -> list[ExerciseFeedback]:
             continue
         mine = by_id.get(cell.get("id"))
         code = cell.cell_type == "code"
-        checkers = tuple(checker_calls(cell.source)) if code else ()
+        visible = _remove_hidden(cell.source, f"cell {cell.get('id', '')}") if code else ""
+        checkers = tuple(checker_calls(visible)) if code else ()
         printed = _printed_lines(cell) if code else []
         theirs = _printed_lines(mine) if code and mine is not None else []
+        points = max_points = None
+        if code and _only_hidden_tests(cell):
+            max_points = cell.get("metadata", {}).get("nbgrader", {}).get("points")
+            points = _nbgrader_points(cell, max_points)
         found.append(ExerciseFeedback(
             cell.get("id", ""), cell.cell_type, checkers,
             sum(line.startswith(CORRECT_PREFIX) for line in printed),
             sum(line.startswith(NOT_ANSWERED_PREFIX) for line in theirs),
             not code or cell.get("execution_count") is not None,
-            any(o.get("output_type") == "error" for o in cell.get("outputs", []))))
+            any(o.get("output_type") == "error" for o in cell.get("outputs", [])),
+            points, max_points))
     return found
+
+
+def _nbgrader_points(cell, max_points: float | None) -> float | None:
+    """The points nbgrader gives an executed autograder tests cell (its rule): 0 after an
+    error or a line on stderr, the number the cell displayed as its result (partial
+    credit), else full marks. None when the cell has no points or did not run."""
+    if max_points is None or cell.get("execution_count") is None:
+        return None
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
+        if kind == "error" or (kind == "stream" and o.get("name") == "stderr"):
+            return 0.0
+        if kind == "execute_result":
+            text = o.get("data", {}).get("text/plain", "")
+            try:
+                return float("".join(text) if isinstance(text, list) else text)
+            except ValueError:
+                return float(max_points)
+    return float(max_points)
 
 
 def _student_source(cell) -> str:

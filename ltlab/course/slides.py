@@ -7,7 +7,8 @@ Instructors do not hand-tag cells: :func:`tag_slides` sets each cell's
 - a Markdown cell opening with a ``#`` or ``##`` heading starts a **slide**, one opening
   with ``###`` a **sub-slide** (reveal.js: down arrow);
 - **skipped**: the ``parameters`` cell (and papermill's ``injected-parameters``), the guarded
-  Colab install cell, cells that only import, and the whole ``## Checks`` section;
+  Colab install cell, cells that only import, nbgrader's autograder tests cells and the
+  whole ``## Checks`` section;
 - a code cell whose output is a figure starts a **sub-slide** of its own;
 - a Markdown ``<details><summary>For researchers`` block becomes **speaker notes**;
 - every other cell continues the current slide (``-``), outputs included: build the deck
@@ -37,13 +38,14 @@ from pathlib import Path
 import nbformat
 
 from .book import local_mathjax
+from .grading import AUTOGRADE_TAG
 from .offline import offline_outputs, plotly_js
 from .student import has_solutions, student_notebook
 
 __all__ = ["slide_type", "tag_slides", "build_slides"]
 
 _HEADING = re.compile(r"^\s*(#{1,6})\s+(.*)")
-_SKIP_TAGS = {"parameters", "injected-parameters", "skip-slide"}
+_SKIP_TAGS = {"parameters", "injected-parameters", "skip-slide", AUTOGRADE_TAG}
 _FIGURE_MIMES = {"application/vnd.plotly.v1+json", "image/png", "image/svg+xml"}
 
 

@@ -29,8 +29,9 @@ The rule (nbgrader's, with ltlab's code stub):
 
 nbgrader uses the same rule when its code stub is ltlab's (:data:`NBGRADER_CONFIG`; its
 default stub ``raise NotImplementedError()`` would stop the notebook at the first
-exercise). nbgrader also wants every cell with a region marked as a solution cell
-(:func:`mark_nbgrader_cells`, ``ltlab student --mark``).
+exercise). nbgrader also wants every cell with a region marked as a solution cell, and
+grades only autograder tests cells: `ltlab.course.marking` adds both (``ltlab student SRC
+--mark``).
 
 >>> import nbformat
 >>> cell = nbformat.v4.new_code_cell("x = None\\n### BEGIN SOLUTION\\nx = 2\\n### END SOLUTION\\ncheck(x)")
@@ -62,8 +63,6 @@ __all__ = [
     "student_notebook",
     "write_student_copies",
     "out_of_sync",
-    "mark_nbgrader_cells",
-    "nbgrader_problems",
 ]
 
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
@@ -77,6 +76,7 @@ NBGRADER_CONFIG = f'''c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "ltlab"
 c.ClearSolutions.code_stub = {{"python": "{CODE_STUB}"}}
 c.ClearSolutions.text_stub = "{TEXT_STUB}"
+c.Execute.timeout = 600  # seconds a cell may run when autograding (a training cell on a CPU)
 '''
 
 #: cell metadata that nbstripout removes (they change whenever someone runs a cell)
@@ -260,69 +260,3 @@ def _first_difference(want: dict, got: dict) -> str:
             keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             return f"cell {i} differs ({', '.join(keys)})"
     return "notebook metadata differs"
-
-
-# ----------------------------------------------------------------------------- nbgrader
-_PLACEHOLDER = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*None\b", re.M)
-
-
-def _is_grade_cell(cell) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade", False))
-
-
-def mark_nbgrader_cells(nb, prefix: str = "") -> int:
-    """Give nbgrader the cell metadata that ``nbgrader generate_assignment`` requires (in
-    place): a cell holding a solution region becomes a solution cell (code: autograded
-    answer; Markdown: manually graded answer, 1 point), a cell holding a hidden-tests
-    region an autograder-tests cell (1 point). The grade id is the cell's placeholder name
-    (``answer = None`` -> ``answer``), else built from its cell id. Cells already marked
-    are left alone. Returns the number of cells marked."""
-    used = {c.metadata["nbgrader"].get("grade_id") for c in nb.cells
-            if "nbgrader" in c.get("metadata", {})}
-    changed = 0
-    for cell in nb.cells:
-        solution = BEGIN_SOLUTION in cell.source and not _is_solution_cell(cell)
-        tests = (BEGIN_HIDDEN in cell.source and not solution and cell.cell_type == "code"
-                 and not _is_grade_cell(cell))
-        if not (solution or tests):
-            continue
-        head = cell.source.split(BEGIN_SOLUTION)[0]
-        names = _PLACEHOLDER.findall(head) if solution and cell.cell_type == "code" else []
-        kind = "answer" if solution else "tests"
-        base = prefix + (names[-1] if names else f"{kind}-{cell.get('id', changed)}")
-        grade_id, k = base, 2
-        while grade_id in used:
-            grade_id, k = f"{base}-{k}", k + 1
-        used.add(grade_id)
-        graded = tests or cell.cell_type == "markdown"
-        cell.metadata["nbgrader"] = {"grade": graded, "grade_id": grade_id, "locked": tests,
-                                     "schema_version": 3, "solution": solution,
-                                     **({"points": 1} if graded else {})}
-        changed += 1
-    return changed
-
-
-def nbgrader_problems(src: str | Path) -> list[SyncProblem]:
-    """Instructor notebooks that ``nbgrader generate_assignment`` would refuse: a solution
-    region in a cell not marked as a solution cell, a hidden-tests region in a cell not
-    marked as a grade cell (fix both: ``ltlab student --mark``), or a region not closed;
-    and student copies that would not run (a code cell that is not valid Python)."""
-    problems = []
-    for name, path in _notebooks(src).items():
-        nb = nbformat.read(path, as_version=4)
-        try:
-            student = student_notebook(nb)
-        except SolutionError as err:
-            problems.append(SyncProblem(name, str(err)))
-            continue
-        problems += [SyncProblem(name, f"cell {i} of the student copy is not valid Python "
-                                       "(a solution region inside a function body?)")
-                     for i in invalid_code_cells(student)]
-        for i, cell in enumerate(nb.cells):
-            if BEGIN_SOLUTION in cell.source and not _is_solution_cell(cell):
-                problems.append(SyncProblem(name, f"cell {i} has a solution region but is "
-                                                  "not an nbgrader solution cell"))
-            elif BEGIN_HIDDEN in cell.source and not _is_grade_cell(cell):
-                problems.append(SyncProblem(name, f"cell {i} has a hidden-tests region but "
-                                                  "is not an nbgrader grade cell"))
-    return problems

@@ -1,5 +1,6 @@
-"""Exercises of notebook 06 (Geometric Harmonization): the inner product of two anchors of
-a simplex structure, and a Sinkhorn allocation written by the student."""
+"""Exercises of notebook 06 (Geometric Harmonization): the coded core exercise, a Sinkhorn
+allocation written by the student (`check_allocation`), and the inner product of two anchors
+of a simplex structure (`check_simplex_inner_product`)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def check_allocation(fn: Any, seed: int = 0) -> bool:
         print(f"Expected an allocation of shape {tuple(scores.shape)}, got {tuple(mine.shape)}.")
         return False
     errors = marginal_errors(mine, prior) if torch.isfinite(mine).all() else None
+    if errors is not None and errors["rows"] <= 1e-3 and errors["columns"] > 1e-3:
+        print(f"Each row sums to 1, but the column means miss the prior by up to "
+              f"{errors['columns']:.3g}: a softmax per sample ignores the anchor marginal; "
+              "alternate the two scalings (anchors, then samples) for n_iter rounds.")
+        return False
     if errors is None or errors["rows"] > 1e-3 or errors["columns"] > 1e-3:
         print(f"The marginals are off: {errors}. Rows must sum to 1 and column means must "
               "equal the prior; alternate the two scalings and end with the row (sample) one.")

@@ -1,4 +1,5 @@
-"""Exercises of notebook 01 (logit adjustment): the balanced-error Bayes rule and the LA loss."""
+"""Exercises of notebook 01 (logit adjustment): the balanced-error Bayes rule and the LA loss
+(the notebook's core exercise: the student's loss then trains the 2-D model)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ def check_balanced_rule(answer: Any) -> bool:
 
 def check_la_loss(answer: Any) -> bool:
     """``answer(logits, targets, log_prior, tau) -> loss`` must equal the logit-adjusted
-    cross-entropy (batch mean) on random inputs."""
+    cross-entropy (batch mean) on random inputs, at tau = 1, 0.5 and 2. Names the classic
+    mistakes: the bias subtracted (that is post-hoc adjustment's sign), tau left out (right
+    at tau = 1 only), the prior used instead of its log."""
     if not_answered(answer):
         return False
     g = torch.Generator().manual_seed(1)
@@ -68,13 +71,32 @@ def check_la_loss(answer: Any) -> bool:
             print("Return the loss as a single number (a 0-d tensor or a float), the batch mean.")
             return False
         if abs(got - want) > 1e-6:
-            flipped = float(logit_adjusted_cross_entropy(z, y, -lp, tau))
-            hint = (" You subtracted the bias: the loss *adds* tau * log_prior (post-hoc "
-                    "adjustment is the one that subtracts)." if abs(got - flipped) < 1e-6 else "")
-            print(f"Not quite at tau = {tau}: got {got:.6f}, expected {want:.6f}.{hint}")
+            print(f"Not quite at tau = {tau}: got {got:.6f}, expected {want:.6f}."
+                  f"{_la_loss_hint(got, z, y, lp, tau)}")
             return False
     print("Correct: cross-entropy of logits + tau * log_prior.")
     return True
+
+
+def _la_loss_hint(got: float, z: torch.Tensor, y: torch.Tensor, lp: torch.Tensor,
+                  tau: float) -> str:
+    """The hint for the classic mistake ``got`` matches, or ""."""
+    mistakes = (
+        (lambda t: F.cross_entropy(z - t * lp, y),
+         " You subtracted the bias: the loss *adds* tau * log_prior (post-hoc adjustment is "
+         "the one that subtracts)."),
+        (lambda t: F.cross_entropy(z + lp, y),
+         " Your loss ignores tau: multiply the log prior by tau (at tau = 1 the two agree, so "
+         "test another tau)."),
+        (lambda t: F.cross_entropy(z + t * lp.exp(), y),
+         " You added the prior itself: the loss adds tau times its *log*."),
+        (lambda t: F.cross_entropy(z, y),
+         " That is plain cross-entropy: add tau * log_prior to the logits first."),
+    )
+    for wrong, hint in mistakes:
+        if abs(got - float(wrong(tau))) < 1e-6:
+            return hint
+    return ""
 
 
 def _la_loss(logits, targets, log_prior, tau):
@@ -85,10 +107,16 @@ def _la_loss_subtracted(logits, targets, log_prior, tau):
     return F.cross_entropy(logits - tau * log_prior, targets)
 
 
+def _la_loss_without_tau(logits, targets, log_prior, tau):
+    return F.cross_entropy(logits + log_prior, targets)
+
+
 EXERCISES = (
     Exercise(check_balanced_rule, reference=lambda: lambda post, prior: (post / prior).argmax(1),
              mistake=lambda: lambda post, prior: post.argmax(1),
              hint="Divide by the prior first"),
     Exercise(check_la_loss, reference=lambda: _la_loss, mistake=lambda: _la_loss_subtracted,
              hint="the loss *adds* tau * log_prior"),
+    Exercise(check_la_loss, reference=lambda: _la_loss, mistake=lambda: _la_loss_without_tau,
+             hint="ignores tau"),
 )

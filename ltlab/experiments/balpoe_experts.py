@@ -1,7 +1,9 @@
 r"""Notebook 02, expert by expert: each expert's logits (`expert_logits`), what a λ̄ ≠ 0
 ensemble's raw aggregate favours (`ensemble_bias`), and Figure 3 computed exactly: each
 λ-expert's target prior :math:`\propto\pi^\lambda` against the marginal its predictions
-actually have, on a Gaussian mixture whose Bayes experts are known (`expert_marginals`).
+actually have, on a Gaussian mixture whose Bayes experts are known (`expert_marginals`);
+how often the experts of a trained model disagree (`expert_disagreement`), with their own
+late layers and sharing the whole network (`diversity_comparison`).
 
 `ltlab.experiments.balpoe` (the notebook's driver) re-exports it.
 """
@@ -20,9 +22,11 @@ from ..losses import log_prior_from_counts, log_prior_of
 from ..metrics import balanced_accuracy
 from ..priors import kl_divergence
 from ..train import resolve_device
-from .mnist1d_setup import Trained
+from .mnist1d_setup import Trained, mnist_fit_options, train_method
+from .protocol import FitOptions
 
-__all__ = ["ensemble_bias", "expert_logits", "expert_marginals"]
+__all__ = ["diversity_comparison", "ensemble_bias", "expert_disagreement", "expert_logits",
+           "expert_marginals"]
 
 
 # ----------------------------------------------------------------------------- per expert
@@ -124,3 +128,48 @@ def expert_marginals(lambdas: Sequence[float], imbalance_ratio: float = 100,
         "bayes_balanced_error": 1.0 - balanced_accuracy(mixture.log_likelihood(x_bal), y_bal, c),
         "temperature": float(temperature),
     }
+
+
+# ----------------------------------------------------------------------------- diversity
+def expert_disagreement(trained: Trained, data: LTData, device: str = "auto") -> dict[str, float]:
+    r"""How different the experts of a trained BalPoE model are, on the balanced test set.
+
+    Each expert's *balanced* prediction is :math:`\arg\max(z_e - \lambda_e\log\pi_s)` (its
+    own bias removed, so experts that agree on the evidence agree here). Returns
+    ``disagreement``: the fraction of test signals on which these predictions are not all
+    equal; ``pairwise_kl``: the mean over expert pairs of
+    :math:`\mathrm{KL}(\mathrm{softmax}(z_e - \lambda_e\log\pi_s) \,\|\, \cdot_{e'})`, averaged over
+    signals (nats); and ``balanced_accuracy`` of the ensemble."""
+    z = expert_logits(trained, data.x_test, device).double()
+    lam = trained.method.balpoe.lambdas.double()
+    lp = log_prior_from_counts(data.train_counts).double()
+    zb = z - lam[:, None, None] * lp
+    pred = zb.argmax(2)
+    logp = torch.log_softmax(zb, 2)
+    e = z.shape[0]
+    kls = [(logp[a].exp() * (logp[a] - logp[b])).sum(1).mean()
+           for a in range(e) for b in range(e) if a != b]
+    agg = trained.method.balpoe.predict(z.float(), lp.float())
+    return {
+        "disagreement": float((pred != pred[0]).any(0).double().mean()),
+        "pairwise_kl": float(torch.stack(kls).mean()) if kls else 0.0,
+        "balanced_accuracy": balanced_accuracy(agg, data.y_test, data.num_classes),
+    }
+
+
+def diversity_comparison(data: LTData, own_layers: Trained | None = None,
+                         options: FitOptions | None = None, *, seed: int = 0,
+                         device: str = "auto", mixup_alpha: float = 0.4,
+                         shared: Trained | None = None) -> dict[str, dict[str, float]]:
+    """`expert_disagreement` of BalPoE + mixup with per-expert late layers (``own_layers``,
+    trained if not given) and of the same model whose experts share the whole network
+    (``shared``, ``shared_convs=3``: they differ only in their cosine heads; trained if not
+    given)."""
+    options = mnist_fit_options() if options is None else options
+    kw: dict[str, Any] = dict(seed=seed, device=device, mixup_alpha=mixup_alpha)
+    if own_layers is None:
+        own_layers = train_method("balpoe_mixup", data, options, **kw)
+    if shared is None:
+        shared = train_method("balpoe_mixup", data, options, shared_convs=3, **kw)
+    return {"own_layers": expert_disagreement(own_layers, data, device),
+            "shared_network": expert_disagreement(shared, data, device)}

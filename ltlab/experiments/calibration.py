@@ -38,6 +38,7 @@ from ..data import mnist1d_lt
 from ..metrics import (
     adaptive_calibration_error,
     calibration_error_split,
+    ece_difference,
     expected_calibration_error,
     fit_bias_corrected_temperature,
     fit_temperature,
@@ -47,6 +48,7 @@ from ..metrics import (
     summary,
 )
 from ..train import fit, predict_logits, resolve_device, seed_everything
+from .calibration_claims import CLAIMS, PAIRED_DIFFERENCES, paired_differences
 from .calibration_shift import (
     EM_ITERATIONS,
     SHIFT_SETTINGS,
@@ -64,7 +66,9 @@ NOTEBOOK = "04_calibration"
 __all__ = [
     "NOTEBOOK",
     "BANDS",
+    "CLAIMS",
     "FULL_BANDS",
+    "PAIRED_DIFFERENCES",
     "MODEL_NAMES",
     "MODEL_LABELS",
     "CalibrationSettings",
@@ -82,6 +86,8 @@ __all__ = [
     "prior_for_setting",
     "shifted_calibration",
     "label_shift_sweep",
+    "ece_difference",
+    "paired_differences",
 ]
 
 MODEL_NAMES = ("ce", "ce_mixup", "la", "balpoe", "balpoe_mixup")
@@ -316,6 +322,8 @@ class CalibrationComparison:
     """BalPoE + mixup's test-half probabilities after bias-corrected temperature scaling."""
     sweep: dict[str, dict[str, float]] = field(default_factory=dict)
     """`label_shift_sweep` of ``shift_probs`` (empty without BalPoE + mixup in the zoo)."""
+    differences: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """`paired_differences` of the zoo: the intervals of "Paper vs this lab"."""
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per model, in the layout of the BalPoE paper's Table 2 plus balanced
@@ -341,6 +349,7 @@ def compare(settings: CalibrationSettings, *, seeds=None, device: str = "auto",
         result.shift_probs = scaling.probs(zoo.logits["balpoe_mixup"]["test"])
         result.sweep = label_shift_sweep(result.shift_probs, zoo.y_test, n_bins=n_bins,
                                          seed=seed)
+    result.differences = paired_differences(zoo, n_bins, seed=seed)
     return result
 
 
@@ -351,7 +360,8 @@ def recorded_results(result: CalibrationComparison | Mapping[str, Mapping[str, A
     fitted T), ``confidence_gap_ce`` (CE's `shot_calibration_gap` gaps, ``groups`` and
     ``groups_temperature``) and, with a sweep, ``label_shift_nll`` (setting -> [before,
     after EM]). ``result``: `compare`'s output (or an `evaluate_zoo` dictionary: the first
-    four keys, and ``confidence_gap_ce`` when CE is in it)."""
+    four keys, and ``confidence_gap_ce`` when CE is in it); with the intervals of `compare`,
+    ``paired_differences`` (`paired_differences`: the measurements of `CLAIMS`)."""
     evaluation = result.evaluation if isinstance(result, CalibrationComparison) else result
     out: dict[str, dict] = {
         "ece": {m: r["ece"] for m, r in evaluation.items()},
@@ -366,6 +376,8 @@ def recorded_results(result: CalibrationComparison | Mapping[str, Mapping[str, A
     if isinstance(result, CalibrationComparison) and result.sweep:
         out["label_shift_nll"] = {s: [r["nll_before"], r["nll_after"]]
                                   for s, r in result.sweep.items()}
+    if isinstance(result, CalibrationComparison) and result.differences:
+        out["paired_differences"] = result.differences
     return out
 
 

@@ -125,19 +125,35 @@ PART_NAMES = {
     "shot_accuracy": "accuracy", "probe_accuracy": "probe accuracy",
     "shifted_accuracy": "accuracy under label shift", "tail_accuracy": "tail accuracy",
     "kl_to_true_prior": "KL to the true prior", "weight_norm_ratio": "weight-norm ratio",
-    "etf_gap": "ETF gap", "sphere_toy": "sphere toy", "sphere_toy_paired": "sphere toy, GH − SimCLR",
+    "etf_gap": "ETF gap", "temperature": "fitted temperature T",
+    "ablation_balanced_accuracy": "balanced accuracy", "sphere_toy": "sphere toy", "sphere_toy_paired": "sphere toy, GH − SimCLR",
     "prior_arms_paired": "", "flexda_minus_fixmatch": "balanced accuracy, FlexDA − FixMatch",
     "flexda_minus_fixed_labeled": "balanced accuracy, FlexDA − aligned to fixed P_L",
     "ece_flexda_minus_fixmatch": "ECE, FlexDA − FixMatch",
+    "adello_minus_flexda": "balanced accuracy, ADELLO − FlexDA",
+    "ece_adello_minus_flexda": "ECE, ADELLO − FlexDA", "consistent_arms": "consistent profile",
     # methods and arms
     "bayes": "Bayes", "ce": "CE", "la": "LA", "posthoc": "post-hoc", "la_mixup": "LA + mixup",
     "ce_mixup": "CE + mixup", "balpoe": "BalPoE", "balpoe_mixup": "BalPoE + mixup",
-    "lda": "LDA", "lda_distance": "LDA + distance", "simclr": "SimCLR", "simclr_gh": "SimCLR + GH",
+    "lda": "LDA", "lda_distance": "LDA + distance", "lda_unbalanced": "LDA h′",
+    "rw": "RW", "drw": "DRW", "simclr": "SimCLR", "simclr_gh": "SimCLR + GH",
     "simclr_balanced": "SimCLR, balanced", "simclr_lt": "SimCLR, long-tailed",
     "simclr_gh_lt": "SimCLR + GH, long-tailed", "known_prior": "known prior",
     "no_prior": "no prior", "consistent": "consistent", "uniform": "uniform",
     "reversed": "reversed", "backward-50": "backward-50", "forward-50": "forward-50",
     "all": "all classes",
+    "la_cosine": "LA, cosine head", "ce_cosine": "CE, cosine head", "ldam_drw": "LDAM-DRW",
+    "la_minus_ce": "LA − CE", "la_minus_ldam_drw": "LA − LDAM-DRW",
+    "la_cosine_minus_ldam_drw": "LA − LDAM-DRW, both on the cosine head",
+    "la_cosine_minus_la": "LA, cosine − linear head",
+    "balpoe_mixup_minus_la": "BalPoE + mixup − LA",
+    "balpoe_mixup_minus_balpoe": "BalPoE + mixup − BalPoE",
+    "sphere_toy_marginals": "sphere toy tail accuracy, GH − SimCLR",
+    "matched": "matched class prior", "estimated": "GH's own π̂",
+    "sphere_toy_improvements": "sphere toy tail accuracy", "count_floor": "count floor",
+    "faster_memory": "faster memory", "longer_warmup": "longer warm-up",
+    "vs_estimated": "− GH's own π̂", "vs_simclr": "− SimCLR",
+    "probe_gain": "probe accuracy, GH − SimCLR",
     # summaries of a paired difference
     "mean": "mean", "ci_low": "95 % CI low", "ci_high": "95 % CI high",
 }
@@ -148,10 +164,11 @@ _GROUPS = {"many": "many-group", "medium": "medium-group", "few": "few-group"}
 _THIRDS = {"many": "head-third", "medium": "middle-third", "few": "tail-third"}
 
 #: a key names a rate (printed in %) when a part of it matches this, or is a difference
-#: of balanced accuracies listed in `PART_NAMES` under ``"flexda_minus_..."``
-_RATE = re.compile(r"accuracy|error|(^|_)ece(_|$)|^flexda_minus_")
+#: of balanced accuracies listed in `PART_NAMES` under ``"flexda_minus_..."`` or
+#: ``"adello_minus_..."``
+_RATE = re.compile(r"accuracy|error|(^|_)ece(_|$)|^(flexda|adello)_minus_|^sphere_toy_(marginals|improvements)$|^probe_gain$")
 #: ... and a difference of rates (printed in points) when a part also matches this
-_DIFFERENCE = re.compile(r"_minus_|_paired$")
+_DIFFERENCE = re.compile(r"_minus_|_paired$|^sphere_toy_(marginals|improvements)$|^probe_gain$")
 
 
 def row_label(key: str, notebook: str = "") -> tuple[str, str | None]:

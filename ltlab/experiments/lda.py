@@ -30,13 +30,23 @@ from ..lda import LDA, balanced_risk, balanced_risk_weights
 from ..metrics import per_class_accuracy, summary
 from ..models import CNN1D, MLP, LTModel, ResNet32
 from ..train import History, fit, predict_logits, seed_everything
+from .lda_analysis import (
+    CLAIMS,
+    PAIRED_DIFFERENCES,
+    balance_weight_by_fifth,
+    batch_accuracy_by_fifth,
+    mean_by_part,
+    paired_differences,
+)
 from .method_registry import make_method
 from .protocol import Band, FitOptions
 
 __all__ = [
-    "ABLATION_ARMS", "ABLATION_METHODS", "BANDS", "FULL_BANDS", "LDAComparison",
-    "METHOD_NAMES", "NOTEBOOK", "ReweightedRisk", "Settings", "compare", "compare_methods",
-    "default_model", "hashed_settings", "recorded_results", "settings",
+    "ABLATION_ARMS", "ABLATION_METHODS", "BANDS", "CLAIMS", "FULL_BANDS", "LDAComparison",
+    "METHOD_NAMES", "NOTEBOOK", "PAIRED_DIFFERENCES", "ReweightedRisk", "Settings",
+    "balance_weight_by_fifth", "batch_accuracy_by_fifth", "compare", "compare_methods",
+    "default_model", "hashed_settings", "mean_by_part", "paired_differences",
+    "recorded_results", "settings",
 ]
 
 NOTEBOOK = "05_lda"
@@ -163,6 +173,8 @@ class LDAComparison:
     weight_norm_ratio: dict[str, float] = field(default_factory=dict)
     distance_ratio: dict[str, float] = field(default_factory=dict)
     histories: dict[str, History] = field(default_factory=dict)
+    predictions: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Each method's predicted class on every test sample (``lda_unbalanced`` too)."""
     models: dict[str, nn.Module] = field(default_factory=dict)
     methods: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -251,6 +263,7 @@ def compare_methods(
         hist = fit(model, method, data, seed=seed, device=device, progress=show_progress,
                    **fit_options.as_kwargs())
         logits = predict_logits(model, method, data.x_test, device)
+        out.predictions[name] = logits.argmax(1).cpu()
         scores = summary(logits, data.y_test, data.train_counts)
         out.balanced_accuracy[name] = scores["balanced_accuracy"]
         out.shot_accuracy[name] = _shots(scores)
@@ -263,8 +276,9 @@ def compare_methods(
         out.histories[name], out.models[name], out.methods[name] = hist, model, method
         out.seconds[name] = hist.seconds
         if name == "lda":
-            aux = summary(predict_logits(model, _UnbalancedHead(method), data.x_test, device),
-                          data.y_test, data.train_counts)
+            aux_logits = predict_logits(model, _UnbalancedHead(method), data.x_test, device)
+            out.predictions["lda_unbalanced"] = aux_logits.argmax(1).cpu()
+            aux = summary(aux_logits, data.y_test, data.train_counts)
             out.balanced_accuracy["lda_unbalanced"] = aux["balanced_accuracy"]
             out.shot_accuracy["lda_unbalanced"] = _shots(aux)
             out.weight_norms["lda_unbalanced"] = classifier_weight_norms(method.unbalanced)
@@ -272,6 +286,7 @@ def compare_methods(
     for d in (out.balanced_accuracy, out.shot_accuracy):
         if "lda_unbalanced" in d:
             d["lda_unbalanced"] = d.pop("lda_unbalanced")
+    out.data = data
     return out
 
 
@@ -302,7 +317,10 @@ def recorded_results(result: LDAComparison) -> dict[str, Any]:
     """The values notebook 05 records: balanced accuracy of the four methods, the weight-norm
     ratio of CE and LDA, many / medium / few accuracy (with h') and the distance ratios; when
     every arm of the ablation was trained, ``ablation_balanced_accuracy[arm]`` for each arm of
-    `ABLATION_ARMS`."""
+    `ABLATION_ARMS`; with the LDA run's history, ``balance_weight_by_fifth`` (the balanced
+    risk's mean weight per fifth of training, `balance_weight_by_fifth`) and
+    ``batch_accuracy_by_fifth`` (``lda``: h, ``lda_unbalanced``: h', training batches); with
+    the test predictions, ``paired_differences`` (`paired_differences`)."""
     out = {
         "balanced_accuracy": {k: result.balanced_accuracy[k] for k in METHOD_NAMES},
         "weight_norm_ratio": {k: result.weight_norm_ratio[k] for k in ("ce", "lda")},
@@ -312,6 +330,11 @@ def recorded_results(result: LDAComparison) -> dict[str, Any]:
     ablation = {r["method"]: r["balanced"] for r in result.ablation_rows()}
     if set(ablation) == set(ABLATION_ARMS):
         out["ablation_balanced_accuracy"] = ablation
+    if "lda" in result.histories:
+        out["balance_weight_by_fifth"] = balance_weight_by_fifth(result.histories["lda"])
+        out["batch_accuracy_by_fifth"] = batch_accuracy_by_fifth(result)
+    if result.predictions and result.data is not None:
+        out["paired_differences"] = paired_differences(result)
     return out
 
 
@@ -339,6 +362,9 @@ BANDS: tuple[Band, ...] = tuple(
          reason="every arm of the paper's ablation (Table 5) ran"),
     Band("ablation_balanced_accuracy", test=_lda_beats_ce(0.03),
          reason="the ablation's LDA beats its CE by 3 points"),
+    Band("balance_weight_by_fifth", test=lambda w: len(w) == 5 and w[-1] < 0.5 * max(w),
+         reason="the balance factor withdraws the balanced risk: its weight in the last "
+                "fifth of training is below half its largest"),
 )
 
 #: The full-size record. Loosened from quick mode's 3 points for the released configuration

@@ -4,6 +4,9 @@ The protocol of `ltlab.experiments.protocol`: `settings(quick)` (a `TourSettings
 `compare(settings, *, seeds, device, workers)` (a `TourResult`, with the trained model and
 its history for the notebook's figures), `recorded_results(result)`, and the bands the
 notebook's Checks, its test and the full-size test read (`BANDS`, `FULL_BANDS`).
+`CLAIMS` is the paper's headline the notebook's "Paper vs this lab" table checks: the gap
+between the head's and the tail's accuracy under plain cross-entropy, with a 95 % interval
+over the test samples (`shot_gap_interval`: one seed, so the noise of a finite test set).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from ..data import LTData, mnist1d_lt
 from ..metrics import balanced_accuracy, per_class_accuracy, shot_accuracy, shot_groups
 from ..models import CNN1D
 from ..train import CrossEntropy, History, fit, predict_logits, seed_everything
+from .paper_vs_lab import Claim
 from .protocol import Band, FitOptions, one_seed
 
 NOTEBOOK = "00_tour"
 
-__all__ = ["NOTEBOOK", "BANDS", "FULL_BANDS", "TourSettings", "TourResult", "compare",
+__all__ = ["NOTEBOOK", "BANDS", "CLAIMS", "FULL_BANDS", "TourSettings", "TourResult", "compare",
            "describe_shot_groups", "hashed_settings", "make_data", "measure", "recorded_results",
-           "settings", "train"]
+           "settings", "shot_gap_interval", "train"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class TourResult:
     per_class_accuracy: torch.Tensor
     shot_accuracy: dict[str, float]
     balanced_accuracy: float
+    shot_gap: dict[str, Any] | None = None  # `shot_gap_interval` of the test predictions
     data: LTData | None = field(default=None, repr=False, compare=False)
     model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
     method: Any = field(default=None, repr=False, compare=False)
@@ -117,11 +122,58 @@ def describe_shot_groups(shot_accuracy: dict[str, float], train_counts, many: in
     return "\n".join(lines)
 
 
+def shot_gap_interval(logits, targets, train_counts, many: int = 100,
+                      few: int = 20) -> dict[str, Any]:
+    """The accuracy of the head's shot group minus the tail's (many − few; when a group is
+    empty, the outermost groups that hold a class, as `describe_shot_groups` does), with a
+    95 % normal interval over the test samples.
+
+    A group's accuracy is the mean of its classes' accuracies, acc_G = (1/|G|) sum_{c in G}
+    acc_c; each acc_c is a mean of n_c independent 0/1 outcomes, with variance s_c^2 / n_c
+    (s_c^2 the unbiased sample variance), and the classes are disjoint samples, so
+    var(acc_top − acc_bottom) = sum_top s_c^2/n_c / |top|^2 + sum_bottom s_c^2/n_c / |bottom|^2
+    and the interval is the gap ± 1.96 sd. One seed: it says nothing about the spread over
+    seeds. Returns ``{"mean", "ci_low", "ci_high", "per_seed": [], "over": "test samples",
+    "groups": [top, bottom]}`` (fractions; NaN when fewer than two groups hold a class).
+
+    >>> r = shot_gap_interval(torch.tensor([0, 0, 1, 0]), torch.tensor([0, 0, 1, 1]), [200, 5])
+    >>> r["mean"], r["groups"], round(r["ci_high"] - r["ci_low"], 3)
+    (0.5, ['many', 'few'], 1.96)
+    """
+    t = torch.as_tensor(logits)
+    pred = t.argmax(dim=1) if t.dim() == 2 else t.long()
+    y = torch.as_tensor(targets).long()
+    filled = [(name, g.tolist()) for name, g in shot_groups(train_counts, many, few).items()
+              if g.numel()]
+    if len(filled) < 2:
+        return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "per_seed": [],
+                "over": "test samples", "groups": [name for name, _ in filled]}
+    correct = (pred == y).double()
+    stats = []
+    for _name, classes in (filled[0], filled[-1]):
+        means, variances = [], []
+        for c in classes:
+            hits = correct[y == c]
+            if hits.numel() == 0:
+                raise ValueError(f"class {c} has no test sample; the shot gap needs every "
+                                 "class of the training counts in targets.")
+            means.append(float(hits.mean()))
+            var = float(hits.var(unbiased=True)) if hits.numel() > 1 else 0.0
+            variances.append(var / hits.numel())
+        k = len(classes)
+        stats.append((sum(means) / k, sum(variances) / k ** 2))
+    (top, var_top), (bottom, var_bottom) = stats
+    gap, half = top - bottom, 1.959964 * math.sqrt(var_top + var_bottom)
+    return {"mean": gap, "ci_low": gap - half, "ci_high": gap + half, "per_seed": [],
+            "over": "test samples", "groups": [filled[0][0], filled[-1][0]]}
+
+
 def measure(logits: torch.Tensor, data: LTData) -> TourResult:
     """The tour's numbers for test ``logits`` on ``data``."""
     y, c = data.y_test, data.num_classes
     return TourResult(data.train_counts, per_class_accuracy(logits, y, c),
-                      shot_accuracy(logits, y, data.train_counts), balanced_accuracy(logits, y, c))
+                      shot_accuracy(logits, y, data.train_counts), balanced_accuracy(logits, y, c),
+                      shot_gap_interval(logits, y, data.train_counts))
 
 
 def make_data(s: TourSettings, seed: int = 0) -> LTData:
@@ -161,6 +213,20 @@ def recorded_results(result: TourResult) -> dict[str, Any]:
         "shot_accuracy": result.shot_accuracy,
         "per_class_accuracy": result.per_class_accuracy,
     }
+
+
+#: The paper's headline that notebook 00 measures (its "Paper vs this lab" table); the
+#: notebook records ``result.shot_gap`` under the claim's key
+CLAIMS = (
+    Claim("Plain cross-entropy leaves the tail behind: the many-shot classes' accuracy "
+          "minus the few-shot classes'",
+          paper="+55.5 points (many 66.1 %, few 10.6 %): cross-entropy on CIFAR-100-LT, "
+                "ratio 100, ResNet-32, as reported by Wang et al. (RIDE, ICLR 2021)",
+          key="many_minus_few",
+          reason="one seed, so the interval is over the test samples only (100 per class), "
+                 "and MNIST-1D-LT is a ten-class toy whose few classes train on 4 to 18 "
+                 "signals"),
+)
 
 
 #: quick mode, seed 0, imbalance ratio 100 (the notebook's Checks and its test)

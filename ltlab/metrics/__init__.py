@@ -29,6 +29,7 @@ from .calibration import (
 )
 from .intervals import (
     balanced_accuracy_difference,
+    ece_difference,
     format_interval,
     interval_verdict,
     mean_interval,
@@ -45,6 +46,7 @@ from .summary import summary
 __all__ = [
     "accuracy",
     "balanced_accuracy_difference",
+    "ece_difference",
     "balanced_accuracy",
     "per_class_accuracy",
     "shot_groups",

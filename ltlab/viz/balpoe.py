@@ -54,12 +54,14 @@ def balpoe_priors_figure(m: Mapping[str, Any]) -> go.Figure:
     fig.add_trace(go.Bar(x=names, y=list(m["kl"]) + [m["ensemble_kl"]], marker_color=colors,
                          showlegend=False, name="KL"), row=1, col=2)
     errors = [m["bayes_balanced_error"], m["ensemble_balanced_error"]]
-    fig.add_trace(go.Bar(x=["Bayes", "ensemble"], y=errors, marker_color=["#c7c7c7", NEUTRAL],
+    fig.add_trace(go.Bar(x=["Bayes", "ensemble"], y=[100 * e for e in errors],
+                         marker_color=["#c7c7c7", NEUTRAL],
                          text=[f"{100 * e:.1f} %" for e in errors], textposition="outside",
                          showlegend=False, name="balanced error"), row=1, col=3)
     fig.update_yaxes(type="log", title_text="probability", row=1, col=1)
     fig.update_yaxes(title_text="KL (nats)", rangemode="tozero", row=1, col=2)
-    fig.update_yaxes(title_text="balanced error", range=[0, 1.2 * max(errors) + 0.02], row=1, col=3)
+    fig.update_yaxes(title_text="balanced error (%)", range=[0, 120 * max(errors) + 2],
+                     row=1, col=3)
     fig.update_xaxes(title_text="class (head → tail)", row=1, col=1)
     fig.update_xaxes(title_text="expert λ", tickangle=-45, row=1, col=2)
     fig.update_xaxes(tickangle=0, row=1, col=3)
@@ -82,15 +84,15 @@ def balpoe_table_figure(table: Mapping[str, Mapping[str, float]],
     names = [labels.get(n, n) for n in table]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("Balanced accuracy ↑", "Calibration error ↓"))
-    fig.add_trace(go.Bar(x=names, y=[r["balanced_accuracy"] for r in table.values()],
+    fig.add_trace(go.Bar(x=names, y=[100 * r["balanced_accuracy"] for r in table.values()],
                          name="balanced accuracy", marker_color="#1f77b4"), row=1, col=1)
-    fig.add_trace(go.Bar(x=names, y=[r["ece"] for r in table.values()], name="ECE",
+    fig.add_trace(go.Bar(x=names, y=[100 * r["ece"] for r in table.values()], name="ECE",
                          marker_color="#d62728"), row=1, col=2)
     if all("mce" in r for r in table.values()):
-        fig.add_trace(go.Bar(x=names, y=[r["mce"] for r in table.values()], name="MCE",
+        fig.add_trace(go.Bar(x=names, y=[100 * r["mce"] for r in table.values()], name="MCE",
                              marker_color="#ff9896"), row=1, col=2)
-    fig.update_yaxes(range=[0, 1], row=1, col=1)
-    fig.update_yaxes(rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(range=[0, 100], title_text="balanced accuracy (%)", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", title_text="calibration error (%)", row=1, col=2)
     fig.update_xaxes(tickangle=-30)
     fig.update_layout(barmode="group", title="Accuracy and calibration (Table 2, small scale)")
     return _title_above_legend(style_figure(fig, height=460))
@@ -102,9 +104,11 @@ def shifted_accuracy_figure(shifted: Mapping[str, Mapping[str, float]],
     names = list(shifted)
     fig = go.Figure()
     for key, label, color in (("no_prior", "prior ✗", "#9edae5"), ("known_prior", "prior ✓", "#17becf")):
-        fig.add_bar(x=names, y=[shifted[n][key] for n in names], name=label, marker_color=color,
-                    text=[f"{100 * shifted[n][key]:.1f}" for n in names], textposition="outside")
-    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy", yaxis_range=[0, 1.1],
+        fig.add_bar(x=names, y=[100 * shifted[n][key] for n in names], name=label,
+                    marker_color=color, text=[f"{100 * shifted[n][key]:.1f}" for n in names],
+                    textposition="outside")
+    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy (%)",
+                      yaxis_range=[0, 110],
                       xaxis_title="test distribution")
     return _title_above_legend(style_figure(fig, height=420))
 
@@ -121,9 +125,10 @@ def shifted_by_model_figure(by_model: Mapping[str, Mapping[str, float]],
     colors = ["#7f7f7f", "#1f77b4", "#9edae5", "#17becf", "#2ca02c", "#d62728"]
     fig = go.Figure()
     for k, row in enumerate(rows):
-        fig.add_bar(x=shifts, y=[by_model[row][s] for s in shifts], name=labels.get(row, row),
-                    marker_color=colors[k % len(colors)])
-    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy", yaxis_range=[0, 1],
+        fig.add_bar(x=shifts, y=[100 * by_model[row][s] for s in shifts],
+                    name=labels.get(row, row), marker_color=colors[k % len(colors)])
+    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy (%)",
+                      yaxis_range=[0, 100],
                       xaxis_title="test distribution (forward: head-heavy, backward: tail-heavy)")
     return _title_above_legend(style_figure(fig, height=440))
 
@@ -135,9 +140,9 @@ def experts_curve_figure(rows: Sequence[Mapping[str, float]],
     fig = go.Figure()
     for key, color in (("balanced_accuracy", NEUTRAL), ("many", GROUP_COLORS["many"]),
                        ("medium", GROUP_COLORS["medium"]), ("few", GROUP_COLORS["few"])):
-        fig.add_scatter(x=x, y=[r[key] for r in rows], mode="lines+markers",
+        fig.add_scatter(x=x, y=[100 * r[key] for r in rows], mode="lines+markers",
                         name=key.replace("_", " "),
                         line=dict(color=color, dash="dash" if color == NEUTRAL else "solid"))
-    fig.update_layout(title=title, xaxis_title="number of experts", yaxis_title="accuracy",
-                      yaxis_range=[0, 1], xaxis=dict(tickmode="array", tickvals=x))
+    fig.update_layout(title=title, xaxis_title="number of experts", yaxis_title="accuracy (%)",
+                      yaxis_range=[0, 100], xaxis=dict(tickmode="array", tickvals=x))
     return _title_above_legend(style_figure(fig, height=420))

@@ -38,23 +38,23 @@ _GAP_COLOR = "rgba(214,39,40,0.35)"
 
 
 def _reliability_traces(probs, targets, n_bins: int, showlegend: bool = True) -> list[go.Bar | go.Scatter]:
-    """Accuracy bars, the shaded gap to each bin's mean confidence, and the diagonal."""
+    """Accuracy bars, the shaded gap to each bin's mean confidence, and the diagonal (in %)."""
     bins = reliability_bins(probs, targets, n_bins)
-    centers = ((bins["lo"] + bins["hi"]) / 2).tolist()
-    width = 1.0 / n_bins
+    centers = (50 * (bins["lo"] + bins["hi"])).tolist()
+    width = 100.0 / n_bins
     count = bins["count"].tolist()
-    acc = bins["accuracy"].nan_to_num(0).tolist()
-    conf = bins["confidence"].nan_to_num(0).tolist()
+    acc = (100 * bins["accuracy"].nan_to_num(0)).tolist()
+    conf = (100 * bins["confidence"].nan_to_num(0)).tolist()
     base = [min(a, c) if n else 0.0 for a, c, n in zip(acc, conf, count)]
     gap = [abs(a - c) if n else 0.0 for a, c, n in zip(acc, conf, count)]
     return [
         go.Bar(x=centers, y=acc, width=width, name="accuracy", marker_color="#1f77b4",
                showlegend=showlegend, legendgroup="accuracy",
-               customdata=count, hovertemplate="acc %{y:.2f}<br>n = %{customdata}<extra></extra>"),
+               customdata=count, hovertemplate="acc %{y:.1f} %<br>n = %{customdata}<extra></extra>"),
         go.Bar(x=centers, y=gap, base=base, width=width, name="gap to confidence",
                marker_color=_GAP_COLOR, marker_line_color="#d62728", showlegend=showlegend,
                legendgroup="gap"),
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+        go.Scatter(x=[0, 100], y=[0, 100], mode="lines", name="perfect calibration",
                    line=dict(dash="dash", color="gray"), showlegend=showlegend,
                    legendgroup="diag"),
     ]
@@ -65,9 +65,9 @@ def calibration_overview(
     by: str = "predicted",
 ) -> go.Figure:
     """Left: the reliability diagram (accuracy per confidence bin, the diagonal, the gap
-    shaded) over the confidence histogram. Right: per many / medium / few group, the ECE
-    and the signed gap mean confidence - accuracy (above 0: over-confident). The title
-    carries ECE, MCE and the equal-mass ECE (ACE)."""
+    shaded) over the confidence histogram, in %. Right: per many / medium / few group, the
+    ECE (%) and the signed gap mean confidence - accuracy (points; above 0: over-confident).
+    The title carries ECE, MCE and the equal-mass ECE (ACE)."""
     fig = make_subplots(
         rows=2, cols=2, row_heights=[0.72, 0.28], column_widths=[0.62, 0.38],
         specs=[[{}, {"rowspan": 2}], [{}, None]], shared_xaxes=False,
@@ -77,16 +77,16 @@ def calibration_overview(
     for trace in _reliability_traces(probs, targets, n_bins):
         fig.add_trace(trace, row=1, col=1)
     bins = reliability_bins(probs, targets, n_bins)
-    fig.add_trace(go.Bar(x=((bins["lo"] + bins["hi"]) / 2).tolist(), y=bins["count"].tolist(),
-                         width=1.0 / n_bins, name="samples", marker_color="#7f7f7f"),
+    fig.add_trace(go.Bar(x=(50 * (bins["lo"] + bins["hi"])).tolist(), y=bins["count"].tolist(),
+                         width=100.0 / n_bins, name="samples", marker_color="#7f7f7f"),
                   row=2, col=1)
     groups = shot_calibration_gap(probs, targets, train_counts, n_bins, by=by)
     names = [g for g in _GROUPS if g in groups]
-    fig.add_trace(go.Bar(x=names, y=[groups[g]["ece"] for g in names], name="group ECE",
+    fig.add_trace(go.Bar(x=names, y=[100 * groups[g]["ece"] for g in names], name="group ECE",
                          marker_color=[GROUP_COLORS[g] for g in names],
                          text=[f"n={groups[g]['count']}" for g in names], textposition="outside"),
                   row=1, col=2)
-    fig.add_trace(go.Scatter(x=names, y=[groups[g]["gap"] for g in names], mode="markers",
+    fig.add_trace(go.Scatter(x=names, y=[100 * groups[g]["gap"] for g in names], mode="markers",
                              name="conf - acc", marker=dict(symbol="diamond", size=12,
                                                             color=NEUTRAL)),
                   row=1, col=2)
@@ -97,12 +97,12 @@ def calibration_overview(
         title=f"{title}: ECE {100 * ece:.1f}%, MCE {100 * mce:.1f}%, ACE {100 * ace:.1f}%",
         barmode="overlay", bargap=0, height=480, legend=dict(orientation="h", y=-0.12),
     )
-    fig.update_xaxes(range=[0, 1], row=1, col=1, showticklabels=False)
-    fig.update_xaxes(range=[0, 1], title_text="confidence", row=2, col=1)
-    fig.update_yaxes(range=[0, 1], title_text="accuracy", row=1, col=1)
+    fig.update_xaxes(range=[0, 100], row=1, col=1, showticklabels=False)
+    fig.update_xaxes(range=[0, 100], title_text="confidence (%)", row=2, col=1)
+    fig.update_yaxes(range=[0, 100], title_text="accuracy (%)", row=1, col=1)
     fig.update_yaxes(title_text="count", row=2, col=1)
-    fig.update_yaxes(range=[-1, 1], title_text="ECE / confidence - accuracy", zeroline=True,
-                     row=1, col=2)
+    fig.update_yaxes(range=[-100, 100], title_text="ECE (%) / confidence - accuracy (points)",
+                     zeroline=True, row=1, col=2)
     return _title_above_legend(style_figure(fig))
 
 
@@ -111,8 +111,9 @@ def shot_calibration_figure(
     title: str | None = None, labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Grouped bars, one series per model, of a `shot_calibration_gap` entry per
-    many / medium / few group: ``"gap"`` (mean confidence - accuracy, signed) or ``"ece"``.
-    ``groups``: model (or any label) -> group -> stats; ``labels`` renames the series."""
+    many / medium / few group: ``"gap"`` (mean confidence - accuracy, signed, in points),
+    ``"ece"``, ``"confidence"`` or ``"accuracy"`` (in %). ``groups``: model (or any label) ->
+    group -> stats (fractions); ``labels`` renames the series."""
     labels = labels or {}
     if metric not in ("gap", "ece", "confidence", "accuracy"):
         raise ValueError(f"metric must be 'gap', 'ece', 'confidence' or 'accuracy' (got {metric!r}).")
@@ -120,8 +121,9 @@ def shot_calibration_figure(
     for name, stats in groups.items():
         names = [g for g in _GROUPS if g in stats]
         fig.add_bar(name=labels.get(name, name), x=names,
-                    y=[stats[g][metric] for g in names])
-    label = {"gap": "confidence - accuracy (> 0: over-confident)", "ece": "ECE"}.get(metric, metric)
+                    y=[100 * stats[g][metric] for g in names])
+    label = {"gap": "mean confidence - accuracy (points; > 0: over-confident)",
+             "ece": "ECE (%)"}.get(metric, f"{metric} (%)")
     fig.update_layout(title=title or f"{label} per group", barmode="group", height=360,
                       xaxis_title="classes grouped by training count (head → tail)",
                       yaxis_title=label)
@@ -134,17 +136,24 @@ def calibration_table_figure(
     labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """A table in the layout of the BalPoE paper's Table 2 (ECE, MCE, accuracy in %),
-    plus balanced accuracy, NLL, the fitted temperature and the NLL after it.
+    plus balanced accuracy, NLL (nats), the fitted temperature and the NLL after it.
     ``evaluation``: model -> metrics (`ltlab.experiments.calibration.evaluate_zoo`'s
-    output); ``labels`` names the models in the first column."""
+    output); ``labels`` names the models in the first column. On a balanced test set the
+    accuracy *is* the balanced accuracy: the table then shows one column, "ACC % ↑
+    (balanced test)"."""
     names = list(evaluation)
     labels = labels or {}
+    same = all(abs(evaluation[n]["accuracy"] - evaluation[n]["balanced_accuracy"]) < 1e-9
+               for n in names)
+    accuracy = ({"ACC % ↑ (balanced test)": [f"{100 * evaluation[n]['accuracy']:.1f}"
+                                               for n in names]} if same else {
+        "ACC % ↑": [f"{100 * evaluation[n]['accuracy']:.1f}" for n in names],
+        "balanced ACC % ↑": [f"{100 * evaluation[n]['balanced_accuracy']:.1f}" for n in names]})
     columns = {
         "model": [labels.get(n, n) for n in names],
         "ECE % ↓": [f"{100 * evaluation[n]['ece']:.1f}" for n in names],
         "MCE % ↓": [f"{100 * evaluation[n]['mce']:.1f}" for n in names],
-        "ACC % ↑": [f"{100 * evaluation[n]['accuracy']:.1f}" for n in names],
-        "balanced ACC % ↑": [f"{100 * evaluation[n]['balanced_accuracy']:.1f}" for n in names],
+        **accuracy,
         "NLL": [f"{evaluation[n]['nll']:.3f}" for n in names],
         "T": [f"{evaluation[n]['temperature']:.2f}" for n in names],
         "NLL after T": [f"{evaluation[n]['nll_temperature']:.3f}" for n in names],
@@ -207,19 +216,22 @@ def label_shift_calibration_figure(result: Mapping[str, object], n_bins: int = 1
 def label_shift_sweep_figure(
     sweep: Mapping[str, Mapping[str, float]], title: str = "Calibration under label shift",
 ) -> go.Figure:
-    """Class-wise ECE and NLL against the test prior (backward → forward): the model's
-    posteriors, after EM adaptation, and re-weighted with the true prior (the oracle).
+    """Class-wise ECE (in %) and NLL (nats) against the test prior (backward → forward): the
+    model's posteriors, after EM adaptation, and re-weighted with the true prior (the oracle).
     ``sweep``: `ltlab.experiments.calibration.label_shift_sweep`'s output."""
     settings = list(sweep)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("class-wise ECE", "NLL"))
-    for col, metric in ((1, "classwise_ece"), (2, "nll")):
+    for col, metric, scale, unit in ((1, "classwise_ece", 100.0, "class-wise ECE (%)"),
+                                     (2, "nll", 1.0, "NLL (nats)")):
         for key, name, color, dash in (("before", "no adaptation", "#d62728", "solid"),
                                        ("after", "EM-adapted", "#9467bd", "solid"),
                                        ("oracle", "true prior (oracle)", "#7f7f7f", "dot")):
-            fig.add_trace(go.Scatter(x=settings, y=[sweep[s][f"{metric}_{key}"] for s in settings],
+            fig.add_trace(go.Scatter(x=settings,
+                                     y=[scale * sweep[s][f"{metric}_{key}"] for s in settings],
                                      mode="lines+markers", name=name, legendgroup=key,
                                      showlegend=col == 1, line=dict(color=color, dash=dash)),
                           row=1, col=col)
         fig.update_xaxes(title_text="test prior", row=1, col=col)
+        fig.update_yaxes(title_text=unit, row=1, col=col)
     fig.update_layout(title=title)
     return _title_above_legend(style_figure(fig, height=420))

@@ -8,8 +8,8 @@
   the same predictions beside them.
 * `prior_bars_figure`: the true unlabeled prior, the online estimate and the EM estimate.
 * `ssl_split_figure`: labeled and unlabeled class counts of each unlabeled profile.
-* `ssl_results_table`: FixMatch vs FlexDA vs ADELLO per profile (balanced accuracy,
-  many / medium / few, ECE).
+* `ssl_results_table`: FixMatch vs FlexDA vs ADELLO per profile (balanced accuracy, the
+  groups by labeled counts, ECE).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "SSL_PROFILE_COLORS",
     "SSL_METHOD_LABELS",
     "alpha_schedule_figure",
+    "group_labels",
     "prior_estimation_figure",
     "prior_bars_figure",
     "ssl_results_table",
@@ -120,13 +121,28 @@ def prior_bars_figure(true_prior, q_hat, em=None, title: str = "Unlabeled class 
     return fig
 
 
+def group_labels(shots: Sequence[int] = (100, 40)) -> dict[str, str]:
+    """Readable names of the ``many`` / ``medium`` / ``few`` keys when the groups are by
+    *labeled* counts with thresholds ``shots`` = (many, few) (notebook 03's ``SHOTS``).
+
+    >>> group_labels((100, 40))["medium"]
+    '40–100 labels'
+    """
+    many, few = (int(v) for v in shots)
+    return {"many": f"> {many} labels", "medium": f"{few}–{many} labels",
+            "few": f"< {few} labels"}
+
+
 def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                       columns: Sequence[str] = ("balanced_accuracy", "many", "medium", "few", "ece"),
-                      ) -> go.Figure:
+                      shots: Sequence[int] = (100, 40)) -> go.Figure:
     """A table: one row per (profile, method), columns in percent; ``results`` is the output
-    of `ltlab.experiments.flexda.compare` (its ``.results``). The best balanced accuracy per
-    profile is bold."""
-    header = ["profile", "method"] + [c.replace("_", " ") + " (%)" for c in columns]
+    of `ltlab.experiments.flexda.compare` (its ``.results``). The group columns are named by
+    labeled counts (`group_labels` of ``shots``, the thresholds of
+    `ltlab.experiments.flexda.SHOTS`). The best balanced accuracy per profile is bold."""
+    names = {"balanced_accuracy": "balanced accuracy", "ece": "ECE", **group_labels(shots)}
+    header = ["profile", "method"] + [names.get(c, c.replace("_", " ")) + " (%)"
+                                      for c in columns]
     rows: list[list[str]] = []
     for prof, by_method in results.items():
         best = max(r["balanced_accuracy"] for r in by_method.values())
@@ -167,6 +183,5 @@ def ssl_split_figure(splits: Mapping[str, object]) -> go.Figure:
                     showlegend=k == 1, legendgroup="unlabeled", row=1, col=k)
         fig.update_xaxes(title_text="class", row=1, col=k)
     fig.update_yaxes(type="log", title_text="samples", row=1, col=1)
-    fig.update_layout(barmode="group", height=330, margin=dict(t=50, b=40),
-                      title="Labeled (long-tailed) and unlabeled class counts")
-    return fig
+    fig.update_layout(barmode="group", title="Labeled (long-tailed) and unlabeled class counts")
+    return style_figure(fig, height=360)

@@ -6,6 +6,10 @@
   `ltlab.experiments.flexda.recorded_results`).
 * `pseudo_label_curves_figure`: mask rate, recall and the right-but-discarded fraction of the
   pseudo-labels per true class over training (`PseudoLabelMonitor` curves).
+* `tradeoff_figure`: balanced accuracy against ECE for every arm (percent, 95 % intervals
+  both ways), one marker shape per setting, an arrow from FlexDA to ADELLO in each.
+* `pass_rate_figure`: per class, the fraction of unlabeled samples passing the confidence
+  threshold late in training for each method, and the overall pass rate over training.
 * `decision_regions_figure`: decision regions on a 2-D grid, the Bayes rule's first.
 * `kl_curve_figure`: KL(Q̂ || Q) against the training step on a log axis.
 """
@@ -20,8 +24,8 @@ from plotly.subplots import make_subplots
 
 from .style import NEUTRAL, style_figure
 
-__all__ = ["ARM_LABELS", "decision_regions_figure", "kl_curve_figure", "prior_arms_figure",
-           "pseudo_label_curves_figure"]
+__all__ = ["ARM_LABELS", "decision_regions_figure", "kl_curve_figure", "pass_rate_figure",
+           "prior_arms_figure", "pseudo_label_curves_figure", "tradeoff_figure"]
 
 ARM_LABELS = {
     "fixmatch": "FixMatch",
@@ -36,6 +40,11 @@ ARM_LABELS = {
 #: ten colours, head (blue) to tail (red) of the labeled set
 _CLASS_COLORS = ["#08306b", "#2171b5", "#4292c6", "#6baed6", "#9ecae1",
                  "#fcae91", "#fb6a4a", "#ef3b2c", "#cb181d", "#67000d"]
+#: one colour per arm (the trade-off and pass-rate figures)
+ARM_COLORS = {"fixmatch": "#7f7f7f", "fixmatch_la": "#bcbd22", "flexda": "#1f77b4",
+              "flexda_fixed_labeled": "#9467bd", "flexda_uniform": "#8c564b",
+              "flexda_oracle": "#17becf", "adello": "#d62728"}
+_SETTING_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
 _REGION_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -151,3 +160,90 @@ def kl_curve_figure(steps: Sequence[int], kl: Sequence[float],
     fig.update_xaxes(title_text="training step")
     fig.update_layout(title=title)
     return style_figure(fig, height=340)
+
+
+def _interval(stats: Mapping, arm: str) -> tuple[float, float, float]:
+    st = stats[arm]
+    return 100 * st["mean"], 100 * (st["mean"] - st["ci_low"]), 100 * (st["ci_high"] - st["mean"])
+
+
+def tradeoff_figure(settings: Mapping[str, tuple[Mapping[str, Mapping], Mapping[str, Mapping]]],
+                    title: str = "Accuracy against calibration: every arm") -> go.Figure:
+    """Balanced accuracy (%) against ECE (%), one point per arm and setting with its 95 %
+    intervals both ways. ``settings[name] = (accuracy, ece)``, each ``{arm: {"mean",
+    "ci_low", "ci_high"}}`` (fractions, as ``prior_arms`` / ``prior_arms_ece``); one marker
+    shape per setting, one colour per arm, and an arrow from FlexDA to ADELLO in every
+    setting that has both (what the distillation changes). Up and to the left is better."""
+    if not settings:
+        raise ValueError("settings is empty: pass {name: (accuracy, ece)}.")
+    fig = go.Figure()
+    for k, (name, (acc, ece)) in enumerate(settings.items()):
+        symbol = _SETTING_SYMBOLS[k % len(_SETTING_SYMBOLS)]
+        for arm in acc:
+            if arm not in ece:
+                continue
+            y, ylo, yhi = _interval(acc, arm)
+            x, xlo, xhi = _interval(ece, arm)
+            fig.add_scatter(
+                x=[x], y=[y], mode="markers", name=f"{ARM_LABELS.get(arm, arm)} ({name})",
+                marker=dict(size=12, symbol=symbol, color=ARM_COLORS.get(arm, NEUTRAL),
+                            line=dict(width=1, color="white")),
+                error_x=dict(type="data", symmetric=False, array=[xhi], arrayminus=[xlo],
+                             thickness=1),
+                error_y=dict(type="data", symmetric=False, array=[yhi], arrayminus=[ylo],
+                             thickness=1),
+                hovertemplate=(f"{ARM_LABELS.get(arm, arm)}, {name}<br>ECE %{{x:.1f}} %"
+                               "<br>balanced accuracy %{y:.1f} %<extra></extra>"))
+        if "flexda" in acc and "adello" in acc and "flexda" in ece and "adello" in ece:
+            fig.add_annotation(x=100 * ece["adello"]["mean"], y=100 * acc["adello"]["mean"],
+                               ax=100 * ece["flexda"]["mean"], ay=100 * acc["flexda"]["mean"],
+                               xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                               arrowhead=3, arrowwidth=1.5, arrowcolor=ARM_COLORS["adello"],
+                               opacity=0.7, text="")
+    fig.update_xaxes(title_text="ECE (%), lower is better", rangemode="tozero")
+    fig.update_yaxes(title_text="balanced accuracy (%)")
+    fig.update_layout(title=title, legend=dict(font=dict(size=10)))
+    return style_figure(fig, height=460)
+
+
+def pass_rate_figure(late: Mapping[str, Sequence[float]], labeled_counts: Sequence[int],
+                     curves: Mapping[str, Mapping[str, Sequence]] | None = None,
+                     distill_step: float | None = None,
+                     title: str = "Which unlabeled samples pass the confidence threshold?",
+                     ) -> go.Figure:
+    """Left: per true class (labeled head to tail), the fraction (%) of its unlabeled samples
+    that passed the threshold late in training, one bar per method (``late[method]``, e.g.
+    ``pass_rate_late`` of `ltlab.experiments.flexda.recorded_results`). Right (with
+    ``curves``, `PseudoLabelMonitor` curves per method): the overall pass rate (%) against
+    the training step, with a dotted line at ``distill_step`` (where ADELLO's distillation
+    starts)."""
+    methods = list(late)
+    n = len(labeled_counts)
+    for m in methods:
+        if len(late[m]) != n:
+            raise ValueError(f"late[{m!r}] has {len(late[m])} classes, labeled_counts {n}.")
+    cols = 2 if curves else 1
+    fig = make_subplots(rows=1, cols=cols, column_widths=[0.62, 0.38][:cols],
+                        horizontal_spacing=0.09,
+                        subplot_titles=["per class, last quarter of training",
+                                        "all classes, over training"][:cols])
+    x = [f"{c} ({labeled_counts[c]})" for c in range(n)]
+    for m in methods:
+        y = [None if v is None or (isinstance(v, float) and math.isnan(v)) else 100 * v
+             for v in late[m]]
+        fig.add_bar(x=x, y=y, name=ARM_LABELS.get(m, m), legendgroup=m,
+                    marker_color=ARM_COLORS.get(m, NEUTRAL), row=1, col=1)
+    fig.update_xaxes(title_text="class (labels), labeled head → tail", row=1, col=1)
+    fig.update_yaxes(title_text="passes the threshold (%)", range=[0, 100], row=1, col=1)
+    if curves:
+        for m, cv in curves.items():
+            fig.add_scatter(x=list(cv["step"]), y=[100 * v for v in cv["pass_rate"]],
+                            mode="lines", name=ARM_LABELS.get(m, m), legendgroup=m,
+                            showlegend=m not in methods,
+                            line=dict(color=ARM_COLORS.get(m, NEUTRAL), width=2), row=1, col=2)
+        if distill_step is not None:
+            fig.add_vline(x=distill_step, line=dict(dash="dot", color=NEUTRAL), row=1, col=2)
+        fig.update_xaxes(title_text="training step", row=1, col=2)
+        fig.update_yaxes(title_text="passes the threshold (%)", range=[0, 100], row=1, col=2)
+    fig.update_layout(title=title, barmode="group")
+    return style_figure(fig, height=400)

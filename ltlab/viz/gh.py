@@ -17,6 +17,8 @@ __all__ = [
     "feature_projection_figure",
     "class_similarity_figure",
     "sphere_figure",
+    "paired_gain_figure",
+    "gain_vs_prior_error_figure",
 ]
 
 _METHOD_NAMES = {"simclr": "SimCLR", "simclr_gh": "SimCLR + GH",
@@ -25,6 +27,10 @@ _METHOD_NAMES = {"simclr": "SimCLR", "simclr_gh": "SimCLR + GH",
 #: one colour per class of the sphere toy, head first; the last (the tail) is red
 _CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 _METHOD_COLORS = {"simclr": "#7f7f7f", "simclr_gh": "#2ca02c"}
+#: What a reader sees for the frequency thirds of notebook 06 (the keys stay many / medium /
+#: few, as in the GH paper's tables; here they are thirds of the classes, not shot groups).
+THIRD_NAMES = {"many": "head third", "medium": "middle third", "few": "tail third",
+               "all": "all classes"}
 
 
 def _label(name: str) -> str:
@@ -70,7 +76,7 @@ def allocation_figure(
     order = torch.argsort(y, stable=True)
     anchors = [f"anchor {i}" for i in range(k)]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.2,
-                        subplot_titles=("allocation A<br>(rows: samples, by true cluster)",
+                        subplot_titles=("allocation A (rows: samples by cluster)",
                                         "share of the batch per anchor"))
     fig.add_heatmap(z=q[order].tolist(), x=anchors, y=[f"{int(y[i])}·{j}" for j, i in
                                                        enumerate(order.tolist())],
@@ -88,10 +94,12 @@ def allocation_figure(
     row_err = float((q.double().sum(1) - 1).abs().max())
     fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
+    # the title's two lines sit above the subplot titles: a top margin that holds all three
     fig.update_layout(
-        title=f"{title}:<br>max |row sum − 1| = {row_err:.1e}, "
-              f"max |column mean − π| = {col_err:.1e}",
-        barmode="group", height=420, legend=dict(orientation="h", y=-0.15))
+        title=dict(text=f"{title}<br><sup>max |row sum − 1| = {row_err:.1e}, "
+                        f"max |column mean − π| = {col_err:.1e}</sup>", y=0.97, yanchor="top"),
+        barmode="group", height=460, margin=dict(t=120),
+        legend=dict(orientation="h", y=-0.15))
     return fig
 
 
@@ -99,15 +107,18 @@ def probe_accuracy_figure(
     probe_accuracy: Mapping[str, Mapping[str, float]],
     title: str = "Balanced linear probe: accuracy per frequency third",
 ) -> go.Figure:
-    """Grouped bars: many / medium / few / all, one series per pre-training method."""
+    """Grouped bars in percent: the head, middle and tail thirds (keys many / medium / few)
+    and all classes, one series per pre-training method."""
     groups = ["many", "medium", "few", "all"]
     fig = go.Figure()
     for name, acc in probe_accuracy.items():
-        vals = [float(acc[g]) for g in groups]
-        fig.add_bar(x=groups, y=vals, name=_label(name), text=[f"{100 * v:.1f}" for v in vals],
-                    textposition="outside", marker_color=_METHOD_COLORS.get(name))
-    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy", yaxis_range=[0, 1],
-                      xaxis_title="classes (thirds by training frequency)", height=380)
+        vals = [100 * float(acc[g]) for g in groups]
+        fig.add_bar(x=[THIRD_NAMES[g] for g in groups], y=vals, name=_label(name),
+                    text=[f"{v:.1f}" for v in vals], textposition="outside",
+                    marker_color=_METHOD_COLORS.get(name))
+    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy (%)",
+                      yaxis_range=[0, 100], height=380,
+                      xaxis_title="classes (thirds by training frequency)")
     return fig
 
 
@@ -128,7 +139,8 @@ def feature_projection_figure(
             if not mask.any():
                 continue
             fig.add_scatter(
-                x=xy[mask, 0].tolist(), y=xy[mask, 1].tolist(), mode="markers", name=g,
+                x=xy[mask, 0].tolist(), y=xy[mask, 1].tolist(), mode="markers",
+                name=THIRD_NAMES[g],
                 legendgroup=g, showlegend=col == 1, marker=dict(size=4, opacity=0.6,
                                                                 color=GROUP_COLORS[g]),
                 text=[f"class {int(c)}" for c in y[mask].tolist()], hoverinfo="text",
@@ -221,4 +233,75 @@ def sphere_figure(
     # two-line panel titles fill the space above the scenes: the legend goes below them
     fig.update_layout(margin=dict(t=120, b=40, l=10, r=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.02, x=0.0))
+    return fig
+
+
+def _points(values: Sequence[float]) -> list[float]:
+    return [100 * float(v) for v in values]
+
+
+def paired_gain_figure(
+    intervals: Mapping[str, Mapping[str, object]], names: Mapping[str, str] | None = None,
+    title: str = "GH − SimCLR on the tail's accuracy, paired per seed",
+    yaxis_title: str = "tail accuracy, GH − SimCLR (points)",
+) -> go.Figure:
+    """Side by side, one column per entry of ``intervals`` (``{"mean", "ci_low", "ci_high",
+    "per_seed"}`` in fractions, as `ltlab.metrics.paired_interval` gives them): each seed's
+    difference as a dot, the mean as a bar and its 95 % interval as the error bar, in points;
+    a line at zero. ``names`` gives the columns' readable names."""
+    labels = [(names or {}).get(k, k) for k in intervals]
+    fig = go.Figure()
+    means = [100 * float(v["mean"]) for v in intervals.values()]
+    fig.add_bar(x=labels, y=means, name="mean over the seeds", marker_color="#9ecae1",
+                error_y=dict(type="data", symmetric=False,
+                             array=[100 * float(v["ci_high"]) - m
+                                    for v, m in zip(intervals.values(), means)],
+                             arrayminus=[m - 100 * float(v["ci_low"])
+                                         for v, m in zip(intervals.values(), means)],
+                             thickness=2, width=10),
+                text=[f"{m:+.1f}" for m in means], textposition="none")
+    for i, (label, v) in enumerate(zip(labels, intervals.values())):
+        fig.add_scatter(x=[label] * len(v["per_seed"]), y=_points(v["per_seed"]),
+                        mode="markers", name="one seed", legendgroup="seed",
+                        showlegend=i == 0, marker=dict(size=7, color=NEUTRAL, opacity=0.7))
+    fig.add_hline(y=0, line=dict(color=NEUTRAL, width=1, dash="dot"))
+    fig.update_layout(title=title, yaxis_title=yaxis_title, height=420,
+                      legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def _correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    a, b = torch.tensor(list(x), dtype=torch.float64), torch.tensor(list(y), dtype=torch.float64)
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(a.norm() * b.norm())
+    return float(a @ b) / denominator if denominator > 0 else float("nan")
+
+
+def gain_vs_prior_error_figure(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    seeds: Sequence[int] | None = None,
+    xaxis_title: str = "π̂'s distance from the class prior (total variation)",
+    title: str = "Each seed: the tail's gain against how wrong π̂ is",
+) -> go.Figure:
+    """One scatter per entry of ``series``: ``(errors, gains)`` per seed, the gains GH −
+    SimCLR in fractions (drawn in points), the errors as given (e.g. `prior_errors`' total
+    variation). Each legend entry gives the series' Pearson correlation r; hovering a dot
+    shows its seed."""
+    fig = go.Figure()
+    colours = ("#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4")
+    for i, (name, (errors, gains)) in enumerate(series.items()):
+        if len(errors) != len(gains):
+            raise ValueError(f"series {name!r}: {len(errors)} errors but {len(gains)} gains; "
+                             "give one of each per seed.")
+        r = _correlation(errors, gains)
+        fig.add_scatter(x=[float(e) for e in errors], y=_points(gains), mode="markers",
+                        name=f"{name} (r = {r:+.2f})",
+                        marker=dict(size=9, color=colours[i % len(colours)], opacity=0.8),
+                        text=[f"seed {s}" for s in (seeds or range(len(gains)))],
+                        hovertemplate="%{text}: error %{x:.2f}, gain %{y:+.1f} points"
+                                      "<extra></extra>")
+    fig.add_hline(y=0, line=dict(color=NEUTRAL, width=1, dash="dot"))
+    fig.update_layout(title=title, xaxis_title=xaxis_title,
+                      yaxis_title="tail accuracy, GH − SimCLR (points)", height=420,
+                      legend=dict(orientation="h", y=-0.2))
     return fig

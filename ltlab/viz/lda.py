@@ -1,5 +1,6 @@
-"""Figures of notebook 05 (LDA): balance-factor dynamics, head accuracies, classifier weight
-norms, intra/inter distance ratios and the comparison table. Pure: data in, figure out."""
+"""Figures of notebook 05 (LDA): balance-factor dynamics, head accuracies, the balanced risk's
+weight per fifth of training, classifier weight norms, intra/inter distance ratios and the
+comparison table. Pure: data in, figure out. Accuracies are drawn in percent."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .style import style_figure
 
 __all__ = [
     "balance_dynamics_figure",
+    "balance_weight_figure",
     "distance_ratio_figure",
     "head_accuracy_figure",
     "lda_comparison_table",
@@ -72,18 +74,74 @@ def head_accuracy_figure(history: Any, title: str = "Training-batch accuracy of 
     if missing:
         raise ValueError(f"step terms {sorted(missing)} are missing; pass the History of an "
                          f"`ltlab.lda.LDA` run (got terms {sorted(st)}).")
+    # the normalised variant logs fractions, the reference percent: draw percent either way
+    scale = 100.0 if max(max(st["accuracy_unbalanced"], default=0.0),
+                         max(st["accuracy_balanced"], default=0.0)) <= 1.0 else 1.0
     fig = go.Figure()
     for key, label in (("unbalanced", "h′ (unbalanced)"), ("balanced", "h (balanced)")):
-        acc = list(st[f"accuracy_{key}"])
+        acc = [scale * a for a in st[f"accuracy_{key}"]]
         steps = list(range(1, len(acc) + 1))
         color = _HEAD_COLORS[key]
         fig.add_scatter(x=steps, y=acc, mode="markers", name=f"{label}, batch",
                         marker=dict(size=3, color=color, opacity=0.35))
-        fig.add_scatter(x=steps, y=list(st[f"mean_accuracy_{key}"]), mode="lines",
-                        name=f"{label}, window mean", line=dict(color=color))
-    fig.update_layout(title=title, xaxis_title="training step", yaxis_title="accuracy",
-                      height=400)
+        fig.add_scatter(x=steps, y=[scale * a for a in st[f"mean_accuracy_{key}"]],
+                        mode="lines", name=f"{label}, window mean", line=dict(color=color))
+    fig.update_layout(title=title, xaxis_title="training step",
+                      yaxis_title="training-batch accuracy (%)", yaxis_range=[0, 101], height=400)
     return style_figure(fig)
+
+
+def _ordinal(i: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(i, f"{i}th")
+
+
+def balance_weight_figure(
+    weights: Mapping[str, Sequence[float]],
+    batch_accuracy: Mapping[str, Sequence[float]] | None = None, *, defer: float = 0.8,
+    title: str = "The weight of the balanced risk, per fifth of training",
+) -> go.Figure:
+    """Top: the mean weight each run gave its balanced risk per fifth (any number of parts)
+    of the training steps (``weights``: label -> values, e.g.
+    `ltlab.experiments.lda.balance_weight_by_fifth` of this run and of the full-size record),
+    beside the schedules of the single-head arms: RW (1 throughout) and DRW (0, then 1 after
+    the ``defer`` fraction of the steps). Logit adjustment has no such weight: its margin
+    acts on every step. Bottom (with ``batch_accuracy``: label -> fractions per part): h's
+    training-batch accuracy in percent."""
+    if not weights:
+        raise ValueError("weights is empty: pass {label: weight per fifth of training}.")
+    parts = {len(v) for v in weights.values()}
+    if len(parts) != 1 or parts == {0}:
+        raise ValueError(f"every series of weights needs the same, non-zero number of parts "
+                         f"(got lengths {sorted(len(v) for v in weights.values())}).")
+    n = parts.pop()
+    names = [f"{_ordinal(i + 1)} {'fifth' if n == 5 else 'part'}" for i in range(n)]
+    schedules = {"RW: re-weighting throughout": [1.0] * n,
+                 "DRW: re-weighting late": [1.0 if (i + 1) / n > defer + 1e-9 else 0.0
+                                            for i in range(n)]}
+    rows = 2 if batch_accuracy else 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=("weight of the balanced risk",
+                                        "h's training-batch accuracy (%)")[:rows])
+    colors = ("#1f77b4", "#17becf", "#9467bd", "#8c564b")
+    for k, (label, values) in enumerate(weights.items()):
+        values = [float(v) for v in values]
+        fig.add_bar(x=names, y=values, name=label, marker_color=colors[k % len(colors)],
+                    text=[f"{v:.3g}" for v in values], textposition="outside", row=1, col=1)
+    for (label, values), color in zip(schedules.items(), ("#bbbbbb", "#ff7f0e")):
+        fig.add_scatter(x=names, y=values, name=label, mode="lines+markers",
+                        line=dict(color=color, dash="dot", shape="hvh"), row=1, col=1)
+    fig.update_yaxes(title_text="weight", range=[0, 1.25], row=1, col=1)
+    if batch_accuracy:
+        for k, (label, values) in enumerate(batch_accuracy.items()):
+            fig.add_scatter(x=names, y=[100 * float(v) for v in values], name=f"{label}, h",
+                            mode="lines+markers", line=dict(color=colors[k % len(colors)]),
+                            showlegend=False, row=2, col=1)
+        fig.update_yaxes(title_text="accuracy (%)", range=[0, 101], row=2, col=1)
+    fig.update_layout(title=title, height=300 + 180 * rows, barmode="group")
+    style_figure(fig)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0.0),
+                      margin=dict(b=110))
+    return fig
 
 
 def weight_norm_figure(norms: Mapping[str, Any], counts=None,

@@ -86,31 +86,31 @@ def la_mixture_figure(study: Any) -> go.Figure:
     counts = [int(n) for n in study.train_counts]
     for name, color in (("model", "#1f77b4"), ("Bayes", "#7f7f7f")):
         label = shown if name == "model" else "Bayes"
-        fig.add_trace(go.Bar(x=classes, y=study.recall[name], name=label, marker_color=color,
-                             customdata=counts,
-                             hovertemplate="class %{x}, n = %{customdata}: %{y:.2f}"),
+        fig.add_trace(go.Bar(x=classes, y=[100 * r for r in study.recall[name]], name=label,
+                             marker_color=color, customdata=counts,
+                             hovertemplate="class %{x}, n = %{customdata}: %{y:.1f} %"),
                       row=2, col=1)
     taus, errs = study.tau_curve["post-hoc"]
-    fig.add_trace(go.Scatter(x=taus, y=errs, mode="lines", name="CE + post-hoc(τ)",
-                             line=dict(color="#ff7f0e")), row=2, col=2)
+    fig.add_trace(go.Scatter(x=taus, y=[100 * e for e in errs], mode="lines",
+                             name="CE + post-hoc(τ)", line=dict(color="#ff7f0e")), row=2, col=2)
     taus, errs = study.tau_curve["LA loss"]
-    fig.add_trace(go.Scatter(x=taus, y=errs, mode="lines+markers", name="LA loss(τ)",
-                             line=dict(color="#1f77b4")), row=2, col=2)
+    fig.add_trace(go.Scatter(x=taus, y=[100 * e for e in errs], mode="lines+markers",
+                             name="LA loss(τ)", line=dict(color="#1f77b4")), row=2, col=2)
     lo, hi = 0.0, max(max(study.tau_curve["post-hoc"][0]), max(taus))
-    fig.add_trace(go.Scatter(x=[lo, hi], y=[study.errors["bayes"]] * 2, mode="lines",
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[100 * study.errors["bayes"]] * 2, mode="lines",
                              name="Bayes floor", line=dict(color=NEUTRAL, dash="dash")),
                   row=2, col=2)
-    fig.add_trace(go.Scatter(x=[study.tau], y=[study.errors[err_key]], mode="markers",
+    fig.add_trace(go.Scatter(x=[study.tau], y=[100 * study.errors[err_key]], mode="markers",
                              name="shown model", marker=dict(size=12, symbol="star",
                                                             color="#d62728")), row=2, col=2)
     for col in (1, 2):
         fig.update_xaxes(title_text="x₁", row=1, col=col, constrain="domain")
         fig.update_yaxes(title_text="x₂", row=1, col=col, scaleanchor=f"x{col}", scaleratio=1)
-    fig.update_yaxes(range=[0, 1.02], title_text="recall", row=2, col=1)
+    fig.update_yaxes(range=[0, 102], title_text="recall (%)", row=2, col=1)
     fig.update_xaxes(title_text=f"class (n = {counts[0]} … {counts[-1]})", tickangle=0,
                      row=2, col=1)
     fig.update_xaxes(title_text="τ", row=2, col=2)
-    fig.update_yaxes(title_text="balanced error", row=2, col=2)
+    fig.update_yaxes(title_text="balanced error (%)", row=2, col=2)
     fig.update_layout(
         height=860, barmode="group",
         title=f"Imbalance ratio {study.imbalance_ratio:g}. Balanced error:<br>CE "
@@ -132,8 +132,12 @@ def la_mixture_figure(study: Any) -> go.Figure:
 def metrics_table_figure(rows: Mapping[str, Mapping[str, float]],
                          columns: Sequence[str] = ("balanced_accuracy", "many", "medium", "few"),
                          labels: Mapping[str, str] | None = None, percent: bool = True,
-                         title: str = "") -> go.Figure:
-    """A table: one row per model (``labels`` renames them), the chosen metric columns."""
+                         title: str = "",
+                         text_columns: Mapping[str, Mapping[str, str]] | None = None
+                         ) -> go.Figure:
+    """A table: one row per model (``labels`` renames them), the chosen metric columns, then
+    ``text_columns`` (header -> model -> text, e.g. a "differs by" column; "–" where a model
+    has none)."""
     labels = labels or {}
     names = list(rows)
     scale = 100 if percent else 1
@@ -144,13 +148,22 @@ def metrics_table_figure(rows: Mapping[str, Mapping[str, float]],
         except (TypeError, ValueError):
             return str(v)
 
-    header = ["model"] + [c.replace("_", " ") + (" (%)" if percent else "") for c in columns]
-    cells = [[labels.get(n, n) for n in names]] + [[fmt(rows[n].get(c)) for n in names]
-                                                    for c in columns]
+    text_columns = text_columns or {}
+    names_of = {"ece": "ECE", "mce": "MCE"}
+    header = (["model"] + [names_of.get(c, c.replace("_", " ")) + (" (%)" if percent else "")
+                           for c in columns]
+              + list(text_columns))
+    cells = ([[labels.get(n, n) for n in names]] + [[fmt(rows[n].get(c)) for n in names]
+                                                     for c in columns]
+             + [[texts.get(n, "–") for n in names] for texts in text_columns.values()])
+    widths = [2] + [1] * len(columns) + [4] * len(text_columns)
     fig = go.Figure(go.Table(header=dict(values=header, fill_color="#e8eef7", align="left"),
-                             cells=dict(values=cells, align="left")))
+                             cells=dict(values=cells, align="left"), columnwidth=widths))
     style_figure(fig)
-    fig.update_layout(title=title or None, height=90 + 32 * len(names) + (40 if title else 0),
+    lines = max([1] + [1 + len(t) // 45 for texts in text_columns.values()
+                       for t in texts.values()])
+    fig.update_layout(title=title or None,
+                      height=90 + (12 + 20 * lines) * len(names) + (40 if title else 0),
                       margin=dict(t=50 if title else 10, b=10, l=10, r=10))
     return fig
 
@@ -164,7 +177,7 @@ def shot_bars_figure(rows: Mapping[str, Mapping[str, float]],
     fig = go.Figure()
     for name, row in rows.items():
         fig.add_bar(name=labels.get(name, name), x=[g.replace("_", " ") for g in groups],
-                    y=[row[g] for g in groups])
-    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy",
-                      yaxis_range=[0, 1], height=400)
+                    y=[100 * row[g] for g in groups])
+    fig.update_layout(title=title, barmode="group", yaxis_title="accuracy (%)",
+                      yaxis_range=[0, 100], height=400)
     return style_figure(fig)

@@ -4,6 +4,8 @@ Rows are the sweep's table (one dict per run, parameters and flattened results s
 side). The first swept parameter is the x axis, every combination of the other swept
 parameters is one line, and a swept ``seed`` is averaged over (mean, with the standard
 deviation over seeds as error bars), because seeds are repetitions, not a design choice.
+Panel titles are readable names (``shot_accuracy.few`` -> "shot accuracy: few"), and an
+accuracy or calibration error (a fraction) reads in percent.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["sweep_summary_figure", "numeric_columns"]
+from .style import percent_axis
+
+__all__ = ["sweep_summary_figure", "numeric_columns", "readable_name"]
 
 
 def _is_number(v: Any) -> bool:
@@ -31,6 +35,21 @@ def numeric_columns(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = 
             if k not in exclude and k not in cols and _is_number(v):
                 cols.append(k)
     return cols
+
+
+def readable_name(column: str) -> str:
+    """A recorded result's column as a reader names it.
+
+    >>> readable_name("shot_accuracy.few"), readable_name("balanced_accuracy")
+    ('shot accuracy: few', 'balanced accuracy')
+    """
+    return column.replace(".", ": ").replace("_", " ")
+
+
+def _in_percent(column: str) -> bool:
+    """Accuracies and calibration errors are fractions that a student reads in percent."""
+    last = column.lower().replace(".", "_").split("_")
+    return "accuracy" in last or "ece" in last or "acc" in last
 
 
 def _label(params: Mapping[str, Any]) -> str:
@@ -68,7 +87,9 @@ def sweep_summary_figure(
         fig.update_layout(title=full_title, height=300)
         return fig
 
-    fig = make_subplots(rows=len(metrics), cols=1, subplot_titles=metrics,
+    fig = make_subplots(rows=len(metrics), cols=1,
+                        subplot_titles=[readable_name(m) + (" (%)" if _in_percent(m) else "")
+                                        for m in metrics],
                         vertical_spacing=min(0.12, 0.3 / len(metrics)))
     # group -> x -> list of values per metric
     groups: dict[str, dict[Any, list[Mapping[str, Any]]]] = {}
@@ -97,6 +118,9 @@ def sweep_summary_figure(
                 ),
                 row=mi + 1, col=1,
             )
+    for mi, metric in enumerate(metrics):
+        if _in_percent(metric):
+            fig.for_each_yaxis(percent_axis, row=mi + 1, col=1)
     fig.update_xaxes(title_text=x_name or "run", row=len(metrics), col=1)
     subtitle = " (mean ± std over seeds)" if averaged else ""
     fig.update_layout(title=full_title + subtitle, height=120 + 260 * len(metrics),

@@ -8,7 +8,12 @@ import math
 import pytest
 import torch
 
-from ltlab.exercises.flexda import check_alpha, check_ema_steps, check_smoothed_prior
+from ltlab.exercises.flexda import (
+    check_alpha,
+    check_ema_steps,
+    check_flexda_update,
+    check_smoothed_prior,
+)
 from ltlab.exercises.protocol import NOT_ANSWERED
 
 
@@ -44,3 +49,46 @@ def test_check_ema_steps(capsys):
     assert check_ema_steps(math.ceil(math.log(0.1) / math.log(0.9)), momentum=0.9, weight=0.1)
     with pytest.raises(ValueError, match="momentum"):
         check_ema_steps(10, momentum=1.0)  # the notebook's argument, not the student's answer
+
+
+def _update(q_hat, probs, eta, alpha, *, hard=False, swap=False, sign=1.0, after=False,
+            shift=0.0):
+    """An independent FlexDA step (plain tensor arithmetic), with one mistake switched on."""
+    mean = (torch.nn.functional.one_hot(probs.argmax(1), probs.shape[1]).double().mean(0)
+            if hard else probs.mean(0))
+    q_new = (1 - eta) * q_hat + eta * mean if swap else eta * q_hat + (1 - eta) * mean
+    base = q_new if after else q_hat
+    log_q_alpha = alpha * base.log() - (base**alpha).sum().log()
+    return q_new, sign * (base.log() - log_q_alpha) + shift
+
+
+@pytest.mark.parametrize("mistake, phrase", [
+    (dict(hard=True), "hard pseudo-labels"),
+    (dict(swap=True), "weights are swapped"),
+    (dict(sign=-1.0), "wrong sign"),
+    (dict(after=True), "updated estimate"),
+])
+def test_check_flexda_update_names_each_mistake(mistake, phrase, capsys):
+    assert check_flexda_update(lambda q, p, e, a: _update(q, p, e, a))
+    assert "Correct" in capsys.readouterr().out
+    assert not check_flexda_update(lambda q, p, e, a: _update(q, p, e, a, **mistake))
+    out = capsys.readouterr().out
+    assert phrase in out and out.count("\n") == 1  # one line of feedback
+
+
+def test_check_flexda_update_accepts_a_constant_shift_and_rejects_bad_returns(capsys):
+    # adding a constant to every logit changes no softmax: accepted
+    assert check_flexda_update(lambda q, p, e, a: _update(q, p, e, a, shift=3.0))
+    capsys.readouterr()
+    assert not check_flexda_update(lambda q, p, e, a: _update(q, p, e, a)[0])
+    assert "two results" in capsys.readouterr().out
+    assert not check_flexda_update(lambda q, p, e, a: (q[:3], q))
+    assert "q_new" in capsys.readouterr().out
+    assert not check_flexda_update(lambda q, p, e, a: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert not check_flexda_update(None)
+    # other eta / alpha reach the student's function (the checker is not tied to one value)
+    seen = []
+    check_flexda_update(lambda q, p, e, a: seen.append((e, a)) or _update(q, p, e, a),
+                        eta=0.5, alpha=0.2)
+    assert seen == [(0.5, 0.2)]

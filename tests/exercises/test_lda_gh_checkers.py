@@ -4,8 +4,10 @@ shapes."""
 
 from __future__ import annotations
 
+import torch
+
 from ltlab.exercises.gh import check_allocation, check_simplex_inner_product
-from ltlab.exercises.lda import check_balance_factor, check_tail_weight
+from ltlab.exercises.lda import check_balance_factor, check_balanced_weights, check_tail_weight
 from ltlab.gh import sinkhorn_allocation
 
 
@@ -20,6 +22,33 @@ def test_balance_factor_checker(capsys):
 def test_tail_weight_checker():
     assert check_tail_weight(1 / (3 * 2), [50, 10, 2]) is True
     assert check_tail_weight(1 / (3 * 50), [50, 10, 2]) is False  # the head's weight
+
+
+def test_balanced_weights_checker_names_the_classic_mistakes(capsys):
+    def weights(counts):
+        counts = torch.as_tensor(counts, dtype=torch.float64)
+        return 1.0 / (counts.numel() * counts)
+
+    assert check_balanced_weights(weights) is True
+    assert "Correct" in capsys.readouterr().out
+    # a list of floats is a fine answer too
+    assert check_balanced_weights(lambda n: [1 / (len(n) * int(v)) for v in n]) is True
+    capsys.readouterr()
+    mistakes = {
+        "not normalised": lambda n: 1.0 / n.double(),
+        "inverse of the prior": lambda n: n.double() / n.sum(),
+        "drops the N": lambda n: n.sum() * weights(n),
+        "sum to 1": lambda n: weights(n) / weights(n).sum(),
+        "scale is off": lambda n: 3 * weights(n),
+    }
+    for hint, fn in mistakes.items():
+        assert check_balanced_weights(fn) is False, hint
+        out = capsys.readouterr().out
+        assert hint in out and out.count("\n") == 1, (hint, out)
+    assert check_balanced_weights(lambda n: weights(n)[:2]) is False
+    assert "one weight per class" in capsys.readouterr().out
+    assert check_balanced_weights(lambda n: n.foo()) is False
+    assert "AttributeError" in capsys.readouterr().out
 
 
 def test_simplex_inner_product_checker():

@@ -37,6 +37,7 @@ def test_settings():
     full = E.settings(False)
     assert 3 in full.num_experts and dict(full.shifts) == E.SHIFTS
     assert E.hashed_settings(full)["shifts"] == E.SHIFTS
+    assert E.hashed_settings(full)["decomposition"] == E.DECOMPOSITION == full.decomposition
     assert E.hashed_settings(full)["balpoe_model"] == {"lambdas": [1.0, 0.0, -1.0], "cosine": True,
                                                        "shared_convs": 2}
 
@@ -82,8 +83,11 @@ def test_compare_follows_its_settings():
                             diversity=False)
     result = E.compare(s, device="cpu")
     data, models = result.data, result.models
-    assert data.train_counts[0] == s.data.max_count and list(models) == list(s.models)
-    assert result.table == E.calibration_table(models, data, "cpu")
+    # Table 2's models, then the decomposition's two more (LA on the cosine head, BalPoE +
+    # mixup with one shared network)
+    assert data.train_counts[0] == s.data.max_count
+    assert list(models) == list(s.models) + ["la_cosine", "balpoe_mixup_shared"]
+    assert result.table == E.calibration_table({n: models[n] for n in s.models}, data, "cpu")
     assert set(result.shifted) == {"uniform", "forward-50"} and result.diversity == {}
     assert [r["num_experts"] for r in result.curve] == [1, 3]
     assert result.curve[0]["balanced_accuracy"] == result.table["la_mixup"]["balanced_accuracy"]
@@ -154,3 +158,79 @@ def test_calibrated_experts_have_their_target_marginals():
         assert off["ensemble_balanced_error"] > off["bayes_balanced_error"] + 0.02, (t, off)
     with pytest.raises(ValueError, match="temperature"):
         E.expert_marginals((1.0,), temperature=0.0)
+
+
+def test_every_arm_trains_the_network_its_settings_name(tiny_mnist):
+    """The decomposition's "differs by" column is computed from `model_arms`: each arm must
+    train what it declares (head, experts, shared layers, mixup)."""
+    from ltlab.models import CosineClassifier
+
+    arms = E.model_arms()
+    models = E.train_models(tiny_mnist, tuple(arms), _fit(1), device="cpu")
+    for name, arm in arms.items():
+        t = models[name]
+        net = t.model
+        assert net.num_experts == len(arm.lambdas), name
+        assert net.shared_convs == arm.shared_convs, name
+        assert isinstance(net.classifier.heads[0], CosineClassifier) == arm.cosine, name
+        assert t.settings["mixup_alpha"] == arm.mixup_alpha, name
+        if len(arm.lambdas) > 1:
+            assert t.method.balpoe.lambdas.tolist() == list(arm.lambdas), name
+    with pytest.raises(ValueError, match="unknown model"):
+        E.train_models(tiny_mnist, ("svm",), _fit(1), device="cpu")
+
+
+def test_decomposition_changes_one_setting_per_row(tiny_mnist):
+    arms = E.model_arms()
+    models = E.train_models(tiny_mnist, E.DECOMPOSITION, _fit(2), device="cpu")
+    rows = E.decomposition_rows(models, tiny_mnist, "cpu", arms)
+    assert [r["arm"] for r in rows] == list(E.DECOMPOSITION) and "gain" not in rows[0]
+    table = E.calibration_table(models, tiny_mnist, "cpu")
+    named = set()
+    for before, row in zip(rows, rows[1:]):
+        assert row["against"] == before["arm"]
+        changed = [k for k in row["settings"] if row["settings"][k] != before["settings"][k]]
+        assert row["differs_by"] == changed and len(changed) == 1, row
+        named |= set(changed)
+        assert row["settings"] == E.arm_settings(arms[row["arm"]])
+        assert row["gain"]["mean"] == pytest.approx(
+            table[row["arm"]]["balanced_accuracy"] - table[before["arm"]]["balanced_accuracy"],
+            abs=1e-12)
+        assert row["gain"]["ci_low"] <= row["gain"]["mean"] <= row["gain"]["ci_high"]
+    # from LA to BalPoE + mixup every setting changes once
+    assert named == set(rows[0]["settings"])
+
+
+def test_ece_difference_against_the_metric_and_its_interval():
+    from ltlab.metrics import expected_calibration_error
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(10).repeat(30)
+    pa = torch.softmax(4 * torch.randn(300, 10, generator=g), 1)
+    pb = torch.softmax(0.5 * torch.randn(300, 10, generator=g), 1)
+    d = E.ece_difference(pa, pb, y, resamples=200)
+    want = expected_calibration_error(pa, y) - expected_calibration_error(pb, y)
+    assert d["mean"] == pytest.approx(want, abs=1e-12)
+    assert d["ci_low"] < d["ci_high"] and d["per_seed"] == []
+    # the bootstrap's resamples are scored by the metric's own definition
+    from ltlab.metrics.intervals import _resampled_ece
+
+    idx = torch.randint(300, (4, 300), generator=g)
+    assert _resampled_ece(pa.double(), y, idx).tolist() == pytest.approx(
+        [expected_calibration_error(pa[i], y[i]) for i in idx], abs=1e-12)
+    same = E.ece_difference(pa, pa, y, resamples=50)
+    assert same["mean"] == same["ci_low"] == same["ci_high"] == 0.0
+    with pytest.raises(ValueError, match="same test samples"):
+        E.ece_difference(pa, pb[:10], y)
+
+
+def test_paired_results_are_the_claims_keys(tiny_mnist):
+    models = E.train_models(tiny_mnist, ("la", "balpoe", "balpoe_mixup"), _fit(1), device="cpu")
+    pairs = E.paired_results(models, tiny_mnist, "cpu")
+    assert {c.key for c in E.CLAIMS} == set(pairs)
+    table = E.calibration_table(models, tiny_mnist, "cpu")
+    assert pairs["balanced_accuracy_balpoe_mixup_minus_la"]["mean"] == pytest.approx(
+        table["balpoe_mixup"]["balanced_accuracy"] - table["la"]["balanced_accuracy"], abs=1e-12)
+    assert pairs["ece_balpoe_mixup_minus_balpoe"]["mean"] == pytest.approx(
+        table["balpoe_mixup"]["ece"] - table["balpoe"]["ece"], abs=1e-9)
+    assert E.paired_results({"la": models["la"]}, tiny_mnist, "cpu") == {}

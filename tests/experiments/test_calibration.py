@@ -191,7 +191,12 @@ def test_compare_sweeps_label_shift_on_balpoe_mixup():
     assert rec["label_shift_nll"]["forward-50"] == [result.sweep["forward-50"]["nll_before"],
                                                     result.sweep["forward-50"]["nll_after"]]
     assert set(rec) == {"ece", "balanced_accuracy", "nll_before_after_temperature", "temperature",
-                        "confidence_gap_ce", "label_shift_nll"}
+                        "confidence_gap_ce", "label_shift_nll", "paired_differences"}
+    # only the claims whose two models were trained: BalPoE + mixup against CE
+    assert set(rec["paired_differences"]) == {"ece_balpoe_mixup_minus_ce"}
+    diff = rec["paired_differences"]["ece_balpoe_mixup_minus_ce"]
+    assert diff["mean"] == pytest.approx(result.evaluation["balpoe_mixup"]["ece"]
+                                         - result.evaluation["ce"]["ece"])
 
 
 @pytest.mark.slow
@@ -252,3 +257,56 @@ def test_prior_for_setting_names():
         prior_for_setting("sideways-5", 10)
     with pytest.raises(ValueError, match="rho >= 1"):
         prior_for_setting("forward-0.5", 10)
+
+
+# ----------------------------------------------------------------------------- paper vs lab
+def test_ece_difference_is_a_paired_bootstrap_over_test_samples():
+    """The mean is the difference of the two ECEs on the whole test set; the interval is the
+    2.5-97.5 percentiles of the same difference on resampled test sets (one draw for both
+    models), reproduced here with the library's ECE; deterministic for a seed."""
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 4, (120,), generator=g)
+    z = torch.randn(120, 4, generator=g) + 2 * torch.nn.functional.one_hot(y, 4)
+    a, b = (3 * z).softmax(1), z.softmax(1)
+    r = experiment.ece_difference(a, b, y, n_bins=8, resamples=200, seed=5)
+    assert r["mean"] == pytest.approx(expected_calibration_error(a, y, 8)
+                                      - expected_calibration_error(b, y, 8))
+    draws = torch.randint(0, 120, (200, 120), generator=torch.Generator().manual_seed(5))
+    diffs = torch.tensor([expected_calibration_error(a[i], y[i], 8)
+                          - expected_calibration_error(b[i], y[i], 8) for i in draws],
+                         dtype=torch.float64)
+    low, high = torch.quantile(diffs, torch.tensor([0.025, 0.975], dtype=torch.float64))
+    assert (r["ci_low"], r["ci_high"]) == (pytest.approx(float(low)), pytest.approx(float(high)))
+    assert r["ci_low"] < r["mean"] < r["ci_high"]
+    assert experiment.ece_difference(a, b, y, n_bins=8, resamples=200, seed=5) == r
+    with pytest.raises(ValueError, match="probs_a"):
+        experiment.ece_difference(a, b[:10], y)
+    with pytest.raises(ValueError, match="resamples"):
+        experiment.ece_difference(a, b, y, resamples=1)
+
+
+def test_paired_differences_and_claims(fake_zoo):
+    """Every claim of "Paper vs this lab" points at a recorded paired difference, with the
+    sign the BalPoE paper reports (ECE down, accuracy up), and its verdict follows from the
+    interval."""
+    from ltlab.experiments.paper_vs_lab import paper_vs_lab, verdict
+    from ltlab.metrics import balanced_accuracy_difference
+
+    diffs = experiment.paired_differences(fake_zoo, 10, resamples=100)
+    assert set(diffs) == set(experiment.PAIRED_DIFFERENCES)
+    acc = diffs["balanced_accuracy_balpoe_mixup_minus_balpoe"]
+    assert acc == balanced_accuracy_difference(
+        fake_zoo.logits["balpoe_mixup"]["test"].argmax(1),
+        fake_zoo.logits["balpoe"]["test"].argmax(1), fake_zoo.y_test, 7)
+    result = CalibrationComparison(fake_zoo, evaluate_zoo(fake_zoo, 10), 10, differences=diffs)
+    rec = recorded_results(result)
+    rows = paper_vs_lab(rec, experiment.CLAIMS)
+    assert len(rows) == len(experiment.CLAIMS) == 4
+    for claim, row in zip(experiment.CLAIMS, rows):
+        key = claim.key.split(".")[1]
+        assert key in experiment.PAIRED_DIFFERENCES
+        assert claim.direction == (-1 if key.startswith("ece_") else 1)
+        assert row["lab"] == pytest.approx(100 * diffs[key]["mean"])
+        assert row["verdict"] == verdict(diffs[key]["ci_low"], diffs[key]["ci_high"],
+                                         claim.direction)
+        assert "Table 2" in claim.paper and claim.reason

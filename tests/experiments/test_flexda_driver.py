@@ -101,6 +101,9 @@ def test_hashed_settings_keep_the_layout_of_the_committed_record():
     arms under their old module:function name): these keys and values, nothing else."""
     old = driver.hashed_settings(settings(quick=False))
     arms = old.pop("ltlab.experiments.flexda_arms:settings")
+    tradeoff = old.pop("ltlab.experiments.flexda:tradeoff")
+    # the trade-off's setting: the arms' at full size, consistent profile, FlexDA and ADELLO
+    assert tradeoff == {**arms, "profile": "consistent", "arms": ["flexda", "adello"]}
     assert old == dict(labeled_max=400, unlabeled_max=1000, imbalance_ratio=20,
                        test_per_class=200, class_order=HARD_TO_EASY, steps=2400, batch_size=64,
                        unlabeled_ratio=2, lr=0.03, weight_decay=5e-4, momentum=0.995,
@@ -160,13 +163,22 @@ def test_driver_compare_runs_every_part_and_records_the_contract_keys():
                      arms=("fixmatch", "flexda"), monitor_every=0,
                      fit=s.arms.fit.replace(extra=(("steps", 10),) + s.arms.fit.extra[1:])),
         toy_steps=10)
+    tiny = tiny.replace(tradeoff=replace(tiny.arms, profile="consistent",
+                                         arms=("flexda", "adello")))
     result = driver.compare(tiny, seeds=(3, 4), device="cpu")
-    assert result.arms.seeds == [3, 4]
+    assert result.arms.seeds == [3, 4] and result.tradeoff.seeds == [3, 4]
     assert result.rows() == result.profiles.rows()
     recorded = driver.recorded_results(result)
     assert list(recorded) == ["kl_to_true_prior", "kl_em_to_true_prior", "balanced_accuracy",
                               "prior_arms", "prior_arms_ece", "prior_arms_paired",
-                              "toy_balanced_accuracy"]
+                              "toy_balanced_accuracy", "consistent_arms"]
+    consistent = recorded["consistent_arms"]
+    assert set(consistent["prior_arms"]) == {"flexda", "adello"}
+    assert consistent["prior_arms_ece"]["adello"]["per_seed"] == result.tradeoff.values(
+        "adello", "ece")
+    assert consistent["prior_arms_paired"]["ece_adello_minus_flexda"]["per_seed"] == \
+        pytest.approx([a - b for a, b in zip(result.tradeoff.values("adello", "ece"),
+                                             result.tradeoff.values("flexda", "ece"))])
     assert recorded["toy_balanced_accuracy"] == result.toy["balanced_accuracy"]
     assert recorded["prior_arms"]["flexda"]["per_seed"] == result.arms.values("flexda")
     assert 0.0 <= result.bayes <= 1.0
@@ -186,7 +198,22 @@ def test_bands_name_recorded_keys_and_fail_with_their_reason():
                            "fixmatch": {"per_seed": [0.2, 0.3]}},
         "toy_balanced_accuracy": {"bayes": 0.9, "fixmatch": 0.6, "flexda": 0.7},
     }
+    ece = {"mean": -0.1, "ci_low": -0.15, "ci_high": -0.05}
+    good["prior_arms_paired"]["ece_adello_minus_flexda"] = ece
+    good["consistent_arms"] = {"prior_arms_paired": {
+        "ece_adello_minus_flexda": ece,
+        "adello_minus_flexda": {"mean": 0.004, "ci_low": -0.006, "ci_high": 0.014}}}
     assert failed_bands(good, driver.BANDS) == [] and failed_bands(good, driver.FULL_BANDS) == []
+    # ADELLO worse calibrated, or clearly less accurate, on the consistent profile: named
+    tie = good["consistent_arms"]["prior_arms_paired"]
+    worse_cal = dict(good, consistent_arms={"prior_arms_paired": dict(
+        tie, ece_adello_minus_flexda=dict(ece, ci_high=0.01))})
+    assert failed_bands(worse_cal, driver.FULL_BANDS) == [
+        "consistent_arms.prior_arms_paired.ece_adello_minus_flexda.ci_high = 0.01 is above 0 "
+        "(consistent profile: ADELLO better calibrated than FlexDA)"]
+    no_tie = dict(good, consistent_arms={"prior_arms_paired": dict(
+        tie, adello_minus_flexda=dict(tie["adello_minus_flexda"], mean=-0.02))})
+    assert len(failed_bands(no_tie, driver.BANDS)) == 1
     bad = dict(good, kl_em_to_true_prior=dict(good["kl_em_to_true_prior"], uniform=0.02))
     assert failed_bands(bad, driver.BANDS) == [
         "kl_em_to_true_prior.uniform = 0.02 is above 0.015 (EM on held-out finds Q)"]
@@ -262,6 +289,84 @@ def test_pseudo_label_monitor_counts_per_true_class():
     assert c["recall"][0] == [0.5, 0.0, 0.5]
     assert c["precision"][0][0] == 0.5 and math.isnan(c["precision"][0][1]) and c["precision"][0][2] == 1.0
     assert c["discarded_correct"][0] == [1.0, 1.0, 0.0]
+    # the mean confidence per true class, and the overall pass rate (3 of 6 passed)
+    conf = torch.softmax(logits, 1).max(1).values.double()
+    expected = [float(conf[y_unl == k].mean()) for k in range(3)]
+    assert c["confidence"][0] == pytest.approx(expected)
+    assert c["pass_rate"] == [0.5]
+
+
+def test_late_rates_average_the_last_records_per_class():
+    curves = {"mask_rate": [[0.0, 0.2], [0.4, math.nan], [0.6, 0.1], [0.8, 0.3]]}
+    assert flexda_arms.late_rates(curves, fraction=0.5) == pytest.approx([0.7, 0.2])
+    # a class without a finite record in the window is NaN; the last record alone at 0.25
+    only_nan = {"mask_rate": [[0.5, 0.5], [0.1, math.nan]]}
+    late = flexda_arms.late_rates(only_nan, fraction=0.25)
+    assert late[0] == pytest.approx(0.1) and math.isnan(late[1])
+    with pytest.raises(ValueError, match="monitor_every"):
+        flexda_arms.late_rates({"mask_rate": []})
+    with pytest.raises(ValueError, match="fraction"):
+        flexda_arms.late_rates(curves, fraction=0.0)
+
+
+def test_split_summary_counts_what_the_split_holds():
+    s = replace(ARMS_TINY, labeled_max=60, unlabeled_max=120)
+    summary = flexda_arms.split_summary(s, seed=1)
+    data = flexda_arms.arms._split(1, **s.split())
+    assert summary["labeled_counts"] == data.train_counts.tolist()
+    assert summary["unlabeled"] == data.x_unlabeled.shape[0]
+    assert summary["labeled"] == data.x_train.shape[0]
+    # reversed: the labeled head is the unlabeled tail
+    lab, unl = summary["labeled_counts"], summary["unlabeled_counts"]
+    assert lab[0] == max(lab) and unl[0] == min(unl) and unl[-1] == max(unl)
+    assert summary["unlabeled_per_labeled"] == pytest.approx(sum(unl) / sum(lab))
+    assert summary["imbalance_ratio"] == pytest.approx(max(lab) / min(lab))
+
+
+def test_tradeoff_settings_differ_from_the_arms_only_in_profile_arms_seeds():
+    for quick in (True, False):
+        arms, trade = settings(quick).arms, settings(quick).tradeoff
+        assert trade == driver.tradeoff_settings(quick)
+        assert trade.profile == "consistent" and trade.arms == ("flexda", "adello")
+        assert replace(trade, profile=arms.profile, arms=arms.arms, seeds=arms.seeds,
+                       monitor_every=arms.monitor_every) == arms
+    assert settings(False).tradeoff.seeds == 10 and settings(True).tradeoff.seeds >= 3
+
+
+def test_compare_arms_settings_equals_one_call_per_settings():
+    a = replace(ARMS_TINY, arms=("fixmatch", "fixmatch_la", "adello"), monitor_every=5)
+    b = replace(ARMS_TINY, profile="consistent", arms=("flexda",), monitor_every=0)
+    both = flexda_arms.compare_arms_settings([a, b], seeds=(0, 1), device="cpu")
+    alone = [flexda_arms.compare_arms(s, seeds=(0, 1), device="cpu") for s in (a, b)]
+    for x, y in zip(both, alone):
+        assert set(x.results) == set(y.results) and x.seeds == y.seeds == [0, 1]
+        for arm in x.results:
+            assert x.values(arm) == y.values(arm) and x.values(arm, "ece") == y.values(arm, "ece")
+    assert both[0].results["adello"][0]["distill_temperature"] >= 1.0
+    assert "pseudo_labels" in both[0].results["adello"][0]
+    rec = flexda_arms.recorded_arms_results(both[0])
+    assert set(rec["pass_rate_late"]) == {"fixmatch", "adello"}
+    assert rec["pass_rate_late"]["adello"] == flexda_arms.late_rates(
+        both[0].results["adello"][0]["pseudo_labels"])
+    assert "pass_rate_late" not in flexda_arms.recorded_arms_results(both[1])
+
+
+def test_claims_point_at_recorded_keys_and_their_verdicts_follow():
+    from ltlab.experiments.paper_vs_lab import paper_vs_lab, verdict
+    from ltlab.experiments.protocol import lookup
+
+    pair = {"mean": -0.05, "ci_low": -0.07, "ci_high": -0.03, "per_seed": [-0.05]}
+    paired = dict.fromkeys(("adello_minus_fixmatch", "flexda_minus_fixmatch",
+                            "flexda_minus_uniform", "adello_minus_flexda",
+                            "ece_adello_minus_flexda", "ece_flexda_minus_fixmatch"), pair)
+    results = {"prior_arms_paired": paired, "consistent_arms": {"prior_arms_paired": paired}}
+    for claim in driver.CLAIMS:
+        lookup(results, claim.key)  # every claim reads a key the driver records
+        assert claim.paper and claim.reason
+    rows = paper_vs_lab(results, driver.CLAIMS)
+    for claim, row in zip(driver.CLAIMS, rows):
+        assert row["verdict"] == verdict(-0.07, -0.03, claim.direction)
+        assert row["verdict"] == ("agrees" if claim.direction < 0 else "disagrees")
 
 
 def test_arms_are_the_right_methods():
@@ -329,3 +434,14 @@ def test_toy_regions_shapes_and_bayes_rule():
     assert toy["regions"]["bayes"][7][3] == int(gm.log_likelihood(torch.tensor([[x, y]])).argmax())
     assert toy["kl_steps"] == [10, 20, 30] and all(v >= 0 for v in toy["kl"])
     assert toy["balanced_accuracy"]["bayes"] > 0.5
+
+
+def test_bayes_pass_rate_grows_with_separation_and_falls_with_the_threshold():
+    s = replace(ARMS_TINY, labeled_max=60, unlabeled_max=120)
+    assert flexda_arms.bayes_pass_rate(s, threshold=0.0) == 1.0
+    rates = [flexda_arms.bayes_pass_rate(s, threshold=t) for t in (0.5, 0.8, 0.95)]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0]
+    # classes further apart overlap less: the Bayes rule is confident more often
+    assert flexda_arms.bayes_pass_rate(replace(s, radius=6.0)) > rates[-1]
+    with pytest.raises(ValueError, match="mixture"):
+        flexda_arms.bayes_pass_rate(replace(s, data="mnist1d"))

@@ -37,7 +37,7 @@ def test_settings_are_the_notebooks_sizes():
     f = full.probe
     assert f.fit.epochs > f.warmup_epochs > 0 and f.fit.epochs > 40
     assert f.max_count > 400 and f.seeds >= 5
-    assert quick.sphere.seeds == (0, 1, 2, 3, 4) and len(full.sphere.seeds) >= 5
+    assert quick.sphere.seeds == tuple(range(14)) and len(full.sphere.seeds) >= 14
 
 
 def test_hashed_settings_keep_the_layout_of_the_committed_record():
@@ -45,10 +45,12 @@ def test_hashed_settings_keep_the_layout_of_the_committed_record():
     sphere = old.pop("ltlab.experiments.gh_sphere:settings")
     assert old == dict(max_count=1000, probe_per_class=1000, test_per_class=1000, epochs=150,
                        warmup_epochs=40, seeds=8)
-    assert sphere == dict(num_classes=4, dim=32, radius=3.0, std=1.0, imbalance_ratio=64,
+    assert sphere == dict(num_classes=4, dim=32, radius=3.0, std=0.7, imbalance_ratio=64,
                           max_count=256, hidden=64, lr=3e-3, noise=0.5, mask=0.2,
-                          eval_per_class=1000, seeds=tuple(range(10)), epochs=1000,
-                          warmup_epochs=250, batch_size=None)
+                          eval_per_class=1000, seeds=tuple(range(16)), epochs=400,
+                          warmup_epochs=100, batch_size=None, ramp_epochs=10, prior_every=20,
+                          gh_options=(), matched_prior=True, uniform_prior=True,
+                          prior_floor=0.02, memory_beta=0.9, longer_warmup=100)
 
 
 def test_toy_scores_are_geometric_logits_around_their_anchors():
@@ -86,19 +88,45 @@ def test_bands_hold_on_good_numbers_and_name_what_fails():
            "simclr_gh": {"many": 0.6, "medium": 0.55, "few": 0.45, "all": 0.54}}
     toy = {"simclr_balanced": {"tail_accuracy": 0.9}, "simclr_lt": {"tail_accuracy": 0.3},
            "simclr_gh_lt": {"tail_accuracy": 0.3}}
-    paired = {"tail_accuracy": {"mean": -0.03}, "etf_gap": {"mean": -0.2},
-              "tail_nearest_cosine": {"mean": -0.3}}
+    paired = {"tail_accuracy": {"mean": -0.03}}
+    marginals = {"matched": {"mean": 0.1, "ci_low": 0.02}, "estimated": {"mean": -0.03},
+                 "uniform": {"mean": -0.15}}
     good = {"probe_accuracy": acc, "sphere_toy": toy, "sphere_toy_paired": paired,
+            "sphere_toy_marginals": marginals,
+            "sphere_toy_improvements": {"faster_memory": {"vs_estimated": {"mean": 0.05}}},
+            "sphere_toy_prior_error": {"largest_share": [0.5, 0.7]},
             "probe_seed_table": {"all": {"difference": -0.01}}}
     assert failed_bands(good, driver.BANDS) == [] and failed_bands(good, driver.FULL_BANDS) == []
-    no_gap = dict(good, sphere_toy_paired=dict(paired, etf_gap={"mean": 0.1}))
-    assert failed_bands(no_gap, driver.FULL_BANDS) == [
-        "sphere_toy_paired.etf_gap.mean = 0.1 fails its test (GH brings the class means closer "
-        "to the simplex ETF)"]
+    straddles = dict(good, sphere_toy_marginals=dict(marginals, matched={"mean": 0.1,
+                                                                         "ci_low": -0.01}))
+    assert failed_bands(straddles, driver.BANDS) == [
+        "sphere_toy_marginals.matched.ci_low = -0.01 fails its test (GH with the class prior "
+        "as marginal: the tail's interval lies above zero)"]
+    assert failed_bands(straddles, driver.FULL_BANDS) == []  # full size: the mean only
+    swapped = dict(good, sphere_toy_marginals=dict(marginals, uniform={"mean": 0.2}))
+    assert len(failed_bands(swapped, driver.FULL_BANDS)) == 1
+    assert len(failed_bands(swapped, driver.BANDS)) == 2  # and the order of the three
+    peaked = dict(good, sphere_toy_prior_error={"largest_share": [0.8, 0.76]})
+    assert len(failed_bands(peaked, driver.FULL_BANDS)) == 1
     far = dict(good, probe_seed_table={"all": {"difference": 0.09}})
     assert failed_bands(far, driver.BANDS) == [
         "probe_seed_table.all.difference = 0.09 is above 0.08 (over the training seeds, GH - "
         "SimCLR within 8 points on all classes)"]
+
+
+def test_claims_point_at_recorded_keys_and_give_the_papers_number():
+    from ltlab.experiments.paper_vs_lab import paper_vs_lab
+    from ltlab.experiments.protocol import lookup
+
+    interval = {"mean": 0.05, "ci_low": 0.01, "ci_high": 0.09}
+    results = {"sphere_toy_marginals": {"estimated": interval, "matched": interval},
+               "sphere_toy_improvements": {"faster_memory": {"vs_simclr": interval}},
+               "probe_gain": {"few": interval, "all": interval}}
+    for claim in driver.CLAIMS:
+        lookup(results, claim.key)  # every key exists in the recorded layout
+        assert any(ch.isdigit() for ch in claim.paper) and claim.reason
+    rows = paper_vs_lab(results, driver.CLAIMS)
+    assert [r["verdict"] for r in rows] == ["agrees"] * len(driver.CLAIMS)
 
 
 def test_compare_shares_the_warmup_and_probes_both_methods():
@@ -158,7 +186,7 @@ def test_compare_runs_both_parts_and_records_the_contract_keys():
     s = driver.settings()
     tiny = s.replace(
         sphere=s.sphere.replace(fit=s.sphere.fit.replace(epochs=8), warmup_epochs=4,
-                                eval_per_class=20, max_count=64, matched_prior=False),
+                                eval_per_class=20, max_count=64, memory_beta=None),
         probe=replace(s.probe, imbalance_ratio=10, max_count=30, probe_per_class=10,
                       test_per_class=10, fit=s.probe.fit.replace(epochs=2), warmup_epochs=1,
                       ramp_epochs=1, probe_epochs=10))
@@ -167,7 +195,18 @@ def test_compare_runs_both_parts_and_records_the_contract_keys():
     assert result.table.probe_accuracy[0] == result.run.probe_accuracy  # the first seed, reused
     assert result.rows() == result.run.rows()
     rec = driver.recorded_results(result)
-    assert list(rec) == ["probe_accuracy", "sphere_toy", "sphere_toy_paired", "probe_seed_table"]
+    assert list(rec) == ["probe_accuracy", "sphere_toy", "sphere_toy_paired",
+                         "sphere_toy_marginals", "sphere_toy_improvements",
+                         "sphere_toy_prior_error", "probe_seed_table", "probe_gain"]
+    assert rec["sphere_toy_improvements"] == {}  # memory_beta=None: no attempt ran
+    assert set(rec["sphere_toy_marginals"]["matched"]) == {"mean", "ci_low", "ci_high", "per_seed"}
+    for group, row in rec["probe_seed_table"].items():
+        assert rec["probe_gain"][group] == {"mean": row["difference"], "ci_low": row["ci_low"],
+                                            "ci_high": row["ci_high"]}
+    # the shared pool gives the numbers of one process, one part after the other
+    alone = driver.compare(tiny, seeds=(2, 3), device="cpu", workers=2)
+    assert alone.table.probe_accuracy == result.table.probe_accuracy
+    assert [r.metrics for r in alone.sphere.runs] == [r.metrics for r in result.sphere.runs]
     assert set(rec["sphere_toy_paired"]["etf_gap"]) == {"mean", "ci_low", "ci_high"}
     table = {r["group"]: r for r in result.table.rows()}
     assert rec["probe_seed_table"]["all"]["difference"] == table["all"]["difference"]

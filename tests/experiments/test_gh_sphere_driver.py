@@ -37,11 +37,14 @@ def test_matched_class_prior_gives_each_anchor_the_share_of_the_class_it_holds()
 
 
 def test_settings_are_the_notebooks_sizes():
-    quick = toy.sphere_settings(quick=True)
-    assert quick.seeds == (0, 1, 2, 3, 4) and quick.imbalance_ratio == 64
-    assert quick.num_classes == 4 and quick.eval_per_class == 1000 and quick.matched_prior
-    assert quick.fit.epochs == 400 and quick.warmup_epochs == 100 and quick.batch_size is None
-    assert len(toy.sphere_settings(quick=False).seeds) >= 5
+    quick, full = toy.sphere_settings(quick=True), toy.sphere_settings(quick=False)
+    assert quick.seeds == tuple(range(14)) and quick.imbalance_ratio == 64 and quick.std == 0.7
+    assert quick.num_classes == 4 and quick.eval_per_class == 500 and quick.matched_prior
+    assert quick.fit.epochs == 100 and quick.warmup_epochs == 25 and quick.batch_size is None
+    assert quick.arms() == dict(matched_prior=True, uniform_prior=True, prior_floor=0.0,
+                                memory_beta=0.9, longer_warmup=0)
+    assert len(full.seeds) >= len(quick.seeds) and full.fit.epochs > quick.fit.epochs
+    assert full.prior_floor > 0 and full.longer_warmup > 0 and full.memory_beta == 0.9
 
 
 def _small(**changes):
@@ -60,7 +63,8 @@ def tiny():
 def test_run_seed_trains_and_measures_every_arm(tiny):
     run = tiny.runs[1]
     assert run.seed == 1
-    assert set(run.metrics) == set(toy.ARMS) | {"simclr_gh_lt_matched"}
+    assert set(run.metrics) == set(toy.ARMS) | {"simclr_gh_lt_matched", "simclr_gh_lt_uniform",
+                                                "simclr_gh_lt_fast"}
     for arm, m in run.metrics.items():
         assert set(toy.METRICS) <= set(m)
         assert 0.0 <= m["tail_accuracy"] <= 1.0

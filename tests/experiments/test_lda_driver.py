@@ -65,8 +65,11 @@ def test_bands_hold_on_good_numbers_and_name_what_fails():
             "shot_accuracy": {"ce": {"few": 0.1}, "lda": {"few": 0.3}},
             "ablation_balanced_accuracy": {**dict.fromkeys(driver.ABLATION_ARMS, 0.5),
                                            "ce": 0.50, "lda": 0.60}}
-    assert failed_bands(good, driver.BANDS) == []
     assert failed_bands(good, driver.FULL_BANDS) == []
+    good["balance_weight_by_fifth"] = [0.6, 0.7, 0.4, 0.2, 0.1]
+    assert failed_bands(good, driver.BANDS) == []
+    assert failed_bands(dict(good, balance_weight_by_fifth=[0.6, 0.7, 0.6, 0.5, 0.4]),
+                        driver.BANDS) != []  # a weight that is not withdrawn
     close = dict(good, balanced_accuracy=dict(bal, lda=0.52))
     problems = failed_bands(close, driver.BANDS)
     assert problems == ["balanced_accuracy = " + repr(close["balanced_accuracy"])
@@ -104,6 +107,63 @@ def test_recorded_results_are_the_notebooks_keys():
     assert rec["balanced_accuracy"] == {"ce": 0.3, "la": 0.4, "lda": 0.5, "lda_distance": 0.6}
     assert rec["weight_norm_ratio"] == {"ce": 2.0, "lda": 1.2}
     assert rec["shot_accuracy"] is full.shot_accuracy
+
+
+def test_mean_by_part_and_the_balance_weight_per_fifth(run):
+    # 7 values in 3 parts: 3 + 2 + 2 (the first part holds the extra one)
+    assert driver.mean_by_part([1, 2, 3, 4, 5, 6, 7], parts=3) == [2.0, 4.5, 6.5]
+    with pytest.raises(ValueError, match="parts"):
+        driver.mean_by_part([1.0, 2.0], parts=3)
+    with pytest.raises(ValueError, match="parts"):
+        driver.mean_by_part([1.0, 2.0], parts=0)
+    logged = run.histories["lda"].step_terms["balanced_weight"]
+    fifths = driver.balance_weight_by_fifth(run.histories["lda"])
+    chunks = torch.tensor_split(torch.tensor(logged, dtype=torch.float64), 5)
+    assert fifths == pytest.approx([float(c.mean()) for c in chunks])
+    # the weight is min(loss1_factor * omega, 1): never above the cap
+    assert all(0.0 <= w <= 1.0 for w in fifths)
+    with pytest.raises(ValueError, match="balanced_weight"):
+        driver.balance_weight_by_fifth(run.histories["ce"])
+
+
+def test_recorded_results_carry_the_weight_and_the_paired_differences(run, mixture):
+    """With the LDA run's history and the predictions, the record holds the weight per
+    fifth, both heads' training-batch accuracy per fifth (fractions) and the paired
+    differences of the methods that were trained, each the interval of
+    `balanced_accuracy_difference` on the test predictions."""
+    from ltlab.metrics import balanced_accuracy_difference
+
+    rec = driver.recorded_results(driver.LDAComparison(
+        balanced_accuracy={**dict.fromkeys(driver.METHOD_NAMES, 0.5), **run.balanced_accuracy},
+        weight_norm_ratio={"ce": 2.0, "lda": 1.0}, histories=run.histories,
+        methods=run.methods, predictions=run.predictions, data=run.data))
+    assert rec["balance_weight_by_fifth"] == driver.balance_weight_by_fifth(run.histories["lda"])
+    acc = rec["batch_accuracy_by_fifth"]
+    assert set(acc) == {"lda", "lda_unbalanced"}
+    assert all(0.0 <= a <= 1.0 for a in acc["lda"] + acc["lda_unbalanced"])
+    assert set(rec["paired_differences"]) == {"lda_minus_ce"}  # only CE and LDA were trained
+    diff = rec["paired_differences"]["lda_minus_ce"]
+    assert diff == balanced_accuracy_difference(run.predictions["lda"], run.predictions["ce"],
+                                                mixture.y_test, mixture.num_classes)
+    assert diff["mean"] == pytest.approx(run.balanced_accuracy["lda"]
+                                         - run.balanced_accuracy["ce"])
+    assert diff["ci_low"] < diff["mean"] < diff["ci_high"]
+
+
+def test_claims_point_at_recorded_differences():
+    """"Paper vs this lab": every claim is LDA's h minus one arm of Table 5 (ImageNet-LT),
+    recorded by `paired_differences`, and the verdict follows from the interval."""
+    from ltlab.experiments.paper_vs_lab import paper_vs_lab, verdict
+
+    assert len(driver.CLAIMS) == 3
+    intervals = {k: {"mean": 0.01 * i, "ci_low": 0.01 * i - 0.02, "ci_high": 0.01 * i + 0.02}
+                 for i, k in enumerate(driver.PAIRED_DIFFERENCES)}
+    rows = paper_vs_lab({"paired_differences": intervals}, driver.CLAIMS)
+    for claim, row in zip(driver.CLAIMS, rows):
+        key = claim.key.split(".")[1]
+        assert driver.PAIRED_DIFFERENCES[key][0] == "lda" and claim.direction == 1
+        assert "ImageNet-LT" in claim.paper and "Table 5" in claim.paper
+        assert row["verdict"] == verdict(intervals[key]["ci_low"], intervals[key]["ci_high"])
 
 
 def test_reweighted_risk_is_torchs_weighted_cross_entropy_after_the_deferral():

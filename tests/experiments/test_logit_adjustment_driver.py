@@ -13,6 +13,7 @@ from ltlab.experiments import logit_adjustment as E
 from ltlab.experiments.mnist1d_setup import mnist_fit_options, mnist_sizes
 from ltlab.losses import adjust_logits, log_prior_from_counts
 from ltlab.metrics import balanced_accuracy
+from ltlab.models import CosineClassifier
 from ltlab.train import predict_logits
 
 
@@ -106,7 +107,10 @@ def test_compare_runs_both_parts():
     assert result.data.train_counts[0] == s.data.max_count
     assert result.table["la"]["trained"].method.tau == 0.5
     rec = E.recorded_results(result)
-    assert set(rec) == NOTEBOOK_KEYS
+    # the data is kept, so the one pair both of whose arms ran is measured too
+    assert set(rec) == NOTEBOOK_KEYS | {"balanced_accuracy_la_minus_ce"}
+    assert rec["balanced_accuracy_la_minus_ce"]["mean"] == pytest.approx(
+        rec["balanced_accuracy_la"] - rec["balanced_accuracy_ce"], abs=1e-12)
     assert rec["balanced_accuracy_ce"] == result.table["ce"]["balanced_accuracy"]
     with pytest.raises(ValueError, match="seeds"):
         E.compare(s, seeds=())
@@ -154,3 +158,51 @@ def test_the_panel_at_the_exercise_imbalance_ratio_draws():
     assert any("spans 2.3 nats" in a.text for a in fig.layout.annotations)  # log(10)
     taus, errors = s.tau_curve["post-hoc"]
     assert min(errors) <= errors[0] and min(errors) >= s.errors["bayes"] - 0.02
+
+
+def test_arm_settings_name_what_each_row_changes():
+    """The "differs by" column comes from the arms: each equal-head pair differs in one
+    setting, and every row's difference from CE is what its arm declares."""
+    ce = E.arm_settings("ce")
+    assert E.differs_by(E.arm_settings("ldam_drw"), E.arm_settings("la_cosine")) == ["loss"]
+    assert E.differs_by(E.arm_settings("la_cosine"), E.arm_settings("la")) == ["head"]
+    assert E.differs_by(E.arm_settings("ce_cosine"), ce) == ["head"]
+    assert E.differs_by(E.arm_settings("posthoc"), ce) == ["prediction"]
+    assert E.differs_by(E.arm_settings("ldam_drw"), ce) == ["loss", "head"]
+    assert E.differs_by(ce, ce) == [] and E.describe_difference(ce, ce) == "nothing"
+    assert E.describe_difference(E.arm_settings("la_cosine"), E.arm_settings("la")) == \
+        "head: linear → cosine (s = 30)"
+    assert "τ = 0.5" in E.arm_settings("la", tau=0.5)["loss"]
+    for name, arm in E.ARMS.items():
+        s = E.arm_settings(name)
+        assert (s["head"] != "linear") == (arm.head == "cosine"), name
+    with pytest.raises(ValueError, match="unknown arm 'svm'"):
+        E.arm_settings("svm")
+    with pytest.raises(ValueError, match="same names"):
+        E.differs_by({"loss": "CE"}, {"head": "linear"})
+    # every pair a Claim reads is measured, and every measured pair names two arms
+    assert {c.key for c in E.CLAIMS} <= set(E.PAIRS)
+    assert all(a in E.ARMS and b in E.ARMS for a, b in E.PAIRS.values())
+
+
+def test_arms_train_the_head_they_declare_and_pairs_match_the_table(tiny_mnist):
+    names = ("ce", "la", "la_cosine", "ldam_drw")
+    rows = E.compare_losses(tiny_mnist, names, mnist_fit_options().replace(epochs=2),
+                            device="cpu")
+    for name in names:
+        head = rows[name]["trained"].model.classifier.heads[0]
+        assert isinstance(head, CosineClassifier) == (E.ARMS[name].head == "cosine"), name
+    assert type(rows["la_cosine"]["trained"].method) is type(rows["la"]["trained"].method)
+    diffs = E.loss_differences(rows, tiny_mnist)
+    assert set(diffs) == set(E.PAIRS)
+    for key, (a, b) in E.PAIRS.items():
+        d = diffs[key]
+        assert d["mean"] == pytest.approx(rows[a]["balanced_accuracy"]
+                                          - rows[b]["balanced_accuracy"], abs=1e-12), key
+        assert d["ci_low"] <= d["mean"] <= d["ci_high"], key
+    result = E.LossComparison({}, rows, tiny_mnist)
+    table = {r["method"]: r for r in result.rows()}
+    assert table["ldam_drw"]["differs_by"] == ["loss", "head"] and table["ce"]["differs_by"] == []
+    rec = E.recorded_results(E.LossComparison({"balanced_error_bayes": 0.2}, rows, tiny_mnist))
+    assert rec["loss_table"]["la_cosine"]["differs_by"] == ["loss", "head"]
+    assert rec["loss_table"]["la_cosine"]["settings"] == E.arm_settings("la_cosine")

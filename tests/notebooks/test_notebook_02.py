@@ -1,8 +1,11 @@
 """Notebook 02 (BalPoE), executed once by papermill in quick mode; its recorded results are
 checked against the issue's targets."""
 
+import pytest
+
 from ltlab.experiments import balpoe
 from ltlab.experiments.balpoe import SHIFTED_MODELS, SHIFTS
+from ltlab.experiments.paper_vs_lab import verdict
 from ltlab.experiments.protocol import failed_bands
 
 KEYS = ("balanced_accuracy_ce", "balanced_accuracy_la", "balanced_accuracy_balpoe",
@@ -59,3 +62,35 @@ def test_the_experts_curve_reuses_table_2s_models(executed):
     assert curve[1] == r["balanced_accuracy_la_mixup"]
     assert curve[3] == r["balanced_accuracy_balpoe_mixup"]
     assert set(r["expert_disagreement"]) == {"own_layers", "shared_network"}
+
+
+def test_the_decomposition_changes_one_named_setting_per_row(executed):
+    """From LA to BalPoE + mixup, one change per row: each row's "differs by" names exactly
+    the one setting in which its arm differs from the row above, computed from `model_arms`."""
+    rows = executed("02_balpoe")["decomposition"]
+    arms = balpoe.model_arms()
+    assert [row["arm"] for row in rows] == list(balpoe.DECOMPOSITION)
+    for before, row in zip(rows, rows[1:]):
+        settings = balpoe.arm_settings(arms[row["arm"]])
+        assert row["settings"] == settings and row["against"] == before["arm"]
+        assert row["differs_by"] == [k for k in settings if settings[k] != before["settings"][k]]
+        assert len(row["differs_by"]) == 1, row
+        assert row["gain"]["mean"] == pytest.approx(
+            row["balanced_accuracy"] - before["balanced_accuracy"], abs=1e-9)
+    assert rows[0]["arm"] == "la" and rows[-1]["arm"] == "balpoe_mixup"
+    r = executed("02_balpoe")
+    assert rows[0]["balanced_accuracy"] == r["balanced_accuracy_la"]
+    assert rows[-1]["balanced_accuracy"] == r["balanced_accuracy_balpoe_mixup"]
+
+
+def test_paper_vs_lab_verdicts_follow_their_intervals(executed):
+    r = executed("02_balpoe")
+    rows = r["paper_vs_lab"]
+    claims = {c.claim: c for c in balpoe.CLAIMS}
+    assert [row["claim"] for row in rows if row["run"] == "this run"] == list(claims)
+    for row in rows:
+        c = claims[row["claim"]]
+        assert row["verdict"] == verdict(row["ci_low"], row["ci_high"], c.direction), row
+        if row["run"] == "this run":
+            assert row["lab"] == pytest.approx(100 * r[c.key]["mean"])
+            assert row["ci_high"] == pytest.approx(100 * r[c.key]["ci_high"])

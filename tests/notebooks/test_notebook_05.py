@@ -29,3 +29,42 @@ def test_notebook_05_records_the_papers_ablation(executed):
     assert all(0.0 <= v <= 1.0 for v in ablation.values()), ablation
     assert ablation["lda"] == r["balanced_accuracy"]["lda"]
     assert ablation["ce"] == r["balanced_accuracy"]["ce"]
+
+
+def test_notebook_05_records_the_balance_weight_per_fifth(executed):
+    """The weight LDA's balance factor gives the balanced risk, per fifth of training: a
+    weight in [0, 1] (capped), withdrawn as h catches up with h' on the training batches
+    (the last fifth below half the largest), while h's training-batch accuracy rises."""
+    r = executed("05_lda")
+    weights = r["balance_weight_by_fifth"]
+    assert len(weights) == 5 and all(0.0 <= w <= 1.0 for w in weights)
+    assert weights[-1] < 0.5 * max(weights), weights
+    h = r["batch_accuracy_by_fifth"]["lda"]
+    assert len(h) == 5 and h[-1] > h[0] and all(0.0 <= a <= 1.0 for a in h), h
+
+
+def test_notebook_05_paper_vs_lab_verdicts_follow_from_the_intervals(executed):
+    """One row per claim of `driver.CLAIMS` for this run (and for the full-size record when
+    it holds the differences); each verdict is `verdict(ci_low, ci_high, direction)` of its
+    recorded interval, and the lab number is the recorded paired difference in points."""
+    import math
+
+    from ltlab.experiments.paper_vs_lab import ROW_KEYS, verdict
+
+    r = executed("05_lda")
+    rows = r["paper_vs_lab"]
+    mine = [row for row in rows if row["run"] == "this run"]
+    assert [row["claim"] for row in mine] == [c.claim for c in driver.CLAIMS]
+    for row in rows:
+        assert set(ROW_KEYS) <= set(row)
+        claim = next(c for c in driver.CLAIMS if c.claim == row["claim"])
+        assert row["verdict"] == verdict(row["ci_low"], row["ci_high"], claim.direction)
+    for row, claim in zip(mine, driver.CLAIMS):
+        interval = r["paired_differences"][claim.key.split(".")[1]]
+        assert row["lab"] == 100 * interval["mean"]
+        assert math.isclose(row["ci_low"], 100 * interval["ci_low"])
+        assert row["ci_low"] < row["lab"] < row["ci_high"]
+    # the paired difference LDA - CE is the difference of the recorded balanced accuracies
+    bal = r["balanced_accuracy"]
+    assert math.isclose(r["paired_differences"]["lda_minus_ce"]["mean"], bal["lda"] - bal["ce"],
+                        abs_tol=1e-9)

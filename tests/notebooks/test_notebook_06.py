@@ -1,5 +1,7 @@
 """Notebook 06 (Geometric Harmonization) executed in quick mode: the recorded results (the
-bands are `ltlab.experiments.gh.BANDS`, the ones the notebook's Checks assert)."""
+bands are `ltlab.experiments.gh.BANDS`, the ones the notebook's self-test asserts), the three
+marginals' contract (the matched marginal's interval above zero at the defaults) and the
+closing "Paper vs this lab" rows."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import math
 import pytest
 
 from ltlab.experiments import gh as driver
+from ltlab.experiments.paper_vs_lab import ROW_KEYS, verdict
 from ltlab.experiments.protocol import failed_bands
 
 GROUPS = {"many", "medium", "few", "all"}
@@ -50,3 +53,41 @@ def test_notebook_06_records_the_sphere_toy(executed):
         # paired over the same seeds: the mean difference is the difference of the means
         assert p["mean"] == pytest.approx(toy["simclr_gh_lt"][metric] - toy["simclr_lt"][metric],
                                           abs=1e-9)
+
+
+def test_notebook_06_records_the_three_marginals(executed):
+    r = executed("06_geometric_harmonization")
+    marginals, seeds = r["sphere_toy_marginals"], len(driver.settings().sphere.seeds)
+    assert set(marginals) == {"matched", "estimated", "uniform"}
+    for m, p in marginals.items():
+        assert set(p) == {"mean", "ci_low", "ci_high", "per_seed"}, (m, p)
+        assert len(p["per_seed"]) == seeds, m
+        assert p["ci_low"] <= p["mean"] <= p["ci_high"], (m, p)
+        assert p["mean"] == pytest.approx(sum(p["per_seed"]) / seeds, abs=1e-9)
+    # the estimated marginal is GH's own pi_hat: the same arm as sphere_toy_paired
+    assert marginals["estimated"]["mean"] == pytest.approx(
+        r["sphere_toy_paired"]["tail_accuracy"]["mean"], abs=1e-9)
+    # the contract at the defaults: GH with the class prior as marginal lifts the tail
+    assert marginals["matched"]["ci_low"] > 0, marginals["matched"]
+    errors = r["sphere_toy_prior_error"]
+    assert all(len(v) == seeds for v in errors.values())
+    assert set(r["sphere_toy_improvements"]) == {"faster_memory"}
+
+
+def test_notebook_06_paper_vs_lab_verdicts_follow_from_the_intervals(executed):
+    r = executed("06_geometric_harmonization")
+    rows = r["paper_vs_lab"]
+    claims = {c.claim: c for c in driver.CLAIMS}
+    this_run = [row for row in rows if row["run"] == "this run"]
+    assert [row["claim"] for row in this_run] == list(claims)
+    for row in rows:
+        assert set(ROW_KEYS) <= set(row)
+        assert row["verdict"] == verdict(row["ci_low"], row["ci_high"],
+                                         claims[row["claim"]].direction), row
+    by_key = {c.claim: c.key for c in driver.CLAIMS}
+    for row in this_run:  # the row's numbers are the recorded interval, in points
+        value = r
+        for part in by_key[row["claim"]].split("."):
+            value = value[part]
+        assert row["lab"] == pytest.approx(100 * value["mean"])
+        assert row["ci_low"] == pytest.approx(100 * value["ci_low"])

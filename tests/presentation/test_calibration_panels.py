@@ -75,10 +75,19 @@ def test_static_figures(fake_zoo, mixture_posteriors):
                                                    "BalPoE + mixup"]
     assert table.data[0].cells.values[1][0] == f"{100 * ev['ce']['ece']:.1f}"
     assert list(calibration_table_figure(ev).data[0].cells.values[0]) == list(MODEL_NAMES)
+    # the fake zoo's test half is balanced: accuracy is balanced accuracy, one column
+    header = list(table.data[0].header.values)
+    assert "ACC % ↑ (balanced test)" in header and "balanced ACC % ↑" not in header
+    skewed = {m: dict(r, accuracy=r["balanced_accuracy"] + 0.1) for m, r in ev.items()}
+    header = list(calibration_table_figure(skewed).data[0].header.values)
+    assert "ACC % ↑" in header and "balanced ACC % ↑" in header
     fig = shot_calibration_figure({m: ev[m]["groups"] for m in ev}, labels=MODEL_LABELS)
     assert len(fig.data) == 5 and list(fig.data[0].x) == ["many", "medium", "few"]
     assert fig.data[4].name == "BalPoE + mixup"
-    assert list(fig.data[0].y) == [ev["ce"]["groups"][g]["gap"] for g in ("many", "medium", "few")]
+    # in points: 100 x the gap mean confidence - accuracy
+    assert list(fig.data[0].y) == pytest.approx(
+        [100 * ev["ce"]["groups"][g]["gap"] for g in ("many", "medium", "few")], nan_ok=True)
+    assert "points" in fig.layout.yaxis.title.text
     fig = calibration_overview(fake_zoo.probs("ce"), fake_zoo.y_test, fake_zoo.train_counts, 10)
     assert f"ECE {100 * ev['ce']['ece']:.1f}%" in fig.layout.title.text
     assert sum(fig.data[3].y) == len(fake_zoo.y_test)  # the confidence histogram
@@ -86,7 +95,9 @@ def test_static_figures(fake_zoo, mixture_posteriors):
     sweep = label_shift_sweep(probs, y)
     fig = label_shift_sweep_figure(sweep)
     assert list(fig.data[0].x) == list(SHIFT_SETTINGS)
-    assert list(fig.data[0].y) == [sweep[s]["classwise_ece_before"] for s in SHIFT_SETTINGS]
+    assert list(fig.data[0].y) == pytest.approx(
+        [100 * sweep[s]["classwise_ece_before"] for s in SHIFT_SETTINGS])  # in %
+    assert fig.layout.yaxis.title.text == "class-wise ECE (%)"
     result = shifted_calibration(probs, y, "forward-10", n_bins=10)
     fig = label_shift_calibration_figure(result, n_bins=10)
     assert list(fig.data[0].y) == pytest.approx(result["true_prior"].tolist())

@@ -69,8 +69,8 @@ def test_reliability_diagram_bins_and_title_match_the_metrics():
         in_bin = bins == b
         assert samples.y[b] == int(in_bin.sum())
         if in_bin.any():
-            assert accuracy.y[b] == pytest.approx(float((pred[in_bin] == targets[in_bin])
-                                                        .float().mean()))
+            assert accuracy.y[b] == pytest.approx(100 * float((pred[in_bin] == targets[in_bin])
+                                                              .float().mean()))  # in %
 
 
 def test_tau_effect_note_is_computed_from_the_counts():

@@ -58,6 +58,21 @@ def test_results_table_marks_the_best_method_per_profile():
     assert list(cells[2]) == ["80.0", "<b>90.0</b>"] and list(cells[3]) == ["10.0", "5.0"]
 
 
+def test_results_table_names_the_groups_by_labelled_counts():
+    from ltlab.experiments.flexda import SHOTS
+    from ltlab.viz.flexda import group_labels
+
+    results = {"reversed": {"flexda": {"balanced_accuracy": 0.9, "many": 0.95, "medium": 0.9,
+                                       "few": 0.8, "ece": 0.05}}}
+    header = list(ssl_results_table(results).data[0].header.values)
+    # the default thresholds are the driver's SHOTS, and no column is called many/medium/few
+    assert header[2:] == ["balanced accuracy (%)", "> 100 labels (%)", "40–100 labels (%)",
+                          "< 40 labels (%)", "ECE (%)"]
+    assert group_labels(SHOTS) == group_labels()
+    assert group_labels((50, 10))["few"] == "< 10 labels"
+    assert not any(h.split(" ")[0] in ("many", "medium", "few") for h in header)
+
+
 def test_alpha_panel_redraws_when_driven():
     q = shifted_prior(5, 20, "backward")
     panel = alpha_panel(q, interactive=True)
@@ -97,8 +112,10 @@ def test_prior_curves_and_table_panels_follow_their_controls():
 from ltlab.viz.flexda_demo import (  # noqa: E402
     decision_regions_figure,
     kl_curve_figure,
+    pass_rate_figure,
     prior_arms_figure,
     pseudo_label_curves_figure,
+    tradeoff_figure,
 )
 
 
@@ -138,3 +155,46 @@ def test_decision_regions_and_kl_curve():
     kl = kl_curve_figure([10, 20, 30], [0.2, 1e-3, 0.0])
     assert kl.layout.yaxis.type == "log" and kl.layout.yaxis.exponentformat == "power"
     assert list(kl.data[0].y) == pytest.approx([0.2, 1e-3, 1e-8])  # zero clipped for the log axis
+
+
+def test_tradeoff_figure_puts_every_arm_at_its_ece_and_accuracy():
+    acc = {"fixmatch": _stats(0.6, 0.05, [0.6]), "flexda": _stats(0.7, 0.02, [0.7]),
+           "adello": _stats(0.65, 0.01, [0.65])}
+    ece = {"fixmatch": _stats(0.25, 0.02, [0.25]), "flexda": _stats(0.2, 0.01, [0.2]),
+           "adello": _stats(0.05, 0.01, [0.05])}
+    cons_acc = {"flexda": _stats(0.64, 0.01, [0.64]), "adello": _stats(0.66, 0.01, [0.66])}
+    cons_ece = {"flexda": _stats(0.24, 0.01, [0.24]), "adello": _stats(0.06, 0.01, [0.06])}
+    fig = tradeoff_figure({"reversed": (acc, ece), "consistent": (cons_acc, cons_ece)})
+    assert len(fig.data) == 5  # one point per arm and setting
+    points = {t.name: (t.x[0], t.y[0]) for t in fig.data}
+    assert points["ADELLO (reversed)"] == pytest.approx((5.0, 65.0))
+    assert points["FlexDA (estimated Q̂) (consistent)"] == pytest.approx((24.0, 64.0))
+    assert list(fig.data[0].error_y.array) == pytest.approx([5.0])
+    assert list(fig.data[0].error_x.array) == pytest.approx([2.0])
+    assert {t.marker.symbol for t in fig.data} == {"circle", "diamond"}
+    # one arrow per setting, from FlexDA to ADELLO
+    arrows = [(a.ax, a.ay, a.x, a.y) for a in fig.layout.annotations if a.showarrow]
+    assert arrows == [pytest.approx((20.0, 70.0, 5.0, 65.0)),
+                      pytest.approx((24.0, 64.0, 6.0, 66.0))]
+    assert "ECE (%)" in fig.layout.xaxis.title.text
+    assert fig.layout.yaxis.title.text == "balanced accuracy (%)"
+    with pytest.raises(ValueError, match="settings"):
+        tradeoff_figure({})
+
+
+def test_pass_rate_figure_bars_per_class_and_curve_in_percent():
+    late = {"flexda": [0.7, 0.6, float("nan")], "adello": [0.4, 0.05, 0.0]}
+    curves = {m: {"step": [10, 20], "pass_rate": [0.6, 0.1 if m == "adello" else 0.6]}
+              for m in late}
+    fig = pass_rate_figure(late, [100, 10, 2], curves, distill_step=15)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert list(bars[0].y[:2]) == pytest.approx([70.0, 60.0]) and bars[0].y[2] is None
+    assert list(bars[1].y) == pytest.approx([40.0, 5.0, 0.0])
+    assert list(bars[0].x) == ["0 (100)", "1 (10)", "2 (2)"]
+    lines = [t for t in fig.data if t.type == "scatter"]
+    assert [list(t.y) for t in lines] == [[60.0, 60.0], [60.0, 10.0]]
+    assert not any(t.showlegend for t in lines)  # the bars carry the legend
+    assert any(getattr(sh, "x0", None) == 15 for sh in fig.layout.shapes)
+    assert len(pass_rate_figure(late, [100, 10, 2]).data) == 2  # bars only
+    with pytest.raises(ValueError, match="classes"):
+        pass_rate_figure({"flexda": [0.5]}, [100, 10])

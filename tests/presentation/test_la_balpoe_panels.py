@@ -44,13 +44,49 @@ def test_experts_panel_follows_its_controls():
     panel.controls["lambda_range"].value = [0.0, 1.0]
     assert "mean λ = +0.50" in panel.figure.layout.title.text
     kl_before = list(panel.figure.data[-2].y)
-    error_before = list(panel.figure.data[-1].y)
-    assert abs(error_before[1] - error_before[0]) < 0.02  # calibrated: the Bayes error
+    error_before = list(panel.figure.data[-1].y)  # balanced errors, in percent
+    assert abs(error_before[1] - error_before[0]) < 2  # calibrated: the Bayes error
     panel.controls["temperature"].value = 4.0
     assert list(panel.figure.data[-2].y) != kl_before
     # over-confident experts bias the balanced decision: the ensemble's error rises
     error_after = list(panel.figure.data[-1].y)
-    assert error_after[0] == error_before[0] and error_after[1] > error_before[1] + 0.02
+    assert error_after[0] == error_before[0] and error_after[1] > error_before[1] + 2
     for t in (2.0, 0.5):  # the values of notebook 02's Exercise 5
         panel.controls["temperature"].value = t
         assert f"T = {t:g}" in panel.figure.layout.title.text
+
+
+def test_accuracy_axes_of_notebooks_01_and_02_read_in_percent():
+    """Every accuracy a student reads off a figure of 01 or 02 is in percent, on a 0-100 axis."""
+    from ltlab.viz import balpoe as V2
+    from ltlab.viz import logit_adjustment as V1
+
+    shots = {"ce": {"balanced_accuracy": 0.5, "many": 0.9, "medium": 0.5, "few": 0.125, "ece": 0.2,
+                    "mce": 0.3},
+             "la": {"balanced_accuracy": 0.6, "many": 0.8, "medium": 0.6, "few": 0.4, "ece": 0.1,
+                    "mce": 0.2}}
+    fig = V1.shot_bars_figure(shots)
+    assert list(fig.data[0].y)[-1] == 12.5 and tuple(fig.layout.yaxis.range) == (0, 100)
+    assert "%" in fig.layout.yaxis.title.text
+    fig = V2.balpoe_table_figure(shots)
+    assert list(fig.data[0].y) == [50.0, 60.0] and list(fig.data[1].y) == [20.0, 10.0]
+    assert tuple(fig.layout.yaxis.range) == (0, 100)
+    fig = V2.experts_curve_figure([{"num_experts": k, **shots["la"]} for k in (1, 3)])
+    assert list(fig.data[0].y) == [60.0, 60.0] and "%" in fig.layout.yaxis.title.text
+    by_model = {"ce": {"uniform": 0.5, "backward-50": 0.25}}
+    fig = V2.shifted_by_model_figure(by_model)
+    assert list(fig.data[0].y) == [50.0, 25.0] and "%" in fig.layout.yaxis.title.text
+    fig = V2.shifted_accuracy_figure({"uniform": {"no_prior": 0.5, "known_prior": 0.5}})
+    assert list(fig.data[0].y) == [50.0]
+
+
+def test_metrics_table_shows_its_differs_by_column():
+    from ltlab.viz.logit_adjustment import metrics_table_figure
+
+    rows = {"ce": {"balanced_accuracy": 0.5}, "la": {"balanced_accuracy": 0.625}}
+    fig = metrics_table_figure(rows, ("balanced_accuracy",), {"la": "LA loss"},
+                               text_columns={"differs from CE by": {"la": "loss"}})
+    table = fig.data[0]
+    assert list(table.header.values) == ["model", "balanced accuracy (%)", "differs from CE by"]
+    assert [list(col) for col in table.cells.values] == [["ce", "LA loss"], ["50.0", "62.5"],
+                                                         ["–", "loss"]]

@@ -17,6 +17,7 @@ from ltlab.experiments.protocol import FitOptions
 from ltlab.gh import sinkhorn_allocation, uniform_structure
 from ltlab.viz.lda import (
     balance_dynamics_figure,
+    balance_weight_figure,
     distance_ratio_figure,
     head_accuracy_figure,
     lda_comparison_table,
@@ -65,6 +66,35 @@ def test_head_accuracy_figure_draws_the_logged_window_means():
                                                [10.0, 25.0]]
     with pytest.raises(ValueError, match="mean_accuracy_balanced"):
         head_accuracy_figure({k: v for k, v in terms.items() if k != "mean_accuracy_balanced"})
+
+
+def test_balance_weight_figure_sets_lda_beside_the_schedules_of_rw_and_drw():
+    weights = {"LDA h, this run": [0.6, 0.7, 0.5, 0.3, 0.2],
+               "LDA h, full size": [0.43, 0.048, 0.007, 0.004, 0.005]}
+    accuracy = {"this run": [0.4, 0.5, 0.6, 0.7, 0.75], "full size": [0.7, 0.9, 0.96, 0.97, 0.98]}
+    fig = balance_weight_figure(weights, accuracy)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [list(b.y) for b in bars] == list(weights.values())
+    schedules = {t.name: list(t.y) for t in fig.data if t.type == "scatter" and t.xaxis == "x"}
+    assert schedules == {"RW: re-weighting throughout": [1.0] * 5,
+                         "DRW: re-weighting late": [0.0, 0.0, 0.0, 0.0, 1.0]}
+    lines = [list(t.y) for t in fig.data if t.xaxis == "x2"]
+    assert lines == [[100 * a for a in v] for v in accuracy.values()]  # in percent
+    assert fig.layout.yaxis2.title.text == "accuracy (%)"
+    assert len(balance_weight_figure({"h": [0.5] * 5}).data) == 3  # no accuracy row
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        balance_weight_figure({"a": [0.1] * 5, "b": [0.1] * 4})
+    with pytest.raises(ValueError, match="weights is empty"):
+        balance_weight_figure({})
+
+
+def test_head_accuracy_figure_draws_fractions_in_percent():
+    terms = {"accuracy_unbalanced": [0.8, 0.9], "accuracy_balanced": [0.4, 0.6],
+             "mean_accuracy_unbalanced": [0.2, 0.425], "mean_accuracy_balanced": [0.1, 0.25]}
+    fig = head_accuracy_figure(terms)
+    assert list(fig.data[0].y) == pytest.approx([80.0, 90.0])
+    assert list(fig.data[3].y) == pytest.approx([10.0, 25.0])
+    assert fig.layout.yaxis.title.text == "training-batch accuracy (%)"
 
 
 # ----------------------------------------------------------------------------- GH (06)

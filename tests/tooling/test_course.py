@@ -27,6 +27,7 @@ from ltlab.course import (
     NBGRADER_CONFIG,
     TEXT_STUB,
     SolutionError,
+    add_autograder_tests,
     build_slides,
     invalid_code_cells,
     mark_nbgrader_cells,
@@ -38,6 +39,7 @@ from ltlab.course import (
     write_student_copies,
 )
 from ltlab.course.book import book_notebooks, book_page, local_mathjax, repository_url
+from ltlab.course.grading import AUTOGRADE_TAG, VISIBLE_LINE, autograder_source, graded
 from ltlab.course.interleave import (
     SOLUTION_TAG,
     STUDENT_TAG,
@@ -48,6 +50,7 @@ from ltlab.course.interleave import (
     run_interleaved,
     split_interleaved,
 )
+from ltlab.course.marking import autograder_problems, checker_call_sources
 from ltlab.course.offline import count_plotly_figures, offline_outputs, strip_cdn_scripts
 
 SECRETS = ("SECRET-CODE", "SECRET-FUNCTION", "SECRET-TEXT", "SECRET-HIDDEN")
@@ -211,7 +214,10 @@ def test_marking_solution_cells_for_nbgrader(tmp_path):
     nb = instructor_notebook()
     src = _write(tmp_path / "src", "09_topic.ipynb", nb).parent
     problems = nbgrader_problems(src)
-    assert [p.reason.split(" has")[0] for p in problems] == [f"cell {i}" for i in (9, 10, 11, 12)]
+    assert [p.reason.split(" has")[0].split(" calls")[0] for p in problems] == \
+        [f"cell {i}" for i in (9, 10, 11, 12, 9, 10)]
+    assert [p.reason for p in problems][4:] == [
+        f"cell {i} calls check_value but no autograder tests cell follows it" for i in (9, 10)]
     assert mark_nbgrader_cells(nb) == 4 and mark_nbgrader_cells(nb) == 0
     meta = [nb.cells[i].metadata["nbgrader"] for i in (9, 10, 11, 12)]
     assert [m["grade_id"] for m in meta] == ["square", "double", "answer-cell-11", "tests-cell-12"]
@@ -219,10 +225,13 @@ def test_marking_solution_cells_for_nbgrader(tmp_path):
     assert [m["solution"] for m in meta] == [True, True, True, False]
     assert meta[2]["points"] == meta[3]["points"] == 1 and meta[3]["locked"]
     _write(src, "09_topic.ipynb", nb)
-    assert nbgrader_problems(src) == []
     # the student copy does not depend on the marking
     assert nbformat.writes(student_notebook(nb)) == \
         nbformat.writes(student_notebook(instructor_notebook()))
+    assert len(nbgrader_problems(src)) == 2  # the checker calls still lack their tests
+    assert add_autograder_tests(nb) == 2
+    _write(src, "09_topic.ipynb", nb)
+    assert nbgrader_problems(src) == []
     nb.cells.append(new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return x\n"
                                   "    ### END SOLUTION"))
     mark_nbgrader_cells(nb)
@@ -271,6 +280,135 @@ def test_nbgrader_releases_the_instructor_notebooks_as_ltlab_student_does(tmp_pa
         assert [c.source for c in released.cells] == [c.source for c in ours.cells], path.name
 
 
+# ----------------------------------------------------------------------------- autograding
+def test_graded_counts_the_checks_that_pass_quietly(capsys):
+    def loud(ok):
+        print("Correct." if ok else "Not quite.")
+        return ok
+
+    assert graded(lambda: loud(True), lambda: loud(False), lambda: 1 / 0, lambda: "yes") == 1
+    assert capsys.readouterr().out == ""  # the student read the feedback in the cell above
+    assert graded() == 0
+
+
+def test_checker_calls_of_the_students_version_are_found():
+    source = ("x = None\n### BEGIN SOLUTION\nx = check_inside(2)\n### END SOLUTION\n"
+              "ok = check_a(x, k=[1,\n    2])\nprint(check_b(check_c(x)))\n"
+              "### BEGIN HIDDEN TESTS\ncheck_hidden(x)\n### END HIDDEN TESTS\n%time y = 1")
+    assert checker_call_sources(source) == ["check_a(x, k=[1,\n    2])", "check_b(check_c(x))"]
+    assert checker_call_sources("value = 1\nprint(value)") == []
+    # the hidden test calls the same checkers, each in a lambda, and compiles
+    text = autograder_source(checker_call_sources(source))
+    hidden = text.split("### BEGIN HIDDEN TESTS\n")[1].split("### END HIDDEN TESTS")[0]
+    compile(hidden, "<tests>", "exec")
+    assert "lambda: check_a(x, k=[1,\n        2])," in hidden and "check_inside" not in hidden
+
+
+def test_every_checker_call_gets_an_autograder_tests_cell():
+    nb = instructor_notebook()
+    mark_nbgrader_cells(nb)
+    assert add_autograder_tests(nb) == 2 and add_autograder_tests(nb) == 0
+    ids = [c.id for c in nb.cells]
+    assert ids[9:13] == ["cell-9", "cell-9-autograde", "cell-10", "cell-10-autograde"]
+    tests = nb.cells[10]
+    assert tests.metadata["tags"] == [AUTOGRADE_TAG]
+    assert tests.metadata["nbgrader"] == {"grade": True, "grade_id": "square-tests",
+                                          "locked": True, "points": 1, "schema_version": 3,
+                                          "solution": False}
+    assert "lambda: check_value(square, 9.0)," in tests.source
+    # nbgrader's student copy and ltlab's: one comment line, no test, and it still runs
+    student = student_notebook(nb)
+    assert student.cells[10].source == VISIBLE_LINE and "graded" not in nbformat.writes(student)
+    assert student.cells[10].metadata["tags"] == [AUTOGRADE_TAG]
+    assert _run_cells(student).count("Not answered yet") == 2
+    # the slide rule skips the cell, the book leaves it out
+    assert tag_slides(student).cells[10].metadata["slideshow"]["slide_type"] == "skip"
+    assert [c.id for c in book_page(student).cells] == \
+        [c.id for c in student.cells if "autograde" not in c.id]
+    # a checker cell that calls one more checker: its tests follow (grade id and id kept)
+    nb.cells[9].source += "\ncheck_value(square + 1, 10.0)"
+    assert add_autograder_tests(nb) == 1
+    assert nb.cells[10].metadata["nbgrader"]["points"] == 2
+    assert nb.cells[10].metadata["nbgrader"]["grade_id"] == "square-tests"
+    assert "lambda: check_value(square + 1, 10.0)," in nb.cells[10].source
+    # a cell that no longer calls a checker loses its tests cell
+    nb.cells[11].source = nb.cells[11].source.replace("check_value(", "print(")
+    assert add_autograder_tests(nb) == 1 and "cell-10-autograde" not in [c.id for c in nb.cells]
+    assert autograder_problems(nb) == []
+    nb.cells[9].source = nb.cells[9].source.replace("9.0)", "9)")  # edited after marking
+    assert autograder_problems(nb) == ["cell 10: its hidden tests are not the checker calls of "
+                                       "cell 9"]
+
+
+def test_autograder_cells_keep_nbstripouts_ids():
+    """A notebook whose ids are the cells' indexes (nbstripout writes them so) keeps them."""
+    nb = instructor_notebook()
+    for i, cell in enumerate(nb.cells):
+        cell.id = str(i)
+    assert add_autograder_tests(nb) == 2
+    assert [c.id for c in nb.cells] == [str(i) for i in range(len(nb.cells))]
+    assert [i for i, c in enumerate(nb.cells) if AUTOGRADE_TAG in c.metadata.get("tags", [])] \
+        == [10, 12]
+    assert add_autograder_tests(nb) == 0 and autograder_problems(nb) == []
+
+
+def _nbgrader(course: Path, *args: str, timeout: float = 300) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def autograde_scores(course: Path, notebooks: dict[str, object], assignment: str = "ps1",
+                     timeout: float = 600) -> dict[str, dict[str, dict[str, tuple]]]:
+    """Release the instructor ``notebooks`` (name -> marked notebook) as an nbgrader
+    assignment in the folder ``course``, submit the worked solutions (student ``solutions``)
+    and nbgrader's unanswered release copies (student ``unanswered``, whose sources are
+    `student_notebook`'s) and autograde both: student -> notebook -> grade id ->
+    ``(auto score, max score)`` of each autograder tests cell."""
+    from nbgrader.api import Gradebook
+
+    source = course / "source" / assignment
+    source.mkdir(parents=True)
+    for name, nb in notebooks.items():
+        nbformat.write(nb, source / f"{name}.ipynb")
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    _nbgrader(course, "generate_assignment", assignment)
+    for student, folder in (("solutions", source), ("unanswered", course / "release" / assignment)):
+        target = course / "submitted" / student / assignment
+        target.mkdir(parents=True)
+        for name in notebooks:
+            shutil.copyfile(folder / f"{name}.ipynb", target / f"{name}.ipynb")
+    for name, nb in notebooks.items():  # the released copy is ltlab's student copy
+        released = nbformat.read(course / "release" / assignment / f"{name}.ipynb", as_version=4)
+        assert [c.source for c in released.cells] == \
+            [c.source for c in student_notebook(nb).cells], name
+    _nbgrader(course, "autograde", assignment, timeout=timeout)
+    scores: dict = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in ("solutions", "unanswered"):
+            for name in notebooks:
+                submission = gb.find_submission_notebook(name, assignment, student)
+                scores.setdefault(student, {})[name] = {
+                    g.name: (g.auto_score, g.max_score) for g in submission.grades
+                    if g.name.endswith("-tests") or "-tests-" in g.name}
+    return scores
+
+
+def test_nbgrader_autograde_gives_the_solutions_full_marks_and_the_student_copy_zero(tmp_path):
+    """Every checker call is graded by ``nbgrader autograde`` (skipped without nbgrader)."""
+    pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e "
+                                           "'.[course]'): the autograding check did not run")
+    nb = instructor_notebook()
+    mark_nbgrader_cells(nb)
+    add_autograder_tests(nb)
+    scores = autograde_scores(tmp_path, {"09_topic": nb}, timeout=300)
+    assert scores["solutions"]["09_topic"] == {"square-tests": (1.0, 1.0),
+                                               "double-tests": (1.0, 1.0)}
+    assert scores["unanswered"]["09_topic"] == {"square-tests": (0.0, 1.0),
+                                                "double-tests": (0.0, 1.0)}
+
+
 def test_cli_student_writes_checks_and_marks(tmp_path, capsys):
     src, dest = tmp_path / "instructor", tmp_path / "notebooks"
     _write(src, "09_topic.ipynb", instructor_notebook())
@@ -280,7 +418,15 @@ def test_cli_student_writes_checks_and_marks(tmp_path, capsys):
     assert cli.main(["student", str(src), str(dest), "--check"]) == 0
     assert cli.main(["student", str(src), "--mark"]) == 0
     assert "marked" in capsys.readouterr().out and nbgrader_problems(src) == []
-    assert cli.main(["student", str(src), str(dest), "--check"]) == 0  # marking changes nothing
+    marked = nbformat.read(src / "09_topic.ipynb", as_version=4)
+    assert [c.id for c in marked.cells if "autograde" in c.id] == \
+        ["cell-9-autograde", "cell-10-autograde"]
+    assert cli.main(["student", str(src), "--mark"]) == 0  # already marked: nothing to do
+    assert "marked" not in capsys.readouterr().out
+    # the student copies gain the autograder cells' one visible line: regenerate them
+    assert cli.main(["student", str(src), str(dest), "--check"]) == 1
+    assert cli.main(["student", str(src), str(dest)]) == 0
+    assert cli.main(["student", str(src), str(dest), "--check"]) == 0
     assert cli.main(["student", str(src)]) == 2
     assert "give DEST_DIR" in capsys.readouterr().err
     bad = new_notebook(cells=[new_code_cell("### BEGIN SOLUTION\nx = 1")])
@@ -300,10 +446,14 @@ def test_interleaved_notebook_runs_each_solution_then_its_student_version():
     student = student_notebook(nb)
     mixed = interleaved_notebook(nb)
     tags = [c.metadata.get("tags", []) for c in mixed.cells]
-    # cells 9, 10, 11 (solutions) and 12 (hidden tests) each come twice: instructor, student
+    # cells 9, 10, 11 (solutions) and 12 (hidden tests) each come twice: instructor, student;
+    # the hidden tests right after the Markdown solution join its pair (instructor versions
+    # first), so that they run in the solution's state
     assert len(mixed.cells) == len(nb.cells) + 4
-    assert [i for i, t in enumerate(tags) if SOLUTION_TAG in t] == [9, 11, 13, 15]
-    assert [i for i, t in enumerate(tags) if STUDENT_TAG in t] == [10, 12, 14, 16]
+    assert [i for i, t in enumerate(tags) if SOLUTION_TAG in t] == [9, 11, 13, 14]
+    assert [i for i, t in enumerate(tags) if STUDENT_TAG in t] == [10, 12, 15, 16]
+    assert [mixed.cells[i].id for i in (13, 14, 15, 16)] == \
+        ["cell-11", "cell-12", "cell-11-student", "cell-12-student"]
     assert mixed.cells[9].source == nb.cells[9].source
     assert mixed.cells[10].source == student.cells[9].source
     assert mixed.cells[10].id == "cell-9-student" and len({c.id for c in mixed.cells}) == \
@@ -347,11 +497,13 @@ def test_run_interleaved_writes_both_executed_copies(tmp_path):
     """One papermill run: parameters injected, the solutions' checkers say Correct in the
     instructor copy and Not answered yet in the student copy, results read as usual."""
     nb = instructor_notebook()
+    mark_nbgrader_cells(nb)
+    add_autograder_tests(nb)  # cells 10 and 12: the hidden tests of the checker cells 9 and 11
     src = _write(tmp_path / "instructor", "09_topic.ipynb", nb)
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "where.txt").write_text("the student folder")
     nb.cells[2].source += "\nlabel = 'default'"
-    nb.cells[14].source += "\nrecord('cwd', open('where.txt').read())\nrecord('label', label)"
+    nb.cells[16].source += "\nrecord('cwd', open('where.txt').read())\nrecord('label', label)"
     _write(tmp_path / "instructor", "09_topic.ipynb", nb)
     out = tmp_path / "out"
     results = run_interleaved(src, {"label": "injected"}, out / "09_topic.ipynb",
@@ -368,17 +520,27 @@ def test_run_interleaved_writes_both_executed_copies(tmp_path):
     assert "SECRET" not in nbformat.writes(student) and "SECRET-CODE" in nbformat.writes(instructor)
     feedback = exercise_feedback(instructor, student)
     assert [(f.cell_id, f.checkers) for f in feedback] == [
-        ("cell-9", ("check_value",)), ("cell-10", ("check_value",)), ("cell-11", ()),
-        ("cell-12", ())]
+        ("cell-9", ("check_value",)), ("cell-9-autograde", ()), ("cell-10", ("check_value",)),
+        ("cell-10-autograde", ()), ("cell-11", ()), ("cell-12", ())]
+    # the hidden tests ran in the solutions' state: full marks, and quietly (no second
+    # "Correct" line); the student copy shows one comment line in their place
+    assert [(f.points, f.max_points) for f in feedback if f.max_points is not None] == \
+        [(1.0, 1), (1.0, 1), (1.0, 1)]  # cell 12's plain asserts pass: full marks
     assert all(f.ok for f in feedback), feedback
+    assert [c.source for c in student.cells if "autograde" in c.get("id", "")] == \
+        [VISIBLE_LINE, VISIBLE_LINE]
     # a wrong solution is caught: its checker says "Not quite", not Correct
     cell = next(c for c in instructor.cells if c.get("id") == "cell-9")
     for o in cell.outputs:
         if o.get("output_type") == "stream":
             o["text"] = o["text"].replace("Correct: 9.", "Not quite: you gave 8.")
     feedback = exercise_feedback(instructor, student)
-    assert [f.ok for f in feedback] == [False, True, True, True]
+    assert [f.ok for f in feedback] == [False, True, True, True, True, True]
     assert feedback[0].solution_correct == 0 and feedback[0].student_not_answered == 1
+    # a solution its hidden tests do not give full marks is caught too
+    cell = next(c for c in instructor.cells if c.get("id") == "cell-10-autograde")
+    cell.outputs[0]["data"]["text/plain"] = "0"
+    assert [f.ok for f in exercise_feedback(instructor, student)][3] is False
 
 
 # ----------------------------------------------------------------------------- offline figures

@@ -5,9 +5,12 @@ Three parts, one submodule each, run together by `compare`:
 * `ltlab.experiments.flexda.profiles`: FixMatch vs FlexDA vs ADELLO on MNIST-1D with three
   unlabeled profiles (`compare_profiles`, sized by `ProfileSettings`);
 * `ltlab.experiments.flexda.arms`: the demonstration setting, seven choices of the prior
-  the pseudo-labels are aligned to, over several seeds (`compare_arms`, `ArmsSettings`);
+  the pseudo-labels are aligned to, over several seeds (`compare_arms`, `ArmsSettings`),
+  and FlexDA vs ADELLO on the consistent profile (`tradeoff_settings`);
 * `ltlab.experiments.flexda.toy`: the 2-D picture, decision regions on a Gaussian mixture
-  (`toy_regions`).
+  (`toy_regions`);
+* `ltlab.experiments.flexda.monitor`: the pseudo-labels per true class during training
+  (`PseudoLabelMonitor`, `late_rates`).
 
 The protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.flexda.driver`,
 re-exported here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device,
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from .driver import (
     BANDS,
+    CLAIMS,
     FULL_BANDS,
     NOTEBOOK,
     FlexDAResult,
@@ -31,6 +35,7 @@ from .driver import (
     hashed_settings,
     recorded_results,
     settings,
+    tradeoff_settings,
 )
 from .arms import (
     ARMS,
@@ -40,11 +45,15 @@ from .arms import (
     PseudoLabelMonitor,
     arms_settings,
     bayes_balanced_accuracy,
+    bayes_pass_rate,
     compare_arms,
+    compare_arms_settings,
+    late_rates,
     make_arm,
     noise_view,
     recorded_arms_results,
     run_arm,
+    split_summary,
 )
 from .profiles import (
     HARD_TO_EASY,
@@ -74,6 +83,7 @@ __all__ = [
     "ArmsComparison",
     "ArmsSettings",
     "BANDS",
+    "CLAIMS",
     "FULL_BANDS",
     "FlexDAResult",
     "HARD_TO_EASY",
@@ -89,11 +99,14 @@ __all__ = [
     "alpha_curves",
     "arms_settings",
     "bayes_balanced_accuracy",
+    "bayes_pass_rate",
     "compare",
     "compare_arms",
+    "compare_arms_settings",
     "compare_profiles",
     "hashed_settings",
     "heldout_split",
+    "late_rates",
     "make_arm",
     "make_ssl_data",
     "mnist1d_pool",
@@ -106,7 +119,9 @@ __all__ = [
     "run_arm",
     "run_ssl",
     "settings",
+    "split_summary",
     "toy_data",
     "toy_regions",
+    "tradeoff_settings",
     "true_unlabeled_prior",
 ]

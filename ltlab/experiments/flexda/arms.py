@@ -15,16 +15,17 @@ Seven *arms* on the same split and seed (`ARMS`), each a method of `ltlab.semi_s
 
 The setting (`arms_settings`) is harsh on purpose: a labeled set whose tail has a handful of
 labels per class (ratio 50), an unlabeled set several times larger with the *reversed*
-profile (the labeled tail is the unlabeled head), a small 1-D CNN trained for a few hundred
-steps. `compare_arms` runs every arm on several seeds (the seeds share nothing but the pool)
+profile (the labeled tail is the unlabeled head), a small MLP (a 1-D CNN with
+``data="mnist1d"``) trained for a few hundred steps. `compare_arms` runs every arm on several seeds (the seeds share nothing but the pool)
 and `recorded_arms_results` gives the per-arm means with 95 % t-intervals and the paired
 differences.
-`PseudoLabelMonitor` follows the pseudo-labels per true class during training.
+`PseudoLabelMonitor` (`ltlab.experiments.flexda.monitor`) follows the pseudo-labels per true
+class during training; `bayes_pass_rate` says how often a calibrated model could pass the
+confidence threshold at all.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ from ...semi_supervised import ADELLO, FixMatch, FlexDA
 from ...train import fit, predict_logits, resolve_device, seed_everything
 from ..process_pool import map_tasks
 from ..protocol import FitOptions
+from .monitor import PseudoLabelMonitor, late_rates, noise_view
 from .profiles import HARD_TO_EASY, mnist1d_pool, reorder_classes, true_unlabeled_prior
 
 __all__ = [
@@ -56,11 +58,15 @@ __all__ = [
     "TRAINED",
     "arms_settings",
     "bayes_balanced_accuracy",
+    "bayes_pass_rate",
     "compare_arms",
+    "compare_arms_settings",
+    "late_rates",
     "make_arm",
     "noise_view",
     "recorded_arms_results",
     "run_arm",
+    "split_summary",
 ]
 
 #: The arms, in the order of notebook 03's table.
@@ -80,12 +86,15 @@ SPLIT_KEYS = ("data", "profile", "labeled_max", "unlabeled_max", "imbalance_rati
 # ----------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class ArmsSettings:
-    """The demonstration setting (notebook 03 justifies it): ten Gaussian classes in 8-D
-    (means at norm ``radius``, unit covariance: the balanced Bayes rule is right about 85 %
-    of the time); labeled 300 down to 6 per class (ratio 50); unlabeled 150 up to 1,500 per
-    class with the reversed profile (ratio 50); an MLP with two hidden layers of ``hidden``;
-    ``fit``: 400 Adam steps on all labeled points plus twice as many unlabeled ones; Q̂
-    with ``prior_momentum`` 0.98; ``seeds``: how many seeds `compare_arms` runs.
+    """The demonstration setting (notebook 03 justifies it): ten Gaussian classes in ``dim``
+    dimensions (means at norm ``radius``, unit covariance: heavily overlapping classes,
+    `bayes_balanced_accuracy` gives the balanced Bayes rule's accuracy); labeled
+    ``labeled_max`` down to ``labeled_max / imbalance_ratio`` per class; unlabeled
+    ``unlabeled_max`` down to ``unlabeled_max / unlabeled_imbalance_ratio`` per class with
+    the ``profile`` (reversed: the labeled tail is the unlabeled head; `split_summary`
+    gives the counts); an MLP with two hidden layers of ``hidden``; ``fit``: Adam steps on
+    all labeled points plus ``unlabeled_ratio`` times as many unlabeled ones; Q̂ with
+    ``prior_momentum``; ``seeds``: how many seeds `compare_arms` runs.
     ``data="mnist1d"`` runs the same arms on MNIST-1D signals with a 1-D CNN
     (``channels``; slower and, at this budget, much noisier: see notebook 03's "For
     researchers"). ``monitor_every`` > 0 records the pseudo-label curves on the first seed."""
@@ -145,83 +154,6 @@ def arms_settings(quick: bool = True) -> ArmsSettings:
         ema=0.995, seeds=10)
 
 
-# ----------------------------------------------------------------------------- views, monitor
-def noise_view(std: float):
-    """A view function ``(x, generator) -> x + std * noise`` for points (no shifts)."""
-
-    def view(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        return x + std * torch.randn(x.shape, generator=g, device=x.device)
-
-    return view
-
-
-
-class PseudoLabelMonitor:
-    """Follows FixMatch-style pseudo-labels per *true* class (the unlabeled labels are known
-    here, never to the method). Set as ``method.monitor``; every ``every`` steps it stores,
-    per true class c, over the samples of c seen since the last record:
-
-    * ``mask_rate``: the fraction that passed the threshold (got a pseudo-label);
-    * ``recall``: the fraction that passed with the right label;
-    * ``precision``: of the samples pseudo-labeled c, the fraction truly of class c (NaN when
-      none was);
-    * ``discarded_correct``: of the samples below the threshold, the fraction whose argmax is
-      right (what a loss on the discarded samples, as ADELLO's distillation, can use);
-
-    and the method's current estimate ``q_hat`` (when it has one)."""
-
-    def __init__(self, y_unlabeled: torch.Tensor, num_classes: int, threshold: float,
-                 every: int, q_hat=None) -> None:
-        self.y = y_unlabeled.long().cpu()
-        self.c, self.threshold, self.every = num_classes, float(threshold), max(1, int(every))
-        self.q_hat = q_hat
-        self.calls = 0
-        self.curves: dict[str, list] = {k: [] for k in ("step", "mask_rate", "recall",
-                                                        "precision", "discarded_correct",
-                                                        "q_hat")}
-        self._reset()
-
-    def _reset(self) -> None:
-        z = torch.zeros(self.c, dtype=torch.float64)
-        self.seen, self.passed, self.right = z.clone(), z.clone(), z.clone()
-        self.labeled_as, self.dropped, self.dropped_right = z.clone(), z.clone(), z.clone()
-
-    @torch.no_grad()
-    def __call__(self, batch, logits_weak: torch.Tensor) -> None:
-        if batch.index_unlabeled is None:
-            return
-        y = self.y[batch.index_unlabeled.cpu()]
-        conf, yhat = torch.softmax(logits_weak.float().cpu(), 1).max(1)
-        ok, hit = conf >= self.threshold, yhat == y
-
-        def count(labels, keep):
-            return torch.bincount(labels[keep], minlength=self.c).double()
-
-        everyone = torch.ones_like(ok)
-        self.seen += count(y, everyone)
-        self.passed += count(y, ok)
-        self.right += count(y, ok & hit)
-        self.labeled_as += count(yhat, ok)
-        self.dropped += count(y, ~ok)
-        self.dropped_right += count(y, ~ok & hit)
-        self.calls += 1
-        if self.calls % self.every == 0:
-            self._record()
-
-    def _record(self) -> None:
-        def ratio(a, b):
-            return torch.where(b > 0, a / b.clamp_min(1), torch.full_like(a, math.nan)).tolist()
-
-        self.curves["step"].append(self.calls)
-        self.curves["mask_rate"].append(ratio(self.passed, self.seen))
-        self.curves["recall"].append(ratio(self.right, self.seen))
-        self.curves["precision"].append(ratio(self.right, self.labeled_as))
-        self.curves["discarded_correct"].append(ratio(self.dropped_right, self.dropped))
-        q = self.q_hat() if callable(self.q_hat) else None
-        self.curves["q_hat"].append(None if q is None else q.detach().cpu().double().tolist())
-        self._reset()
-
-
 # ----------------------------------------------------------------------------- one arm
 def make_arm(arm: str, data: LTData, *, prior_momentum: float = 0.99, ema: float = 0.99,
              distill_start: float = 0.2, **method_kwargs: Any) -> FixMatch:
@@ -261,8 +193,9 @@ def run_arm(data: LTData, arm: str, settings: ArmsSettings | None = None, *,
     get `ltlab.models.CNN1D` (``channels``, ``feature_dim``) with the signal views, the
     labeled batch the weak one. Returns ``balanced_accuracy``, ``ece`` (15 bins),
     ``per_class_accuracy``; for ``"fixmatch"`` also ``"post_hoc_la"``, the same measures of
-    z - log P_L (the ``fixmatch_la`` arm); for FlexDA arms ``q_hat`` and KL(Q̂ || Q);
-    with ``monitor_every`` > 0 the `PseudoLabelMonitor` curves (``"pseudo_labels"``)."""
+    z - log P_L (the ``fixmatch_la`` arm); for FlexDA arms ``q_hat`` and KL(Q̂ || Q), for
+    ADELLO also ``distill_temperature`` (T_imb as frozen); with ``monitor_every`` > 0 the
+    `PseudoLabelMonitor` curves (``"pseudo_labels"``)."""
     s = settings or arms_settings()
     hidden, view_noise = s.hidden, s.view_noise
     seed_everything(seed)
@@ -294,6 +227,8 @@ def run_arm(data: LTData, arm: str, settings: ArmsSettings | None = None, *,
         q = true_unlabeled_prior(data)
         q_hat = method.estimator.prior.detach().cpu().float()
         out.update(q_hat=q_hat.tolist(), kl_to_true_prior=kl_divergence(q_hat, q))
+        if method.distill:
+            out["distill_temperature"] = float(method.distill_temperature)
     if monitor is not None:
         out["pseudo_labels"] = monitor.curves
     return out
@@ -328,6 +263,36 @@ def bayes_balanced_accuracy(settings: ArmsSettings | None = None, seed: int = 0)
     return balanced_accuracy(gm.log_likelihood(data.x_test), data.y_test, data.num_classes)
 
 
+def bayes_pass_rate(settings: ArmsSettings | None = None, seed: int = 0,
+                    threshold: float = 0.95) -> float:
+    """The fraction of the unlabeled samples on which the Bayes posterior under the
+    unlabeled prior Q, p(y | x) ∝ p(x | y) Q(y), reaches ``threshold`` (FixMatch's κ):
+    how often a perfectly calibrated model that knows Q would pass the confidence
+    threshold (default `arms_settings`, the mixture only)."""
+    s = settings or arms_settings()
+    if s.data != "mixture":
+        raise ValueError(f"the Bayes posterior is known for data='mixture' only (got {s.data!r}).")
+    data = _split(seed, **s.split())
+    gm = GaussianMixtureLT(num_classes=10, dim=s.dim, imbalance_ratio=1, radius=s.radius,
+                           seed=0)
+    log_post = gm.log_likelihood(data.x_unlabeled) + true_unlabeled_prior(data).log()
+    conf = torch.softmax(log_post.double(), 1).max(1).values
+    return float((conf >= threshold).double().mean())
+
+
+def split_summary(settings: ArmsSettings | None = None, seed: int = 0) -> dict[str, Any]:
+    """The counts of one seed's split (default `arms_settings`): ``labeled_counts`` and
+    ``unlabeled_counts`` per class, their totals, ``unlabeled_per_labeled`` (how many times
+    larger the unlabeled set is) and the labeled ``imbalance_ratio`` (head / tail)."""
+    s = settings or arms_settings()
+    data = _split(seed, **s.split())
+    lab = data.train_counts.tolist()
+    unl = torch.bincount(data.y_unlabeled, minlength=data.num_classes).tolist()
+    return {"labeled_counts": lab, "unlabeled_counts": unl, "labeled": sum(lab),
+            "unlabeled": sum(unl), "unlabeled_per_labeled": sum(unl) / sum(lab),
+            "imbalance_ratio": max(lab) / min(lab)}
+
+
 @dataclass
 class ArmsComparison:
     """What `compare` returns: ``results[arm]`` is a list (one per seed) of `run_arm` dicts
@@ -359,43 +324,70 @@ def _run_task(args: tuple) -> dict[str, Any]:
     return run_arm(data, arm, settings, **kwargs)
 
 
+def _checked(settings: ArmsSettings | None) -> ArmsSettings:
+    s = settings or arms_settings()
+    if not isinstance(s, ArmsSettings):
+        raise TypeError(f"settings must be an ArmsSettings (got {type(s).__name__}); "
+                        "see arms_settings().")
+    unknown = [a for a in s.arms if a not in ARMS + ("flexda_fixed_true",)]
+    if unknown:
+        raise ValueError(f"unknown arm(s) {unknown}; choose from {ARMS}.")
+    return s
+
+
+def compare_arms_settings(many: Sequence[ArmsSettings], *, seeds: Sequence[int] | None = None,
+                          device: str = "auto", workers: int = 1) -> list[ArmsComparison]:
+    """`compare_arms` for several settings at once, in one process pool (the trainings of
+    all of them share the ``workers``); one `ArmsComparison` per settings, same results
+    as one `compare_arms` call each."""
+    many = [_checked(s) for s in many]
+    tasks, slots = [], []
+    for k, s in enumerate(many):
+        xs = list(range(s.seeds)) if seeds is None else [int(x) for x in seeds]
+        arms = tuple(s.arms)
+        trained = [a for a in TRAINED if a in arms or (a == "fixmatch" and "fixmatch_la" in arms)]
+        datasets = {x: _split(x, **s.split()) for x in xs}
+        for x in xs:
+            for a in trained:
+                tasks.append((datasets[x], a, s, dict(
+                    seed=x, device=device, monitor_every=s.monitor_every if x == xs[0] else 0)))
+                slots.append(k)
+    cpu = resolve_device(device).type == "cpu"
+    outputs = map_tasks(_run_task, tasks, workers if cpu else 1)
+    results = []
+    for k, s in enumerate(many):
+        by_arm: dict[str, list[dict[str, Any]]] = {a: [] for a in s.arms}
+        for slot, (_, a, _, _), out in zip(slots, tasks, outputs):
+            if slot != k:
+                continue
+            if a in by_arm:
+                by_arm[a].append(out)
+            if a == "fixmatch" and "fixmatch_la" in by_arm:
+                by_arm["fixmatch_la"].append(out["post_hoc_la"])
+        results.append(ArmsComparison(
+            by_arm, list(range(s.seeds)) if seeds is None else [int(x) for x in seeds]))
+    return results
+
+
 def compare_arms(settings: ArmsSettings | None = None, *, seeds: Sequence[int] | None = None,
                  device: str = "auto", workers: int = 1) -> ArmsComparison:
     """Every arm of ``settings`` (default `arms_settings`) on every seed (split and model
     seeded alike per seed). ``seeds`` defaults to ``range(settings.seeds)``;
     ``settings.monitor_every`` > 0 records the pseudo-label curves on the first seed.
     ``workers`` > 1 trains in that many processes (CPU only; same results)."""
-    s = settings or arms_settings()
-    if not isinstance(s, ArmsSettings):
-        raise TypeError(f"settings must be an ArmsSettings (got {type(s).__name__}); "
-                        "see arms_settings().")
-    seeds = list(range(s.seeds)) if seeds is None else [int(x) for x in seeds]
-    arms = tuple(s.arms)
-    unknown = [a for a in arms if a not in ARMS + ("flexda_fixed_true",)]
-    if unknown:
-        raise ValueError(f"unknown arm(s) {unknown}; choose from {ARMS}.")
-    trained = [a for a in TRAINED if a in arms or (a == "fixmatch" and "fixmatch_la" in arms)]
-    datasets = {x: _split(x, **s.split()) for x in seeds}
-    tasks = [(datasets[x], a, s, dict(seed=x, device=device,
-                                      monitor_every=s.monitor_every if x == seeds[0] else 0))
-             for x in seeds for a in trained]
-    cpu = resolve_device(device).type == "cpu"
-    outputs = map_tasks(_run_task, tasks, workers if cpu else 1)
-    by_arm: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
-    for (_, a, _, _), out in zip(tasks, outputs):
-        if a in by_arm:
-            by_arm[a].append(out)
-        if a == "fixmatch" and "fixmatch_la" in by_arm:
-            by_arm["fixmatch_la"].append(out["post_hoc_la"])
-    return ArmsComparison(by_arm, seeds)
+    return compare_arms_settings([_checked(settings)], seeds=seeds, device=device,
+                                 workers=workers)[0]
 
 
 def recorded_arms_results(result: ArmsComparison) -> dict[str, Any]:
     """``prior_arms[arm]`` and ``prior_arms_ece[arm]`` (`mean_interval` over seeds of the
-    balanced accuracy and of the ECE) and ``prior_arms_paired[name]``, the paired
+    balanced accuracy and of the ECE), ``prior_arms_paired[name]``, the paired
     differences FlexDA - FixMatch, FlexDA - (aligned to P_L), FlexDA - (aligned to u),
-    oracle - FlexDA, ADELLO - FlexDA, (true Q everywhere) - FlexDA when that arm ran, and
-    FlexDA's ECE - FixMatch's."""
+    oracle - FlexDA, ADELLO - FlexDA, ADELLO - FixMatch, (true Q everywhere) - FlexDA when
+    that arm ran, FlexDA's ECE - FixMatch's and ADELLO's ECE - FlexDA's (each where both
+    arms ran), and, where the first seed was monitored, ``pass_rate_late[arm]``: per class,
+    the fraction of its unlabeled samples that passed the threshold over the last quarter
+    of training (`late_rates`)."""
     arms = result.results
     out: dict[str, Any] = {
         "prior_arms": {a: mean_interval(result.values(a)) for a in arms if a in ARMS},
@@ -406,9 +398,15 @@ def recorded_arms_results(result: ArmsComparison) -> dict[str, Any]:
              "flexda_minus_uniform": ("flexda", "flexda_uniform", "balanced_accuracy"),
              "oracle_minus_flexda": ("flexda_oracle", "flexda", "balanced_accuracy"),
              "adello_minus_flexda": ("adello", "flexda", "balanced_accuracy"),
+             "adello_minus_fixmatch": ("adello", "fixmatch", "balanced_accuracy"),
              "fixed_true_minus_flexda": ("flexda_fixed_true", "flexda", "balanced_accuracy"),
-             "ece_flexda_minus_fixmatch": ("flexda", "fixmatch", "ece")}
+             "ece_flexda_minus_fixmatch": ("flexda", "fixmatch", "ece"),
+             "ece_adello_minus_flexda": ("adello", "flexda", "ece")}
     out["prior_arms_paired"] = {
         name: paired_interval(result.values(a, key), result.values(b, key))
         for name, (a, b, key) in pairs.items() if a in arms and b in arms}
+    late = {a: late_rates(runs[0]["pseudo_labels"]) for a, runs in arms.items()
+            if a in ARMS and runs and "pseudo_labels" in runs[0]}
+    if late:
+        out["pass_rate_late"] = late
     return out

@@ -56,8 +56,11 @@ __all__ = [
 #: With this order the tail digits can be learned from their few labels (see notebook 03).
 HARD_TO_EASY = (9, 4, 7, 3, 2, 5, 1, 6, 8, 0)
 
-#: many / few thresholds of the shot groups (labeled counts): CIFAR's 100 and 20 leave the
-#: few group empty on the quick split (200 down to 20 labels), so few is < 40 here.
+#: The thresholds of notebook 03's groups by *labeled* counts: more than 100 labels, 40 to
+#: 100, fewer than 40 (recorded under the keys ``many`` / ``medium`` / ``few`` of `summary`,
+#: shown as "> 100 labels", "40–100 labels", "< 40 labels"). They are not the shot groups
+#: of notebooks/NOTATION.md: its few group (n < 20) is empty on the quick split (200 down to
+#: 20 labels).
 SHOTS = (100, 40)
 
 #: The settings that size the split (`make_ssl_data`); the others go to `run_ssl`.
@@ -203,9 +206,9 @@ def run_ssl(data: LTData, method: str | FixMatch, settings: ProfileSettings | No
     """Train one model with one SSL method on ``data`` and measure it (``settings``: the
     model, the method's EMAs and ``fit``'s options; default `profile_settings`).
 
-    Returns `ltlab.metrics.summary` (balanced accuracy, accuracy, many / medium / few
-    accuracy with groups by *labeled* counts, `SHOTS`: > 100, 40..100, < 40, ECE with 15
-    bins), the fitted temperature, per-class accuracy and the last mask rate. For FlexDA /
+    Returns `ltlab.metrics.summary` (balanced accuracy, accuracy, the accuracy of the groups
+    by *labeled* counts of `SHOTS`, > 100, 40..100 and < 40 labels, under the keys ``many``,
+    ``medium``, ``few``, and ECE with 15 bins), the fitted temperature, per-class accuracy and the last mask rate. For FlexDA /
     ADELLO also: the final online estimate ``q_hat`` and ``kl_to_true_prior`` = KL(q_hat ||
     Q); the EM estimate on held-out predictions (`heldout_split`: BCTS-calibrated on a
     balanced half of the test split, then `ltlab.label_shift.em_prior` on a subset of the

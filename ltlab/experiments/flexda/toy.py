@@ -20,7 +20,7 @@ from ...models import MLP
 from ...priors import kl_divergence
 from ...semi_supervised import FixMatch, FlexDA
 from ...train import fit, predict_logits, seed_everything
-from .arms import PseudoLabelMonitor, noise_view
+from .monitor import PseudoLabelMonitor, noise_view
 from .profiles import true_unlabeled_prior
 
 __all__ = ["toy_data", "toy_regions"]

@@ -5,6 +5,8 @@ Two parts, one submodule each, run together by `compare`:
 * `ltlab.experiments.gh.sphere`: SimCLR on balanced data, SimCLR and SimCLR + GH at ratio
   64, on Gaussian clusters seen on the unit sphere S^2, over several seeds
   (`compare_sphere`, sized by `SphereSettings`);
+* `ltlab.experiments.gh.marginals`: the marginal GH enforces (the matched class prior, GH's own
+  pi_hat, a uniform one) and the label-free attempts to improve pi_hat, paired per seed;
 * `ltlab.experiments.gh.probe`: SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT and
   compared by a balanced linear probe, at one seed (`pretrain_and_probe`) and over training
   seeds on the same split (`compare_seeds`), sized by `ProbeSettings`; and the toy batch of
@@ -12,18 +14,19 @@ Two parts, one submodule each, run together by `compare`:
 
 The protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.gh.driver`, re-exported
 here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device, workers)`` ->
-`GHResult`, `recorded_results`, `BANDS` (quick mode, seed 0) and `FULL_BANDS` (the full-size
-record).
+`GHResult`, `recorded_results`, `BANDS` (quick mode, seed 0), `FULL_BANDS` (the full-size
+record) and `CLAIMS` (the paper's headlines, for "Paper vs this lab").
 
 >>> s = settings()
 >>> s.probe.warmup_epochs, s.sphere.imbalance_ratio, len(settings(quick=False).sphere.seeds)
-(10, 64, 10)
+(10, 64, 16)
 """
 
 from __future__ import annotations
 
 from .driver import (
     BANDS,
+    CLAIMS,
     FULL_BANDS,
     NOTEBOOK,
     GHResult,
@@ -32,6 +35,18 @@ from .driver import (
     hashed_settings,
     recorded_results,
     settings,
+)
+from .marginals import (
+    IMPROVEMENT_ARMS,
+    IMPROVEMENTS,
+    MARGINAL_ARMS,
+    MARGINALS,
+    compare_marginals,
+    improvement_intervals,
+    marginal_intervals,
+    prior_error_table,
+    prior_errors,
+    recorded_marginal_results,
 )
 from .probe import (
     GHComparison,
@@ -62,6 +77,11 @@ from .sphere import (
 __all__ = [
     "ARMS",
     "BANDS",
+    "CLAIMS",
+    "IMPROVEMENTS",
+    "IMPROVEMENT_ARMS",
+    "MARGINALS",
+    "MARGINAL_ARMS",
     "FULL_BANDS",
     "GHComparison",
     "GHResult",
@@ -75,14 +95,20 @@ __all__ = [
     "SphereRun",
     "SphereSettings",
     "compare",
+    "compare_marginals",
     "compare_seeds",
     "compare_sphere",
     "gaussian_view",
     "hashed_settings",
+    "improvement_intervals",
+    "marginal_intervals",
     "matched_class_prior",
     "mnist1d_pretraining_splits",
     "pretrain_and_probe",
+    "prior_error_table",
+    "prior_errors",
     "probe_settings",
+    "recorded_marginal_results",
     "recorded_results",
     "recorded_sphere_results",
     "run_seed",

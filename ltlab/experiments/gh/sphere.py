@@ -53,22 +53,15 @@ from ...train import fit, seed_everything
 from ..process_pool import map_tasks
 from ..protocol import FitOptions
 
-__all__ = ["ARMS", "INTERVAL_KEYS", "MARGINALS", "MARGINAL_ARMS", "METRICS", "SphereComparison", "SphereRun",
-           "SphereSettings", "compare_marginals", "compare_sphere", "gaussian_view",
-           "matched_class_prior", "prior_errors",
+__all__ = ["ARMS", "INTERVAL_KEYS", "METRICS", "SphereComparison", "SphereRun",
+           "SphereSettings", "compare_sphere", "gaussian_view", "matched_class_prior",
            "recorded_sphere_results", "run_seed", "sphere_settings", "sphere_toy_data"]
 
 #: The three pre-trainings, in the order of the slides' picture.
 ARMS = ("simclr_balanced", "simclr_lt", "simclr_gh_lt")
 
-#: GH's anchor marginals `compare_marginals` compares: the class prior matched to the
-#: anchors (an oracle, `matched_class_prior`), GH's own estimate pi_hat (the method) and a
-#: uniform marginal (no prior at all).
-MARGINALS = ("matched", "estimated", "uniform")
-
-#: The `run_seed` arm that continues GH with each marginal.
-MARGINAL_ARMS = {"matched": "simclr_gh_lt_matched", "estimated": "simclr_gh_lt",
-                 "uniform": "simclr_gh_lt_uniform"}
+#: Quick mode's epochs and seeds (`sphere_settings`).
+QUICK_EPOCHS, QUICK_SEEDS = 100, 14
 
 #: The outcome and the two mechanism metrics (see the module docstring).
 METRICS = ("tail_accuracy", "tail_nearest_cosine", "etf_gap")
@@ -89,50 +82,68 @@ class SphereSettings:
     ``ramp_epochs``, ``prior_every`` and further `ltlab.gh.SimCLRGH` options
     (``gh_options``, ``(name, value)`` pairs, e.g. ``("beta", 0.9)``), NT-Xent's
     ``temperature``, the evaluation sets' size, the seeds (offsets from the driver's seed)
-    and whether the matched-prior oracle arm runs (``matched_prior``)."""
+    and the extra GH arms `run_seed` continues from the shared warm-up: the matched-prior
+    oracle (``matched_prior``), a uniform marginal (``uniform_prior``), and the label-free
+    attempts to improve pi_hat: a count floor (``prior_floor`` > 0), a faster memory after
+    the warm-up (``memory_beta``, None: off) and a longer warm-up (``longer_warmup`` > 0
+    more epochs)."""
 
     num_classes: int = 4
     dim: int = 32
     radius: float = 3.0
-    std: float = 1.0
+    std: float = 0.7
     imbalance_ratio: float = 64
     max_count: int = 256
     hidden: int = 64
     noise: float = 0.5
     mask: float = 0.2
-    fit: FitOptions = FitOptions(epochs=400, lr=3e-3, weight_decay=0.0, extra=(
+    fit: FitOptions = FitOptions(epochs=QUICK_EPOCHS, lr=3e-3, weight_decay=0.0, extra=(
         ("optimizer", "adam"), ("schedule", "constant")))
     batch_size: int | None = None
-    warmup_epochs: int = 100
-    ramp_epochs: int = 10
-    prior_every: int = 20
+    warmup_epochs: int = QUICK_EPOCHS // 4
+    ramp_epochs: int = 3
+    prior_every: int = 5
     gh_options: tuple[tuple[str, Any], ...] = ()
     temperature: float = 0.2
-    eval_per_class: int = 1000
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    eval_per_class: int = 500
+    seeds: tuple[int, ...] = tuple(range(QUICK_SEEDS))
     matched_prior: bool = True
+    uniform_prior: bool = True
+    prior_floor: float = 0.0
+    memory_beta: float | None = 0.9
+    longer_warmup: int = 0
 
     def replace(self, **changes: Any) -> SphereSettings:
         return dataclasses.replace(self, **changes)
 
+    def arms(self) -> dict[str, Any]:
+        """`run_seed`'s keywords for the extra arms these settings ask for."""
+        return dict(matched_prior=self.matched_prior, uniform_prior=self.uniform_prior,
+                    prior_floor=self.prior_floor, memory_beta=self.memory_beta,
+                    longer_warmup=self.longer_warmup)
+
     def legacy(self) -> dict[str, Any]:
-        """The flat dict of ltlab before the protocol (what the full-size settings hash
-        covers, so the committed records stay valid)."""
+        """The flat dict the full-size settings hash covers (the layout of ltlab before the
+        protocol, plus GH's schedule and the extra arms)."""
         return dict(num_classes=self.num_classes, dim=self.dim, radius=self.radius,
                     std=self.std, imbalance_ratio=self.imbalance_ratio,
                     max_count=self.max_count, hidden=self.hidden, lr=self.fit.lr,
                     noise=self.noise, mask=self.mask, eval_per_class=self.eval_per_class,
                     seeds=self.seeds, epochs=self.fit.epochs, warmup_epochs=self.warmup_epochs,
-                    batch_size=self.batch_size)
+                    batch_size=self.batch_size, ramp_epochs=self.ramp_epochs,
+                    prior_every=self.prior_every, gh_options=self.gh_options, **self.arms())
 
 
 def sphere_settings(quick: bool = True) -> SphereSettings:
-    """Quick: 5 seeds on a 2-core CPU in well under a minute of training per seed; full:
-    10 seeds and longer training (1,000 epochs, 250 of warm-up)."""
+    """Quick: 14 seeds of 100 full-batch epochs (25 of warm-up), the three marginals and the
+    faster memory, about a minute of one CPU core per 10 seeds; full: 16 seeds of 400 epochs
+    (100 of warm-up) with every attempt to improve pi_hat (a count floor of 0.02, the faster
+    memory, a warm-up twice as long)."""
     if quick:
         return SphereSettings()
-    return SphereSettings(fit=SphereSettings().fit.replace(epochs=1000), warmup_epochs=250,
-                          seeds=tuple(range(10)))
+    return SphereSettings(fit=SphereSettings().fit.replace(epochs=400), warmup_epochs=100,
+                          ramp_epochs=10, prior_every=20, eval_per_class=1000,
+                          seeds=tuple(range(16)), prior_floor=0.02, longer_warmup=100)
 
 
 def gaussian_view(x: torch.Tensor, g: torch.Generator, noise: float = 0.5,
@@ -178,6 +189,7 @@ class SphereRun:
     matched_prior: list[float] | None = None
     train_counts: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    arm_priors: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _positions(model, method, x: torch.Tensor) -> torch.Tensor:
@@ -227,7 +239,8 @@ class _FlooredMemory(PrototypeMemory):
 
 def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
              matched_prior: bool = False, uniform_prior: bool = False,
-             prior_floor: float = 0.0) -> SphereRun:
+             prior_floor: float = 0.0, memory_beta: float | None = None,
+             longer_warmup: int = 0) -> SphereRun:
     """Train the three arms at one seed and measure them (see the module docstring;
     ``settings``: default `sphere_settings`). ``matched_prior=True`` adds a fourth arm,
     ``simclr_gh_lt_matched``: GH whose marginal is the *class* prior, each anchor getting
@@ -237,11 +250,22 @@ def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
     ``ramp_epochs``, ``eps``, ``beta``). ``uniform_prior=True`` adds
     ``simclr_gh_lt_uniform``: GH with a fixed uniform marginal. ``prior_floor`` > 0 adds
     ``simclr_gh_lt_floored``: GH whose estimated pi_hat gives every anchor at least
-    ``prior_floor`` (a label-free count floor, then renormalised). The extra arms continue
-    from the same warm-up with the same data order, and leave the other arms unchanged."""
+    ``prior_floor`` (a label-free count floor, then renormalised). ``memory_beta`` adds
+    ``simclr_gh_lt_fast``: GH whose memory momentum after the warm-up is ``memory_beta``
+    (e.g. 0.9) instead of ``beta``; ``longer_warmup`` > 0 adds ``simclr_gh_lt_longer``: GH
+    that stays SimCLR (memory momentum ``beta_warmup``) for ``longer_warmup`` more epochs
+    before it estimates pi_hat. The extra arms continue from the same warm-up with the
+    same data order, and leave the other arms unchanged; ``arm_priors[arm]`` is each GH
+    arm's final marginal."""
     s = settings or sphere_settings()
     as_positive(prior_floor, "prior_floor", "A share in [0, 1/K); 0 turns the arm off.",
                 allow_zero=True)
+    if memory_beta is not None:
+        as_fraction(memory_beta, "memory_beta", "The memory momentum after the warm-up.")
+    as_int(longer_warmup, "longer_warmup", minimum=0)
+    if longer_warmup and s.warmup_epochs + longer_warmup >= s.fit.epochs:
+        raise ValueError(f"longer_warmup = {longer_warmup} leaves GH no epoch: warmup_epochs "
+                         f"+ longer_warmup must stay below epochs = {s.fit.epochs}.")
     if prior_floor * s.num_classes >= 1:
         raise ValueError(f"prior_floor must be below 1/K = {1 / s.num_classes:.3f} (got "
                          f"{prior_floor!r}); 0 turns the floored arm off.")
@@ -308,11 +332,21 @@ def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
         floored.memory = memory
         floored.prior.copy_(memory.prior())
         continuations.append(("simclr_gh_lt_floored", copy.deepcopy(model_lt), floored))
+    if memory_beta is not None:  # a faster memory after the warm-up
+        fast = copy.deepcopy(gh)
+        fast.beta = memory_beta
+        continuations.append(("simclr_gh_lt_fast", copy.deepcopy(model_lt), fast))
+    if longer_warmup:  # SimCLR (and the warm-up memory) for longer_warmup more epochs
+        longer = copy.deepcopy(gh)
+        longer.warmup_epochs = warmup_epochs + longer_warmup
+        continuations.append(("simclr_gh_lt_longer", copy.deepcopy(model_lt), longer))
     continuations.append(("simclr_gh_lt", model_lt, gh))
-    rest = epochs - warmup_epochs
+    rest, arm_priors = epochs - warmup_epochs, {}
     for name, m, method in continuations:
         fit(m, method, lt, epochs=rest, seed=seed + 1, eval_every=rest, **common)
         out[name] = _measure(m, method, lt_mix, eval_per_class, seed, anchors)
+        if hasattr(method, "prior"):
+            arm_priors[name] = method.prior.tolist()
     _, labels = lt_mix.sample_counts([eval_per_class] * num_classes, seed=20_011 + seed)
     return SphereRun(
         seed=seed, metrics={a: out[a][0] for a in out},
@@ -321,7 +355,8 @@ def run_seed(seed: int = 0, settings: SphereSettings | None = None, *,
         prior_after_warmup=prior_after_warmup, prior_final=gh.prior.tolist(),
         class_prior=lt.train_prior.tolist(), anchor_table={a: out[a][3] for a in out},
         matched_prior=None if matched is None else matched.tolist(),
-        train_counts=lt.train_counts.tolist(), seconds=time.perf_counter() - t0)
+        train_counts=lt.train_counts.tolist(), seconds=time.perf_counter() - t0,
+        arm_priors=arm_priors)
 
 
 def matched_class_prior(z: torch.Tensor, labels: torch.Tensor, anchors: torch.Tensor,
@@ -344,56 +379,9 @@ def matched_class_prior(z: torch.Tensor, labels: torch.Tensor, anchors: torch.Te
     return prior
 
 
-def prior_errors(pi_hat: Sequence[float], reference: Sequence[float]) -> dict[str, float]:
-    """How far GH's pi_hat is from a ``reference`` marginal on the same anchors (e.g.
-    `matched_class_prior`): ``total_variation`` = (1/2) sum_k |pi_hat_k - ref_k|,
-    ``sorted_total_variation``, the same between the two sorted vectors (no anchor-to-class
-    matching, so label-free up to the class prior), and ``largest_share`` = max_k pi_hat_k."""
-    p = torch.as_tensor(list(pi_hat), dtype=torch.float64)
-    r = torch.as_tensor(list(reference), dtype=torch.float64)
-    if p.shape != r.shape:
-        raise ValueError(f"pi_hat and reference need the same length (got {p.numel()} and "
-                         f"{r.numel()}).")
-    return {"total_variation": float(0.5 * (p - r).abs().sum()),
-            "sorted_total_variation": float(0.5 * (p.sort().values - r.sort().values).abs().sum()),
-            "largest_share": float(p.max())}
-
-
-def _run_marginal_task(task: tuple[int, SphereSettings, float]) -> SphereRun:
-    seed, settings, floor = task
-    return run_seed(seed, settings, matched_prior=True, uniform_prior=True, prior_floor=floor)
-
-
-def compare_marginals(settings: SphereSettings | None = None, seeds: Sequence[int] | None = None,
-                      *, prior_floor: float = 0.0, workers: int = 1,
-                      metric: str = "tail_accuracy") -> dict[str, Any]:
-    """GH - SimCLR (ratio 64, paired per seed: one warm-up, the same data order) on
-    ``metric`` for each of `MARGINALS` (and ``"floored"`` when ``prior_floor`` > 0, see
-    `run_seed`): ``{"marginals": {m: {"mean", "ci_low", "ci_high", "per_seed"}},
-    "prior_error": {"after_warmup" | "final": [prior_errors per seed]}, "seeds",
-    "seconds": [per seed], "runs"}``. pi_hat's errors are measured against the matched
-    class prior (`matched_class_prior`). The cluster std is ``settings.std``."""
-    s = settings or sphere_settings()
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS} (got {metric!r}).")
-    seeds = [int(x) for x in (s.seeds if seeds is None else seeds)]
-    if not seeds:
-        raise ValueError("compare_marginals needs at least one seed.")
-    runs = list(map_tasks(_run_marginal_task, [(x, s, prior_floor) for x in seeds],
-                          workers=workers))
-    arms = dict(MARGINAL_ARMS, **({"floored": "simclr_gh_lt_floored"} if prior_floor > 0 else {}))
-    base = [r.metrics["simclr_lt"][metric] for r in runs]
-    marginals = {m: paired_interval([r.metrics[a][metric] for r in runs], base)
-                 for m, a in arms.items()}
-    errors = {"after_warmup": [prior_errors(r.prior_after_warmup, r.matched_prior) for r in runs],
-              "final": [prior_errors(r.prior_final, r.matched_prior) for r in runs]}
-    return {"marginals": marginals, "prior_error": errors, "seeds": seeds,
-            "seconds": [r.seconds for r in runs], "runs": runs}
-
-
 def _run_task(task: tuple[int, SphereSettings]) -> SphereRun:
     seed, settings = task
-    return run_seed(seed, settings, matched_prior=settings.matched_prior)
+    return run_seed(seed, settings, **settings.arms())
 
 
 @dataclass
