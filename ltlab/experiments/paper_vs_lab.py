@@ -112,10 +112,14 @@ def _rows(results: Mapping[str, Any], claims: Iterable[Claim], run: str) -> list
 
 
 def paper_vs_lab(results: Mapping[str, Any], claims: Iterable[Claim],
-                 full: Mapping[str, Any] | None = None, *, run: str = "this run") -> list[dict]:
+                 full: Mapping[str, Any] | None = None, *, run: str = "this run",
+                 quick: bool = True) -> list[dict]:
     """The table's rows: one per claim from ``results`` (this run), then one per claim from
-    ``full`` (the full-size record's results) where it holds the claim's key."""
+    ``full`` (the full-size record's results) where it holds the claim's key. A full-size run
+    (``quick=False``) is itself the record: ``full`` (an older record) is ignored."""
     claims = list(claims)
+    if not quick:
+        full = None
     if not claims:
         raise ValueError("paper_vs_lab needs at least one Claim.")
     rows = _rows(results, claims, run)

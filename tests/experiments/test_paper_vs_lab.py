@@ -76,3 +76,12 @@ def test_balanced_accuracy_difference_matches_the_metric_and_covers_at_the_nomin
 def test_balanced_accuracy_difference_refuses_mismatched_lengths():
     with pytest.raises(ValueError, match="same, non-empty length"):
         balanced_accuracy_difference([0, 1], [0], [0, 1])
+
+
+def test_a_full_size_run_ignores_the_older_record():
+    claims = [Claim("A beats B", paper="+3 points", key="d")]
+    now = {"d": {"mean": 0.03, "ci_low": 0.01, "ci_high": 0.05}}
+    old = {"d": {"mean": -0.03, "ci_low": -0.05, "ci_high": -0.01}}
+    assert [r["run"] for r in paper_vs_lab(now, claims, old)] == ["this run", "full size"]
+    rows = paper_vs_lab(now, claims, old, quick=False)
+    assert [r["verdict"] for r in rows] == ["agrees"]
