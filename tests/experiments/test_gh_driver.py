@@ -203,10 +203,16 @@ def test_compare_runs_both_parts_and_records_the_contract_keys():
     for group, row in rec["probe_seed_table"].items():
         assert rec["probe_gain"][group] == {"mean": row["difference"], "ci_low": row["ci_low"],
                                             "ci_high": row["ci_high"]}
-    # the shared pool gives the numbers of one process, one part after the other
+    # the shared pool (one-thread workers) gives the numbers of one process at one thread
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = driver.compare(tiny, seeds=(2, 3), device="cpu")
+    finally:
+        torch.set_num_threads(threads)
     alone = driver.compare(tiny, seeds=(2, 3), device="cpu", workers=2)
-    assert alone.table.probe_accuracy == result.table.probe_accuracy
-    assert [r.metrics for r in alone.sphere.runs] == [r.metrics for r in result.sphere.runs]
+    assert alone.table.probe_accuracy == one.table.probe_accuracy
+    assert [r.metrics for r in alone.sphere.runs] == [r.metrics for r in one.sphere.runs]
     assert set(rec["sphere_toy_paired"]["etf_gap"]) == {"mean", "ci_low", "ci_high"}
     table = {r["group"]: r for r in result.table.rows()}
     assert rec["probe_seed_table"]["all"]["difference"] == table["all"]["difference"]
