@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import subprocess
 import time
 from collections.abc import Iterable
@@ -27,25 +26,12 @@ from typing import Any
 
 from ._records import CODEC, _jsonable
 from .experiments.full_size import DRIVERS, settings_hash
-from .notebook_execution import describe_error, run_threads
+from .notebook_execution import describe_error, machine_name, run_threads
 from .run_folder import FolderLock, ensure_writable, write_text_atomic
 from .runner import run_notebook
 
 __all__ = ["machine_name", "current_commit", "write_record", "run_full", "resolve_device",
            "verify_records"]
-
-
-def machine_name() -> str:
-    """A short description of this machine: host, CPU model and core count."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()} ({cpu}, {os.cpu_count()} cores)"
 
 
 def current_commit(cwd: str | os.PathLike | None = None) -> str:

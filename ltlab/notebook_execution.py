@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from .notebook_parameters import notebook_parameters, papermill_problems, valida
 if TYPE_CHECKING:  # nbformat is imported where it is used (jsonschema's import is slow)
     import nbformat
 
-__all__ = ["RESULT_MIME", "STATIC_RENDERER", "DEFAULT_THREADS", "read_results", "run_notebook",
+__all__ = ["RESULT_MIME", "machine_name", "STATIC_RENDERER", "DEFAULT_THREADS", "read_results", "run_notebook",
            "describe_error", "run_threads", "thread_arguments", "warn_papermill_problems"]
 
 RESULT_MIME = "application/x-ltlab-result+json"
@@ -155,3 +156,17 @@ def run_notebook(
         if tmp is not None and tmp.exists():
             os.replace(tmp, target)
     return read_results(nb)
+
+
+def machine_name() -> str:
+    """A short description of this machine: host, CPU model and core count (what the
+    full-size records and ``ltlab run``'s times name their machine by)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.node()} ({cpu}, {os.cpu_count()} cores)"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from .notebook_execution import (
     RESULT_MIME,
     STATIC_RENDERER,
     describe_error,
+    machine_name,
     read_results,
     run_notebook,
     run_threads,
@@ -110,19 +110,6 @@ def _format_value(v: Any) -> str:
 RUN_TIMES = "run_times.json"
 
 
-def _machine() -> str:
-    """Host, CPU model and core count (as the full-size records name their machine)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()} ({cpu}, {os.cpu_count()} cores)"
-
-
 def _load() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -147,7 +134,7 @@ def run_all(notebooks_dir: str | os.PathLike = "notebooks", out_dir: str | os.Pa
     results: dict[str, dict[str, Any]] = {}
     failed = []
     times: dict[str, Any] = {
-        "machine": _machine(), "cpu_count": os.cpu_count(), "threads": threads,
+        "machine": machine_name(), "cpu_count": os.cpu_count(), "threads": threads,
         "date": _dt.date.today().isoformat(), "quick": quick, "seed": seed,
         "load_average_before": _load(), "notebooks": {}}
     with FolderLock(out):
