@@ -7,7 +7,7 @@ successful quick run into ``results/quick_times.json`` (committed) and writes RE
 notebook table from it: the last column ("quick mode ...") of every notebook row, and the
 "Times:" paragraph under the table. Run it on an idle machine, after the whole run::
 
-    ltlab run                                   # all seven notebooks, quick mode, seed 0
+    ltlab run                                   # every notebook, quick mode, seed 0
     python tools/quick_times.py record runs     # results/quick_times.json and README
     python tools/quick_times.py check           # README agrees with the committed file
 
@@ -26,8 +26,8 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["QUICK_TIMES", "check", "format_seconds", "load_run", "readme_rows", "readme_text",
-           "record"]
+__all__ = ["QUICK_TIMES", "check", "format_seconds", "load_run", "optional_notebooks",
+           "readme_rows", "readme_text", "record"]
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout (this file is tools/quick_times.py)
 QUICK_TIMES = Path("results") / "quick_times.json"
@@ -45,6 +45,17 @@ def format_seconds(seconds: float) -> str:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def optional_notebooks(text: str) -> list[str]:
+    """The notebooks whose row in README's table says they are optional (their idea column
+    starts with "optional"): the course's core is every other notebook."""
+    out = []
+    for line in text.splitlines():
+        m = _ROW.match(line)
+        if m and line.split("|")[3].strip().lower().startswith("optional"):
+            out.append(m.group(2))
+    return out
 
 
 def readme_rows(text: str) -> dict[str, str]:
@@ -79,11 +90,18 @@ def load_run(run_dir: str | Path, notebooks: list[str] | None = None) -> dict:
 def _times_paragraph(q: dict) -> str:
     load = q.get("load_average_before")
     idle = f", load average {load} when it started" if load is not None else ""
+    optional = [n for n in q.get("optional", []) if n in q["notebooks"]]
+    core = ""
+    if optional:
+        seconds = sum(s for n, s in q["notebooks"].items() if n not in optional)
+        numbers = ", ".join(n[:2] for n in optional)
+        core = (f", {_duration(seconds)} for the {len(q['notebooks']) - len(optional)} core "
+                f"ones (all but the optional {numbers})")
     return (f"Times: `ltlab run` (quick mode, seed {q.get('seed', 0)}) on {q['machine']}, "
             f"{q['threads']} CPU thread(s) per kernel, {q['date']}{idle}: "
-            f"{_duration(q['total_seconds'])} for all {len(q['notebooks'])} notebooks, kernel "
-            "starts included. Generated from that run by `python tools/quick_times.py record "
-            "runs` (`results/quick_times.json`).")
+            f"{_duration(q['total_seconds'])} for all {len(q['notebooks'])} notebooks{core}, "
+            "kernel starts included. Generated from that run by `python tools/quick_times.py "
+            "record runs` (`results/quick_times.json`).")
 
 
 def readme_text(text: str, q: dict) -> str:
@@ -119,6 +137,7 @@ def record(run_dir: str | Path, root: str | Path = ROOT) -> list[Path]:
                                          "load_average_before", "load_average_after")}
     q["notebooks"] = {n: times["notebooks"][n]["seconds"] for n in notebooks}
     q["total_seconds"] = round(sum(q["notebooks"].values()), 1)
+    q["optional"] = optional_notebooks(readme.read_text())
     changed = []
     target = root / QUICK_TIMES
     text = json.dumps(q, indent=1) + "\n"

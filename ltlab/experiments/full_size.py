@@ -49,6 +49,8 @@ DRIVERS = {
     "04_calibration": "ltlab.experiments.calibration",
     "05_lda": "ltlab.experiments.lda",
     "06_geometric_harmonization": "ltlab.experiments.gh",
+    "07_flexda_on_mnist1d": "ltlab.experiments.flexda_mnist1d",
+    "08_gh_on_mnist1d": "ltlab.experiments.gh_mnist1d",
 }
 
 

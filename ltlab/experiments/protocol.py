@@ -20,7 +20,7 @@ bands, so that the notebook, its test and the full-size test read the same defin
     `failed_bands(recorded, BANDS)`, so a threshold is written once.
 
 `ltlab.experiments.template` is the smallest driver that follows the protocol: copy it to
-start notebook 07.
+start notebook 09.
 
 >>> b = Band("balanced_accuracy_la", low=0.5, reason="LA beats chance by a margin")
 >>> failed_bands({"balanced_accuracy_la": 0.7}, [b])

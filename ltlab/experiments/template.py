@@ -1,4 +1,4 @@
-"""The smallest driver that follows `ltlab.experiments.protocol`: copy it to start notebook 07.
+"""The smallest driver that follows `ltlab.experiments.protocol`: copy it to start notebook 09.
 
 The experiment: a linear softmax model on a small long-tailed 2-D Gaussian mixture
 (`ltlab.data.GaussianMixtureLT`), trained with plain cross-entropy and with the
@@ -50,7 +50,7 @@ from ..train import CrossEntropy, fit, predict_logits, seed_everything
 from .process_pool import map_tasks
 from .protocol import Band, FitOptions
 
-NOTEBOOK = "07_template"
+NOTEBOOK = "09_template"
 
 __all__ = ["NOTEBOOK", "BANDS", "FULL_BANDS", "METHODS", "TemplateSettings", "TemplateResult",
            "settings", "compare", "recorded_results"]

@@ -125,12 +125,15 @@ def group_labels(shots: Sequence[int] = (100, 40)) -> dict[str, str]:
     """Readable names of the ``many`` / ``medium`` / ``few`` keys when the groups are by
     *labeled* counts with thresholds ``shots`` = (many, few) (notebook 03's ``SHOTS``).
 
-    >>> group_labels((100, 40))["medium"]
-    '40–100 labels'
+    Words, not ``<`` and ``>``: plotly reads its text as HTML, and a table header that
+    starts with ``<`` renders blank.
+
+    >>> group_labels((100, 40))
+    {'many': 'over 100 labels', 'medium': '40–100 labels', 'few': 'under 40 labels'}
     """
     many, few = (int(v) for v in shots)
-    return {"many": f"> {many} labels", "medium": f"{few}–{many} labels",
-            "few": f"< {few} labels"}
+    return {"many": f"over {many} labels", "medium": f"{few}–{many} labels",
+            "few": f"under {few} labels"}
 
 
 def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
@@ -139,7 +142,8 @@ def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
     """A table: one row per (profile, method), columns in percent; ``results`` is the output
     of `ltlab.experiments.flexda.compare` (its ``.results``). The group columns are named by
     labeled counts (`group_labels` of ``shots``, the thresholds of
-    `ltlab.experiments.flexda.SHOTS`). The best balanced accuracy per profile is bold."""
+    `ltlab.experiments.flexda.SHOTS`). The best balanced accuracy per profile is marked ★
+    (a bold tag shifts its cell's text half a line down in the browser)."""
     names = {"balanced_accuracy": "balanced accuracy", "ece": "ECE", **group_labels(shots)}
     header = ["profile", "method"] + [names.get(c, c.replace("_", " ")) + " (%)"
                                       for c in columns]
@@ -152,7 +156,7 @@ def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                 v = r.get(c, float("nan"))
                 text = "–" if v != v else f"{100 * v:.1f}"
                 if c == "balanced_accuracy" and v == best:
-                    text = f"<b>{text}</b>"
+                    text = f"{text} ★"
                 cells.append(text)
             rows.append([prof, SSL_METHOD_LABELS.get(name, name)] + cells)
     cols = list(map(list, zip(*rows))) if rows else [[] for _ in header]

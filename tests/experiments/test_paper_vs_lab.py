@@ -85,3 +85,24 @@ def test_a_full_size_run_ignores_the_older_record():
     assert [r["run"] for r in paper_vs_lab(now, claims, old)] == ["this run", "full size"]
     rows = paper_vs_lab(now, claims, old, quick=False)
     assert [r["verdict"] for r in rows] == ["agrees"]
+
+
+def test_section_reads_the_record_in_quick_mode_only_and_prints_the_table(tmp_path, capsys):
+    import json
+
+    from ltlab.experiments.paper_vs_lab import paper_vs_lab_section
+
+    claims = [Claim("A beats B", paper="+3 points", key="gap")]
+    (tmp_path / "00_tour.json").write_text(json.dumps(
+        {"results": {"gap": {"mean": 0.03, "ci_low": 0.01, "ci_high": 0.05}}}))
+    this = {"gap": {"mean": -0.02, "ci_low": -0.05, "ci_high": -0.01}}
+    rows = paper_vs_lab_section("00_tour", this, claims, quick=True, folder=tmp_path)
+    assert [(r["run"], r["verdict"]) for r in rows] == [("this run", "disagrees"),
+                                                         ("full size", "agrees")]
+    out = capsys.readouterr().out
+    assert "lab (full size): +3.0 points [+1.0, +5.0]  ->  agrees" in out
+    # a full-size run is the record itself: the older one is not read
+    rows = paper_vs_lab_section("00_tour", this, claims, quick=False, folder=tmp_path)
+    assert [r["run"] for r in rows] == ["this run"]
+    # no record: this run only
+    assert len(paper_vs_lab_section("01_logit_adjustment", this, claims, folder=tmp_path)) == 1

@@ -24,7 +24,7 @@ from ltlab.experiments.protocol import (
     settings_dict,
 )
 
-DRIVER_MODULES = {**DRIVERS, "07_template": "ltlab.experiments.template"}
+DRIVER_MODULES = {**DRIVERS, "09_template": "ltlab.experiments.template"}
 
 
 # ----------------------------------------------------------------------------- bands

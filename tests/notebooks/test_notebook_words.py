@@ -114,6 +114,8 @@ CLASHES = [
     (r"\varepsilon", "a risk (written ϵ; risks are R)", r"\\epsilon_\{?[ub]\b|\\hat\\epsilon"),
     ("w", "a loss-term weight (per-class weights only; loss terms are ζ)", r"w_\{?GH"),
     (r"\bar\lambda = 0", "an 'iff' (it is sufficient, not necessary)", r"\biff\b[^.]{0,20}\\bar\\lambda"),
+    ("k", "FlexDA's schedule power (GH's anchor index only; the power is ξ)",
+     r"t_\{?\\max\}?\s*\)\s*\^\{?k\b|power \$k\$"),
 ]
 
 
@@ -146,6 +148,8 @@ def _clashes(line: str) -> list[str]:
     (r"$\epsilon_b(h) \le \epsilon_u(h) + d$", r"\varepsilon"),
     (r"**iff $\bar\lambda = 0$** (the paper's Theorem 1)", r"\bar\lambda = 0"),
     (r"minimises NT-Xent on $u = z/\lVert z\rVert$:", "u"),
+    (r"$\alpha_t = 1 - (1 - \alpha_{\min})(t / t_{\max})^k$", "k"),
+    (r"What does a larger power $k$ change?", "k"),
 ])
 def test_clash_patterns_catch_the_old_second_meanings(line, expected):
     assert any(c.startswith(expected + " as ") for c in _clashes(line)), (line, _clashes(line))
@@ -160,6 +164,8 @@ def test_clash_patterns_catch_the_old_second_meanings(line, expected):
     r"a few of the classes; the *few* group ($n_i < 20$) is empty",
     r"Fisher-consistent for the balanced error if $\bar\lambda = 0$ (sufficient)",
     r"with mixing weight $m \sim \mathrm{Beta}(\alpha_{\text{mix}}, \alpha_{\text{mix}})$",
+    r"$\alpha_t = 1 - (1 - \alpha_{\min})(t / t_{\max})^{\xi}$ with the power $\xi$",
+    r"the allocation's column $k$ is anchor $M_k$'s share",
 ])
 def test_clash_patterns_leave_the_reserved_meanings_alone(line):
     assert not _clashes(line), _clashes(line)
@@ -193,5 +199,5 @@ def test_notation_sheet_reserves_the_symbols_the_clash_table_protects():
     """The replacements the clash table points to are the ones the sheet lists."""
     symbols = set(_notation_symbols())
     for needed in (r"\omega", "u", r"\lambda_e", r"\zeta", "M", r"N_{\text{bins}}",
-                   r"n_{\text{iter}}", "E", "B", "x'", r"\mathrm{weak}(x')", "R(h)", "W_i"):
+                   r"n_{\text{iter}}", "E", "B", "x'", r"\mathrm{weak}(x')", "R(h)", "W_i", r"\xi"):
         assert needed in symbols, f"NOTATION.md does not list ${needed}$"

@@ -103,3 +103,14 @@ def test_static_figures(fake_zoo, mixture_posteriors):
     assert list(fig.data[0].y) == pytest.approx(result["true_prior"].tolist())
     with pytest.raises(ValueError, match="metric must be"):
         shot_calibration_figure({}, metric="nll")
+
+
+def test_overview_axis_titles_fit_beside_their_panels(fake_zoo):
+    """The per-group panel is a third of the figure wide: a y-axis title longer than its
+    panel is tall crowds the tick labels, so each line of every axis title stays short."""
+    fig = calibration_overview(fake_zoo.probs("ce"), fake_zoo.y_test, fake_zoo.train_counts, 10)
+    axes = [fig.layout[name] for name in fig.layout if name.startswith(("xaxis", "yaxis"))]
+    titles = [a.title.text for a in axes if a.title.text]
+    assert any("points" in t for t in titles)  # the signed gap keeps its unit
+    too_long = [line for t in titles for line in t.split("<br>") if len(line) > 24]
+    assert too_long == []

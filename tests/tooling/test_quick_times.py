@@ -63,6 +63,12 @@ def test_record_writes_the_runs_times_into_readme_and_the_committed_file(tmp_pat
     assert quick_times.readme_rows(text) == {n: f"~{round(s)} s" for n, s in seconds.items()}
     total = round(sum(seconds.values()))
     assert f"{total // 60} min {total % 60} s for all {len(NOTEBOOKS)} notebooks" in text
+    # the core notebooks' total leaves the optional ones out, and names them
+    optional = quick_times.optional_notebooks(text)
+    assert q["optional"] == optional and optional  # README marks some notebooks optional
+    core = round(sum(s for n, s in seconds.items() if n not in optional))
+    assert (f"{core // 60} min {core % 60} s for the {len(NOTEBOOKS) - len(optional)} core ones "
+            f"(all but the optional {', '.join(n[:2] for n in optional)})") in text
     assert "box (Some CPU, 2 cores), 2 CPU thread(s) per kernel, 2026-12-07" in text
     # only the time column and the Times paragraph changed
 
