@@ -101,8 +101,10 @@ def calibration_overview(
     fig.update_xaxes(range=[0, 100], title_text="confidence (%)", row=2, col=1)
     fig.update_yaxes(range=[0, 100], title_text="accuracy (%)", row=1, col=1)
     fig.update_yaxes(title_text="count", row=2, col=1)
+    # the per-group axis on the panel's right edge: its title never runs into the reliability
+    # diagram's bars on the left
     fig.update_yaxes(range=[-100, 100], title_text="ECE (%)<br>conf − acc (points)",
-                     zeroline=True, row=1, col=2)
+                     zeroline=True, side="right", row=1, col=2)
     return _title_above_legend(style_figure(fig))
 
 

@@ -114,3 +114,7 @@ def test_overview_axis_titles_fit_beside_their_panels(fake_zoo):
     assert any("points" in t for t in titles)  # the signed gap keeps its unit
     too_long = [line for t in titles for line in t.split("<br>") if len(line) > 24]
     assert too_long == []
+    # the per-group panel's axis (the one in points) stands on its right edge, away from the
+    # reliability diagram
+    group_axis = [a for a in axes if a.title.text and "points" in a.title.text]
+    assert [a.side for a in group_axis] == ["right"]
