@@ -24,8 +24,9 @@ view of a batch (`ltlab.augment.contrastive_signal_view` for MNIST-1D,
 >>> round(float(nt_xent(z, z, temperature=0.2)), 4)
 0.0396
 
-Taught in: notebook 06 (SimCLR is GH's baseline), driver `ltlab.experiments.gh` (parts
-`.sphere`, `.probe`), exercises `ltlab.exercises.gh`, figures `ltlab.viz.gh`, panel
+Taught in: notebook 06 (SimCLR is GH's baseline), driver `ltlab.experiments.gh` (the sphere
+toy), and the optional notebook 08, driver `ltlab.experiments.gh_mnist1d` (MNIST-1D
+pre-training); exercises `ltlab.exercises.gh`, figures `ltlab.viz.gh`, panel
 `ltlab.widgets.gh`.
 """
 

@@ -16,7 +16,7 @@ argmax_y P_L(y|x) Q(y) / P_L(y), while the balanced test wants argmax_y Q(y|x) /
   *soft, unadjusted* weak-view predictions, started at uniform (`PriorEstimator`):
   Q̂ <- m Q̂ + (1 - m) mean_b softmax(z_w,b), m = 0.999.
 * ``alpha_t`` = alpha_t: a schedule from 1 down to alpha_min (`alpha_schedule`):
-  alpha_t = 1 - (1 - alpha_min) (t / T)^k, alpha_min = 0.1, k = 2 (the paper's d).
+  alpha_t = 1 - (1 - alpha_min) (t / T)^ξ, alpha_min = 0.1, ξ = 2 (the paper's d).
 * ``q_alpha`` = Q̂_alpha: the smoothed prior Q̂^alpha / sum_j Q̂_j^alpha (`smoothed_prior`):
   the target moves from Q̂ (alpha = 1) toward uniform (alpha = 0).
 * Supervised loss (`flexda_supervised_loss`):
@@ -192,9 +192,9 @@ def as_prior_momentum(prior_momentum: float, momentum: float | None = None) -> f
 
 # ----------------------------------------------------------------------------- the schedule
 def alpha_schedule(progress: float, alpha_min: float = 0.1, power: float = 2.0) -> float:
-    r"""alpha_t = 1 - (1 - alpha_min) * progress^power (FlexDA, Sec. 3.3; ``k`` = power in the
-    reference code), with progress = t / T in [0, 1]. alpha = 1 at the start (align to Q̂),
-    alpha_min at the end (close to balanced).
+    r"""alpha_t = 1 - (1 - alpha_min) * progress^power (FlexDA, Sec. 3.3; the power ξ,
+    the paper's d, is ``power``), with progress = t / T in [0, 1]. alpha = 1 at the start
+    (align to Q̂), alpha_min at the end (close to balanced).
 
     >>> alpha_schedule(0.0), round(alpha_schedule(1.0), 12), round(alpha_schedule(0.5), 3)
     (1.0, 0.1, 0.775)
@@ -202,7 +202,7 @@ def alpha_schedule(progress: float, alpha_min: float = 0.1, power: float = 2.0) 
     progress = as_fraction(progress, "progress", "Pass step / total_steps.")
     alpha_min = as_fraction(alpha_min, "alpha_min", "0.1 is the paper's value.")
     power = as_positive(power, "power", "The paper uses 2.")
-    return 1.0 - (1.0 - alpha_min) * progress**power  # alpha_t = 1 - (1 - alpha_min) (t/T)^k
+    return 1.0 - (1.0 - alpha_min) * progress**power  # alpha_t = 1 - (1 - alpha_min) (t/T)^ξ
 
 
 def smoothed_prior(q_hat, alpha: float) -> torch.Tensor:

@@ -57,8 +57,10 @@ once both marginals hold to 1e-7 (``tol``; ``tol=0`` runs all n_iter iterations)
 labeled set and tested on a balanced test set, with class groups by thirds of training
 frequency (`ltlab.analysis.probe_accuracy`, `ltlab.analysis.frequency_groups`).
 
-Taught in: notebook 06, driver `ltlab.experiments.gh` (parts `.sphere`, `.probe`),
-exercises `ltlab.exercises.gh`, figures `ltlab.viz.gh`, panel `ltlab.widgets.gh`.
+Taught in: notebook 06, driver `ltlab.experiments.gh` (the sphere toy, `.sphere`), and the
+optional notebook 08, driver `ltlab.experiments.gh_mnist1d` (MNIST-1D pre-training and
+probes, `ltlab.experiments.gh.probe`); exercises `ltlab.exercises.gh`, figures
+`ltlab.viz.gh`, panel `ltlab.widgets.gh`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ caught; the answer is compared with the reference and a hint is printed.
 from .balpoe import check_ensemble_bias, check_expert_prior
 from .calibration import check_ece_by_hand, check_prior_correction
 from .flexda import check_alpha, check_ema_steps, check_smoothed_prior
-from .gh import check_allocation, check_simplex_inner_product
+from .gh import check_allocation, check_prior_distance, check_simplex_inner_product
 from .lda import check_balance_factor, check_tail_weight
 from .logit_adjustment import check_balanced_rule, check_la_loss
 from .predict import show_prediction
@@ -28,6 +28,7 @@ __all__ = [
     "check_imbalance_ratio",
     "check_la_loss",
     "check_prior_correction",
+    "check_prior_distance",
     "check_simplex_inner_product",
     "check_smoothed_prior",
     "check_tail_share",

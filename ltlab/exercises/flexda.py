@@ -1,6 +1,7 @@
-"""Exercises of notebook 03 (FlexDA): one step of the prior estimate and the consistency
-loss's adjustment written by the student (`check_flexda_update`, the core exercise), the
-alpha schedule, the smoothed prior, the EMA's memory."""
+"""Exercises of notebooks 03 and 07 (FlexDA): one step of the prior estimate and the
+consistency loss's adjustment written by the student (`check_flexda_update`, 03's core
+exercise), the alpha schedule, the smoothed prior; Saerens' EM written by the student
+(`check_em_prior`, 07's core exercise) and the EMA's memory (`check_ema_steps`, 07)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from .._validation import as_fraction
 from ..flexda import PriorEstimator, alpha_schedule, flexda_adjustment, smoothed_prior
 from .protocol import Exercise, StudentError, check_value, not_answered, run_student
 
-__all__ = ["EXERCISES", "check_alpha", "check_ema_steps", "check_flexda_update",
-           "check_smoothed_prior"]
+__all__ = ["EXERCISES", "check_alpha", "check_em_prior", "check_ema_steps",
+           "check_flexda_update", "check_smoothed_prior"]
 
 
 def check_alpha(answer: Any, progress: float, alpha_min: float = 0.1, power: float = 2.0) -> bool:
@@ -160,8 +161,94 @@ def _hard_label_update(q_hat, probs_weak, eta, alpha):
     return eta * q_hat + (1 - eta) * hard.mean(0), torch.log(q_hat / q_alpha)
 
 
+#: The EM exercise's source prior (the classifier's training prior) and the target prior
+#: its unlabelled inputs are drawn with.
+EM_SOURCE = (0.4, 0.3, 0.2, 0.1)
+EM_TARGET = (0.1, 0.2, 0.3, 0.4)
+
+
+def _em_batch(seed: int = 0, n: int = 2000) -> torch.Tensor:
+    """Exact posteriors p_s(y | x) ``[n, 4]`` under `EM_SOURCE` of 2-D inputs drawn with
+    `EM_TARGET` from four overlapping unit Gaussians (a calibrated classifier under label
+    shift, the case EM is made for)."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5], [1.5, 1.5]], dtype=torch.float64)
+    y = torch.multinomial(torch.tensor(EM_TARGET, dtype=torch.float64), n, True, generator=g)
+    x = means[y] + torch.randn(n, 2, generator=g, dtype=torch.float64)
+    log_density = -0.5 * ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    return torch.softmax(log_density + torch.tensor(EM_SOURCE, dtype=torch.float64).log(), 1)
+
+
+def _em_fixed_point(probs: torch.Tensor, source: torch.Tensor, divide: bool = True,
+                    steps: int = 2000) -> torch.Tensor:
+    prior = source.clone()
+    for _ in range(steps):
+        w = probs * (prior / source if divide else prior)
+        prior = (w / w.sum(1, keepdim=True)).mean(0)
+    return prior
+
+
+def check_em_prior(fn: Any, steps: int = 500, seed: int = 0) -> bool:
+    """``fn(probs, source_prior, steps)`` -> the estimated target prior ``[C]``: Saerens'
+    EM, started at the source prior, ``steps`` times re-weighting every posterior by
+    pi_hat(y) / pi_s(y), normalising it over y (E-step) and averaging them (M-step).
+    Compared with `ltlab.label_shift.em_prior` on the exact posteriors of a small label-shift
+    problem (`_em_batch`); names the classic mistakes (the plain mean of the posteriors,
+    re-weighting by pi_hat without dividing by pi_s, no normalisation)."""
+    from ..label_shift import em_prior
+
+    if not_answered(fn):
+        return False
+    probs = _em_batch(seed)
+    source = torch.tensor(EM_SOURCE, dtype=torch.float64)
+    try:
+        out = run_student(fn, probs.clone(), source.clone(), steps)
+    except StudentError:
+        return False
+    got = _as_vector(out, "the estimated prior", len(EM_SOURCE))
+    if got is None:
+        return False
+    expected = em_prior(probs, source, max_iter=10 * steps, tol=1e-12)[0].double()
+    if _close(got, expected, tol=2e-3):
+        print(f"Correct: EM moves the prior from the source {list(EM_SOURCE)} to "
+              f"{[round(v, 2) for v in got.tolist()]} (the inputs were drawn with "
+              f"{list(EM_TARGET)}).")
+        return True
+    if abs(float(got.sum()) - 1) > 1e-3:
+        print(f"Not quite: the estimate sums to {float(got.sum()):.3g}. Normalise every "
+              "re-weighted posterior over the classes (divide each row by its sum) before "
+              "averaging.")
+    elif _close(got, probs.mean(0), tol=2e-3):
+        print("Not quite: that is the mean of the posteriors, one M-step from the source "
+              "prior (the rule of FlexDA's online estimate). EM re-weights each posterior by "
+              "pi_hat / pi_s, normalises, averages, and repeats.")
+    elif _close(got, _em_fixed_point(probs, source, divide=False), tol=2e-3):
+        print("Not quite: re-weight by pi_hat(y) / pi_s(y), not by pi_hat(y) alone: the "
+              "posteriors already carry the source prior, which must be divided out.")
+    else:
+        print(f"Not quite: off by {float((got - expected).abs().max()):.3g}. Start at the "
+              "source prior; each step: w = probs * (prior / source_prior), "
+              "w = w / w.sum(1, keepdim=True), prior = w.mean(0).")
+    return False
+
+
+def _reference_em(probs, source_prior, steps):
+    prior = source_prior.clone()
+    for _ in range(steps):
+        w = probs * (prior / source_prior)
+        prior = (w / w.sum(1, keepdim=True)).mean(0)
+    return prior
+
+
+def _mean_em(probs, source_prior, steps):
+    """The classic mistake: the mean of the posteriors (no re-weighting, no iteration)."""
+    return probs.mean(0)
+
+
 _Q = [0.6, 0.3, 0.1]
 EXERCISES = (
+    Exercise(check_em_prior, reference=lambda: _reference_em, mistake=lambda: _mean_em,
+             hint="mean of the posteriors"),
     Exercise(check_flexda_update, reference=lambda: _reference_update,
              mistake=lambda: _hard_label_update, hint="soft predictions"),
     Exercise(check_alpha, reference=lambda: 1 - (1 - 0.1) * 0.5**2,

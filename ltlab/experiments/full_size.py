@@ -34,10 +34,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .paper_vs_lab import Claim, paper_vs_lab, show_paper_vs_lab
 from .protocol import settings_dict
 
 __all__ = ["DRIVERS", "full_settings", "settings_hash", "find_records_folder",
-           "read_record", "records_table", "row_label", "show_full_size"]
+           "paper_vs_lab_section", "read_record", "records_table", "row_label", "show_full_size"]
 
 #: notebook name -> its driver (`ltlab.experiments.protocol`), whose ``settings(quick=False)``
 #: sizes every part the notebook runs
@@ -189,7 +190,7 @@ def row_label(key: str, notebook: str = "") -> tuple[str, str | None]:
     ('some.new_key', None)
     """
     parts = key.split(".")
-    groups = _THIRDS if notebook.startswith("06") else _GROUPS
+    groups = _THIRDS if notebook.startswith(("06", "08")) else _GROUPS
     words: list[str] = []
     for part in parts:
         if part in groups:
@@ -317,3 +318,17 @@ def records_table(folder: str | os.PathLike | None = None) -> str:
 
 if __name__ == "__main__":
     print(records_table())
+
+
+def paper_vs_lab_section(notebook: str, results: Any, claims: Iterable[Claim], *,
+                         quick: bool = True, folder: str | os.PathLike | None = None) -> list[dict]:
+    """A notebook's closing "Paper vs this lab" table, in one call: the rows of
+    `ltlab.experiments.paper_vs_lab.paper_vs_lab` for this run's ``results`` and, in quick
+    mode, the committed full-size record of ``notebook`` (`read_record`, from ``folder`` or
+    the records folder found), printed by ``show_paper_vs_lab``; returns the rows, which the
+    notebook records as ``paper_vs_lab``."""
+    record = read_record(notebook, folder) if quick else None
+    rows = paper_vs_lab(results, claims, full=record["results"] if record else None,
+                        quick=quick)
+    show_paper_vs_lab(rows)
+    return rows

@@ -35,8 +35,7 @@ from typing import Any
 
 from .protocol import lookup
 
-__all__ = ["ROW_KEYS", "VERDICTS", "Claim", "paper_vs_lab", "paper_vs_lab_section",
-           "show_paper_vs_lab", "verdict"]
+__all__ = ["ROW_KEYS", "VERDICTS", "Claim", "paper_vs_lab", "show_paper_vs_lab", "verdict"]
 
 #: The keys of every recorded row (a contract: ``paper_vs_lab`` in each notebook's results).
 ROW_KEYS = ("claim", "paper", "lab", "ci_low", "ci_high", "verdict")
@@ -151,18 +150,3 @@ def show_paper_vs_lab(rows: Iterable[Mapping[str, Any]]) -> None:
         if r.get("reason") and r["verdict"] != "agrees":
             print(f"  why: {r['reason']}")
 
-
-def paper_vs_lab_section(notebook: str, results: Mapping[str, Any], claims: Iterable[Claim], *,
-                         quick: bool = True, folder: Any = None) -> list[dict]:
-    """A notebook's closing "Paper vs this lab" table, in one call: the rows of
-    `paper_vs_lab` for this run's ``results`` and, in quick mode, the committed full-size
-    record of ``notebook`` (`ltlab.experiments.full_size.read_record`, from ``folder`` or the
-    records folder found), printed by `show_paper_vs_lab`; returns the rows, which the
-    notebook records as ``paper_vs_lab``."""
-    from .full_size import read_record  # the records are read only when the table is built
-
-    record = read_record(notebook, folder) if quick else None
-    rows = paper_vs_lab(results, claims, full=record["results"] if record else None,
-                        quick=quick)
-    show_paper_vs_lab(rows)
-    return rows

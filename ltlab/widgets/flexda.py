@@ -1,6 +1,6 @@
 """Live panels of notebook 03 (FlexDA): built on `ltlab.widgets.LivePanel`.
 
-* `alpha_panel`: sliders for alpha_min, the power k and the training progress redraw
+* `alpha_panel`: sliders for alpha_min, the power ξ and the training progress redraw
   alpha_t and the bars of Q̂_alpha against Q̂ and uniform (computed by
   `ltlab.experiments.flexda.alpha_curves`).
 * `prior_curves_panel`: the prior-estimation curves (KL to the true prior and to uniform,
@@ -25,7 +25,7 @@ def _alpha_figure(q_hat, alpha_min: float, power: float, progress: float):
 
 def alpha_panel(q_hat, alpha_min: float = 0.1, power: float = 2.0, progress: float = 0.5,
                 interactive: bool = True) -> LivePanel:
-    """alpha_min in [0, 1], power k in [0.25, 6], progress t / T in [0, 1]."""
+    """alpha_min in [0, 1], power ξ in [0.25, 6], progress t / T in [0, 1]."""
     import ipywidgets as widgets
 
     style = {"description_width": "initial"}
@@ -33,7 +33,7 @@ def alpha_panel(q_hat, alpha_min: float = 0.1, power: float = 2.0, progress: flo
         "alpha_min": widgets.FloatSlider(value=alpha_min, min=0.0, max=1.0, step=0.05,
                                          description="α_min", style=style),
         "power": widgets.FloatSlider(value=power, min=0.25, max=6.0, step=0.25,
-                                     description="power k", style=style),
+                                     description="power ξ", style=style),
         "progress": widgets.FloatSlider(value=progress, min=0.0, max=1.0, step=0.01,
                                         description="progress t/T", style=style),
     }

@@ -1,4 +1,4 @@
-"""ltlab.exercises.flexda: notebook 03's checkers (the alpha schedule, Q̂_alpha, the EMA);
+"""ltlab.exercises.flexda: the checkers of notebooks 03 and 07 (prior update, alpha, Q̂_alpha, EMA, EM);
 the three-way run of their `EXERCISES` is in test_checkers.py."""
 
 from __future__ import annotations
@@ -92,3 +92,43 @@ def test_check_flexda_update_accepts_a_constant_shift_and_rejects_bad_returns(ca
     check_flexda_update(lambda q, p, e, a: seen.append((e, a)) or _update(q, p, e, a),
                         eta=0.5, alpha=0.2)
     assert seen == [(0.5, 0.2)]
+
+
+# ----------------------------------------------------------------------------- notebook 07: EM
+def _em(probs, source, steps, divide=True, normalise=True):
+    prior = source.clone()
+    for _ in range(steps):
+        w = probs * (prior / source if divide else prior)
+        prior = (w / w.sum(1, keepdim=True) if normalise else w).mean(0)
+    return prior
+
+
+def test_check_em_prior_accepts_em_and_names_each_mistake(capsys):
+    from ltlab.exercises.flexda import EM_TARGET, check_em_prior
+
+    assert check_em_prior(lambda p, s, n: _em(p, s, n))
+    out = capsys.readouterr().out
+    assert out.startswith("Correct") and str(list(EM_TARGET)) in out
+    for fn, phrase in ((lambda p, s, n: p.mean(0), "mean of the posteriors"),
+                       (lambda p, s, n: _em(p, s, n, divide=False), "not by pi_hat(y) alone"),
+                       (lambda p, s, n: _em(p, s, 3, normalise=False), "Normalise every"),
+                       (lambda p, s, n: _em(p, s, 2), "Start at the source prior")):
+        assert not check_em_prior(fn)
+        assert phrase in capsys.readouterr().out
+    assert not check_em_prior(lambda p, s, n: [0.5, 0.5])
+    assert "Expected the estimated prior as 4" in capsys.readouterr().out
+    assert not check_em_prior(None)
+
+
+def test_check_em_prior_matches_the_library_and_the_estimate_moves_toward_the_target():
+    """An independent run: the checker's posteriors, EM with the library, and the fixed point
+    is closer to the prior the inputs were drawn with than the source prior is."""
+    from ltlab.exercises.flexda import EM_SOURCE, EM_TARGET, _em_batch
+    from ltlab.label_shift import em_prior
+
+    probs = _em_batch(0)
+    source = torch.tensor(EM_SOURCE, dtype=torch.float64)
+    ours = _em(probs, source, 2000)
+    assert torch.allclose(ours, em_prior(probs, source, tol=1e-12)[0].double(), atol=1e-4)
+    target = torch.tensor(EM_TARGET, dtype=torch.float64)
+    assert (ours - target).abs().max() < 0.5 * (source - target).abs().max()

@@ -71,3 +71,26 @@ def test_allocation_checker_reports_a_failing_or_misshapen_answer(capsys):
     assert check_allocation(lambda s, p, e, n: sinkhorn_allocation(s, p, e, n)) is True
     # a student's float64 answer is accepted too
     assert check_allocation(lambda s, p, e, n: sinkhorn_allocation(s.double(), p, e, n)) is True
+
+
+def test_prior_distance_checker_names_the_classic_mistakes(capsys):
+    from ltlab.exercises.gh import check_prior_distance
+
+    def sorted_tv(p, q):
+        return 0.5 * (p.sort(descending=True).values - q.sort(descending=True).values).abs().sum()
+
+    assert check_prior_distance(sorted_tv) is True
+    # ascending order pairs the same shares: also right
+    assert check_prior_distance(lambda p, q: 0.5 * (p.sort().values - q.sort().values).abs().sum())
+    capsys.readouterr()
+    mistakes = {
+        "anchors are not classes": lambda p, q: 0.5 * (p - q).abs().sum(),
+        "half the sum": lambda p, q: 2 * sorted_tv(p, q),
+        "Expected": lambda p, q: ((p.sort().values - q.sort().values) ** 2).sum(),
+    }
+    for hint, fn in mistakes.items():
+        assert check_prior_distance(fn) is False, hint
+        out = capsys.readouterr().out
+        assert hint in out and out.count("\n") == 1, (hint, out)
+    assert check_prior_distance(lambda p, q: [1.0, 2.0]) is False
+    assert "one number" in capsys.readouterr().out

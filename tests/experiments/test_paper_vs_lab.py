@@ -90,7 +90,7 @@ def test_a_full_size_run_ignores_the_older_record():
 def test_section_reads_the_record_in_quick_mode_only_and_prints_the_table(tmp_path, capsys):
     import json
 
-    from ltlab.experiments.paper_vs_lab import paper_vs_lab_section
+    from ltlab.experiments.full_size import paper_vs_lab_section
 
     claims = [Claim("A beats B", paper="+3 points", key="gap")]
     (tmp_path / "00_tour.json").write_text(json.dumps(

@@ -73,6 +73,8 @@ _bands_04 = _driver_full_bands("04_calibration")
 
 _bands_05 = _driver_full_bands("05_lda")
 _bands_06 = _driver_full_bands("06_geometric_harmonization")
+_bands_07 = _driver_full_bands("07_flexda_on_mnist1d")
+_bands_08 = _driver_full_bands("08_gh_on_mnist1d")
 
 
 FULL_SIZE_BANDS = {
@@ -83,6 +85,8 @@ FULL_SIZE_BANDS = {
     "04_calibration": _bands_04,
     "05_lda": _bands_05,
     "06_geometric_harmonization": _bands_06,
+    "07_flexda_on_mnist1d": _bands_07,
+    "08_gh_on_mnist1d": _bands_08,
 }
 
 

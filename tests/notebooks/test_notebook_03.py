@@ -3,38 +3,22 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from ltlab.experiments import flexda as driver
 from ltlab.experiments.protocol import failed_bands
 
-PROFILES = {"consistent", "uniform", "reversed"}
-METHODS = {"fixmatch", "flexda", "adello"}
 NAME = "03_flexda_prior_estimation"
 
 
-def test_recorded_keys(executed):
-    res = executed(NAME)
-    assert set(res["kl_to_true_prior"]) == PROFILES
-    assert set(res["kl_em_to_true_prior"]) == PROFILES
-    assert set(res["balanced_accuracy"]) == PROFILES
-    for p in PROFILES:
-        assert set(res["balanced_accuracy"][p]) == METHODS
-        for acc in res["balanced_accuracy"][p].values():
-            assert 0.0 <= acc <= 1.0
-        for kl in (res["kl_to_true_prior"][p], res["kl_em_to_true_prior"][p]):
-            assert math.isfinite(kl) and kl >= 0.0
-
-
 def test_the_notebooks_bands_hold(executed):
-    """Section 4: the estimates find Q (online KL <= 0.03, EM <= 0.015); FlexDA is not worse
-    than FixMatch by more than noise and does not collapse; section 7: FlexDA beats FixMatch
-    and alignment to a fixed P_L (paired intervals above zero), with its ECE lower on every
-    seed; section 8: ADELLO's ECE below FlexDA's in both settings, its accuracy tied or
-    better on the consistent profile; section 9: the toy's regions (`driver.BANDS`)."""
-    assert failed_bands(executed(NAME), driver.BANDS) == []
+    """Section 4: FlexDA beats FixMatch and alignment to a fixed P_L (paired intervals above
+    zero), with its ECE lower on every seed; section 5: ADELLO's ECE below FlexDA's in both
+    settings, its accuracy tied or better on the consistent profile (`driver.BANDS`). The
+    MNIST-1D profiles and the toy are notebook 07's: not recorded here."""
+    res = executed(NAME)
+    assert not {"kl_to_true_prior", "balanced_accuracy", "toy_balanced_accuracy"} & set(res)
+    assert failed_bands(res, driver.BANDS) == []
 
 
 @pytest.mark.gpu
@@ -70,7 +54,7 @@ def test_paired_differences_are_the_per_seed_differences(executed):
 
 
 def test_the_accuracy_calibration_trade_off_is_recorded(executed):
-    """Section 8: ``prior_arms_ece`` holds every arm; ADELLO is the best calibrated arm of the
+    """Section 5: ``prior_arms_ece`` holds every arm; ADELLO is the best calibrated arm of the
     reversed setting but not the most accurate (the trade-off), its per-seed ECE differences
     are the recorded paired ones, and its labelled tail passes the threshold less often
     than FlexDA's late in training; the consistent setting is recorded for both methods."""

@@ -65,3 +65,20 @@ def test_allocation_titles_keep_to_their_lines():
     plain = figures.allocation_figure(scores, sinkhorn_allocation(scores, prior),
                                       torch.tensor([0, 0, 1, 1, 2, 2]), prior, title="t")
     assert plain.layout.title.text.startswith("t<br>")
+
+
+def test_sphere_figure_gives_each_panel_its_own_subtitle_and_one_legend():
+    """Each arm's panel title carries that arm's subtitle (the balanced arm's counts are not
+    the long-tailed ones), and each class appears once in the legend."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1, 2, 3])
+    arms = {a: torch.randn(6, 3, generator=g) for a in ("simclr_balanced", "simclr_lt")}
+    subtitles = {"simclr_balanced": "n = 85 per class", "simclr_lt": "n = 256, 64, 16, 4"}
+    fig = figures.sphere_figure(arms, labels, subtitles=subtitles,
+                                class_names=[f"class {c}" for c in range(4)])
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == 2
+    assert "85 per class" in titles[0] and "256" not in titles[0]
+    assert "256, 64, 16, 4" in titles[1] and "per class" not in titles[1]
+    legend = [t.name for t in fig.data if t.showlegend]
+    assert legend == [f"class {c}" for c in range(4)]

@@ -142,7 +142,9 @@ def test_package_data_patterns_cover_the_notebooks_and_records():
         assert any(path.match(p) for p in nb_patterns), path.name
     for path in RECORDS:
         assert any(path.match(p) for p in rec_patterns), path.name
-    assert len(NOTEBOOKS) == len(RECORDS) == 7
+    # every notebook has its full-size record, and the records are the notebooks' (by name)
+    assert len(NOTEBOOKS) >= 9
+    assert [p.stem for p in RECORDS] == [p.stem for p in NOTEBOOKS]
     assert "py.typed" in data["ltlab"] and (ROOT / "ltlab" / "py.typed").is_file()
 
 

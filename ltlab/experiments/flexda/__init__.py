@@ -1,25 +1,26 @@
-r"""Notebook 03's driver (FlexDA: semi-supervised learning when the unlabeled prior is unknown).
+r"""Notebooks 03 and 07 (FlexDA: semi-supervised learning when the unlabeled prior is unknown).
 
-Three parts, one submodule each, run together by `compare`:
+The parts, one submodule each:
 
-* `ltlab.experiments.flexda.profiles`: FixMatch vs FlexDA vs ADELLO on MNIST-1D with three
-  unlabeled profiles (`compare_profiles`, sized by `ProfileSettings`);
 * `ltlab.experiments.flexda.arms`: the demonstration setting, seven choices of the prior
   the pseudo-labels are aligned to, over several seeds (`compare_arms`, `ArmsSettings`),
-  and FlexDA vs ADELLO on the consistent profile (`tradeoff_settings`);
-* `ltlab.experiments.flexda.toy`: the 2-D picture, decision regions on a Gaussian mixture
-  (`toy_regions`);
+  and FlexDA vs ADELLO on the consistent profile (`tradeoff_settings`): notebook 03;
 * `ltlab.experiments.flexda.monitor`: the pseudo-labels per true class during training
-  (`PseudoLabelMonitor`, `late_rates`).
+  (`PseudoLabelMonitor`, `late_rates`): notebook 03;
+* `ltlab.experiments.flexda.profiles`: FixMatch vs FlexDA vs ADELLO on MNIST-1D with three
+  unlabeled profiles (`compare_profiles`, sized by `ProfileSettings`): notebook 07;
+* `ltlab.experiments.flexda.toy`: the 2-D picture, decision regions on a Gaussian mixture
+  (`toy_regions`): notebook 07.
 
-The protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.flexda.driver`,
+Notebook 03's protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.flexda.driver`,
 re-exported here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device,
 workers)`` -> `FlexDAResult`, `recorded_results`, `BANDS` (quick mode, seed 0: the
-notebook's Checks and its test) and `FULL_BANDS` (the full-size record).
+notebook's self-test and its test) and `FULL_BANDS` (the full-size record). Notebook 07's is
+`ltlab.experiments.flexda_mnist1d`.
 
 >>> s = settings()
->>> s.profiles.steps, s.arms.seeds, settings(quick=False).profiles.steps
-(800, 5, 2400)
+>>> s.arms.seeds, s.tradeoff.seeds, profile_settings().steps
+(5, 3, 800)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""Notebook 03, part 2, the demonstration setting: which prior should the pseudo-labels be aligned to?
+r"""Notebook 03, the demonstration setting: which prior should the pseudo-labels be aligned to?
 
 Seven *arms* on the same split and seed (`ARMS`), each a method of `ltlab.semi_supervised`:
 

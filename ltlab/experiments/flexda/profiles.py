@@ -1,4 +1,4 @@
-r"""Notebook 03, part 1: FixMatch vs FlexDA vs ADELLO when the unlabeled prior is unknown.
+r"""Notebook 07: FixMatch vs FlexDA vs ADELLO when the unlabeled prior is unknown.
 
 The data are MNIST-1D signals, split by `make_ssl_data` into a long-tailed labeled set and an
 unlabeled set whose prior Q follows one of three *profiles* (``"consistent"``: the labeled
@@ -8,7 +8,7 @@ method of `ltlab.semi_supervised` and measures it on the balanced test split, an
 `compare_profiles` runs every method on every profile (same split and seed per profile).
 
 Its sizes are `ProfileSettings` (`profile_settings`: quick, CPU, about 10 s a run; full:
-GPU); the notebook's driver, `ltlab.experiments.flexda`, runs it with the other parts.
+GPU); the notebook's driver, `ltlab.experiments.flexda_mnist1d`, runs it with the 2-D toy.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ __all__ = [
 #: MNIST-1D digits ordered head -> tail so that the confusable pairs sit in the head: a small
 #: CNN trained on the balanced pool recognises 9 (46%), 7 (55%), 4 (72%) and 2 (79%) worst,
 #: because 9 and 4 are near-copies and so are 7 and 3; 1, 6, 8 and 0 are easy (89-98%).
-#: With this order the tail digits can be learned from their few labels (see notebook 03).
+#: With this order the tail digits can be learned from their few labels (see notebook 07).
 HARD_TO_EASY = (9, 4, 7, 3, 2, 5, 1, 6, 8, 0)
 
-#: The thresholds of notebook 03's groups by *labeled* counts: more than 100 labels, 40 to
+#: The thresholds of notebook 07's groups by *labeled* counts: more than 100 labels, 40 to
 #: 100, fewer than 40 (recorded under the keys ``many`` / ``medium`` / ``few`` of `summary`,
 #: shown as "> 100 labels", "40–100 labels", "< 40 labels"). They are not the shot groups
 #: of notebooks/NOTATION.md: its few group (n < 20) is empty on the quick split (200 down to
@@ -175,7 +175,7 @@ class ProfileSettings:
 
 
 def profile_settings(quick: bool = True) -> ProfileSettings:
-    """Quick mode (CPU, about 10 s per run on one core); notebook 03 explains the choices.
+    """Quick mode (CPU, about 10 s per run on one core); notebook 07 explains the choices.
 
     The labeled set has 200 down to 20 samples (ratio 10), the unlabeled set 400 down to 40
     (or 400 of every class); 800 steps of 64 labeled + 128 unlabeled signals at a constant
@@ -208,7 +208,9 @@ def run_ssl(data: LTData, method: str | FixMatch, settings: ProfileSettings | No
 
     Returns `ltlab.metrics.summary` (balanced accuracy, accuracy, the accuracy of the groups
     by *labeled* counts of `SHOTS`, > 100, 40..100 and < 40 labels, under the keys ``many``,
-    ``medium``, ``few``, and ECE with 15 bins), the fitted temperature, per-class accuracy and the last mask rate. For FlexDA /
+    ``medium``, ``few``, and ECE with 15 bins), the fitted temperature, per-class accuracy,
+    the last mask rate, and the test ``predictions`` with their ``targets`` (for paired
+    differences over the test samples). For FlexDA /
     ADELLO also: the final online estimate ``q_hat`` and ``kl_to_true_prior`` = KL(q_hat ||
     Q); the EM estimate on held-out predictions (`heldout_split`: BCTS-calibrated on a
     balanced half of the test split, then `ltlab.label_shift.em_prior` on a subset of the
@@ -240,6 +242,8 @@ def run_ssl(data: LTData, method: str | FixMatch, settings: ProfileSettings | No
         "per_class_accuracy": per_class_accuracy(logits, data.y_test, data.num_classes).tolist(),
         "mask_rate": history.last("mask_rate"),
         "seconds": history.seconds,
+        "predictions": logits.argmax(1).tolist(),
+        "targets": data.y_test.tolist(),
     }
     if isinstance(method, FlexDA):
         out.update(_prior_estimates(method, data, logits, seed))
@@ -315,7 +319,7 @@ def compare_profiles(settings: ProfileSettings | None = None, *, seed: int = 0,
 
 
 def recorded_profile_results(result: SSLComparison) -> dict[str, Any]:
-    """Notebook 03's keys of this part: FlexDA's ``kl_to_true_prior`` and
+    """Notebook 07's keys of this part: FlexDA's ``kl_to_true_prior`` and
     ``kl_em_to_true_prior`` per profile, and ``balanced_accuracy[profile][method]``."""
     res = result.results
     missing = [p for p, by_method in res.items() if "flexda" not in by_method]

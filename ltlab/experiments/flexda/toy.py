@@ -1,4 +1,4 @@
-r"""Notebook 03, part 3, the 2-D picture: FixMatch and FlexDA on a long-tailed Gaussian mixture.
+r"""Notebook 07, the 2-D picture: FixMatch and FlexDA on a long-tailed Gaussian mixture.
 
 `ltlab.data.GaussianMixtureLT` gives classes whose densities are known, so the Bayes
 classifier for the balanced test, argmax_y p(x | y), is exact. `toy_regions` splits a

@@ -1,6 +1,5 @@
-"""Notebook 06's driver (Geometric Harmonization): the sphere toy and the MNIST-1D probe.
-
-Two parts, one submodule each, run together by `compare`:
+"""Notebook 06's driver (Geometric Harmonization): the sphere toy; and the parts of notebook
+08's MNIST-1D probe (its driver: `ltlab.experiments.gh_mnist1d`).
 
 * `ltlab.experiments.gh.sphere`: SimCLR on balanced data, SimCLR and SimCLR + GH at ratio
   64, on Gaussian clusters seen on the unit sphere S^2, over several seeds
@@ -9,8 +8,8 @@ Two parts, one submodule each, run together by `compare`:
   pi_hat, a uniform one) and the label-free attempts to improve pi_hat, paired per seed;
 * `ltlab.experiments.gh.probe`: SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT and
   compared by a balanced linear probe, at one seed (`pretrain_and_probe`) and over training
-  seeds on the same split (`compare_seeds`), sized by `ProbeSettings`; and the toy batch of
-  the allocation panel (`toy_scores`).
+  seeds on the same split (`compare_seeds`), sized by `ProbeSettings` (run by notebook 08's
+  driver); and the toy batch of notebook 06's allocation panel (`toy_scores`).
 
 The protocol (`ltlab.experiments.protocol`; in `ltlab.experiments.gh.driver`, re-exported
 here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device, workers)`` ->
@@ -18,8 +17,8 @@ here): `settings(quick)` -> `Settings`, ``compare(settings, *, seeds, device, wo
 record) and `CLAIMS` (the paper's headlines, for "Paper vs this lab").
 
 >>> s = settings()
->>> s.probe.warmup_epochs, s.sphere.imbalance_ratio, len(settings(quick=False).sphere.seeds)
-(10, 64, 16)
+>>> s.sphere.imbalance_ratio, len(s.sphere.seeds), len(settings(quick=False).sphere.seeds)
+(64, 14, 16)
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 06, the MNIST-1D part: SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT and
-compared by a balanced linear probe, and the toy batch of the allocation panel. (The
-notebook's sphere toy is `ltlab.experiments.gh.sphere`; its driver `ltlab.experiments.gh`.)
+"""Notebook 08's parts: SimCLR and SimCLR + GH pre-trained on MNIST-1D-LT and compared by a
+balanced linear probe (its driver: `ltlab.experiments.gh_mnist1d`); and the toy batch of
+notebook 06's allocation panel. (Notebook 06's sphere toy is `ltlab.experiments.gh.sphere`;
+its driver `ltlab.experiments.gh`.)
 
 `ProbeSettings` (`probe_settings`) sizes it; `pretrain_and_probe` pre-trains both and
 probes (a `GHComparison`); `compare_seeds` repeats it over training seeds for the
@@ -41,7 +42,7 @@ __all__ = ["GHComparison", "ProbeSettings", "SeedTable", "compare_seeds",
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    """Sizes of notebook 06's MNIST-1D part: the pre-training set (head class ``max_count``,
+    """Sizes of notebook 08's MNIST-1D probe: the pre-training set (head class ``max_count``,
     ``imbalance_ratio``), balanced probe and test signals per class (1,000 each: MNIST-1D is
     generated, so a large test set costs only its generation and keeps the few third's
     accuracy from being noisy), ``fit``'s options (pre-training epochs, batch size, Adam at
