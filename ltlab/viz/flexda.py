@@ -136,14 +136,23 @@ def group_labels(shots: Sequence[int] = (100, 40)) -> dict[str, str]:
             "few": f"under {few} labels"}
 
 
+def _unbreakable(text: str) -> str:
+    """``text`` with its spaces non-breaking (one line in a plotly table cell)."""
+    return str(text).replace(" ", "\u00a0")
+
+
 def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                       columns: Sequence[str] = ("balanced_accuracy", "many", "medium", "few", "ece"),
                       shots: Sequence[int] = (100, 40)) -> go.Figure:
     """A table: one row per (profile, method), columns in percent; ``results`` is the output
     of `ltlab.experiments.flexda.compare` (its ``.results``). The group columns are named by
     labeled counts (`group_labels` of ``shots``, the thresholds of
-    `ltlab.experiments.flexda.SHOTS`). The best balanced accuracy per profile is marked ★
-    (a bold tag shifts its cell's text half a line down in the browser)."""
+    `ltlab.experiments.flexda.SHOTS`). The best balanced accuracy per profile is marked ★.
+
+    Every text is one line with no plain space and no tag: in a live panel (a FigureWidget
+    in JupyterLab) plotly's table drew any text it wraps (one with a space) or parses (a
+    tag such as ``<b>``) blank or half a line low, so spaces are non-breaking and each
+    column is as wide as its longest text."""
     names = {"balanced_accuracy": "balanced accuracy", "ece": "ECE", **group_labels(shots)}
     header = ["profile", "method"] + [names.get(c, c.replace("_", " ")) + " (%)"
                                       for c in columns]
@@ -159,15 +168,21 @@ def ssl_results_table(results: Mapping[str, Mapping[str, Mapping[str, float]]],
                     text = f"{text} ★"
                 cells.append(text)
             rows.append([prof, SSL_METHOD_LABELS.get(name, name)] + cells)
+    header = [_unbreakable(h) for h in header]
+    rows = [[_unbreakable(t) for t in row] for row in rows]
     cols = list(map(list, zip(*rows))) if rows else [[] for _ in header]
+    widths = [max(len(t) for t in [h, *col]) + 2 for h, col in zip(header, cols)]
     # translucent bands, not white cells: the template's text colour stays readable on them
     fill = [[("rgba(127,127,127,0.12)" if i // max(1, len(next(iter(results.values())))) % 2
               else "rgba(0,0,0,0)") for i in range(len(rows))]] * len(header)
-    fig = go.Figure(go.Table(header=dict(values=header, fill_color="rgba(99,110,250,0.25)",
+    fig = go.Figure(go.Table(columnwidth=widths,
+                             header=dict(values=header, fill_color="rgba(99,110,250,0.25)",
                                          align="left"),
                              cells=dict(values=cols, align="left", fill_color=fill)))
+    # wide enough for every text at plotly's 12 px font (about 7 px a character)
     fig.update_layout(title="FixMatch vs FlexDA vs ADELLO on the balanced test set",
-                      height=90 + 28 * len(rows), margin=dict(t=50, b=10))
+                      width=max(500, 7 * sum(widths) + 40), height=90 + 28 * len(rows),
+                      margin=dict(t=50, b=10, l=20, r=20))
     return fig
 
 

@@ -55,7 +55,7 @@ def test_results_table_marks_the_best_method_per_profile():
                             "flexda": {"balanced_accuracy": 0.9, "ece": 0.05}}}
     cells = ssl_results_table(results, columns=("balanced_accuracy", "ece")).data[0].cells.values
     assert list(cells[1]) == ["FixMatch", "FlexDA"]
-    assert list(cells[2]) == ["80.0", "90.0 ★"] and list(cells[3]) == ["10.0", "5.0"]
+    assert list(cells[2]) == ["80.0", "90.0\u00a0★"] and list(cells[3]) == ["10.0", "5.0"]
 
 
 def test_results_table_names_the_groups_by_labelled_counts():
@@ -64,7 +64,14 @@ def test_results_table_names_the_groups_by_labelled_counts():
 
     results = {"reversed": {"flexda": {"balanced_accuracy": 0.9, "many": 0.95, "medium": 0.9,
                                        "few": 0.8, "ece": 0.05}}}
-    header = list(ssl_results_table(results).data[0].header.values)
+    table = ssl_results_table(results).data[0]
+    # one line per cell: no plain space (plotly's table wraps those, and a live panel drew
+    # them blank) and no tag; the columns are as wide as their longest text
+    texts = [*table.header.values, *(t for col in table.cells.values for t in col)]
+    assert not any(" " in t or "<" in t or ">" in t for t in texts), texts
+    assert list(table.columnwidth) == [max(len(t) for t in [h, *col]) + 2
+                                       for h, col in zip(table.header.values, table.cells.values)]
+    header = [h.replace("\u00a0", " ") for h in table.header.values]
     # the default thresholds are the driver's SHOTS, and no column is called many/medium/few
     assert header[2:] == ["balanced accuracy (%)", "over 100 labels (%)", "40–100 labels (%)",
                           "under 40 labels (%)", "ECE (%)"]
@@ -106,7 +113,7 @@ def test_prior_curves_and_table_panels_follow_their_controls():
     assert len(table.figure.data[0].cells.values[0]) == 6
     table.controls["profiles"].value = ("consistent",)
     cells = table.figure.data[0].cells.values
-    assert len(cells[0]) == 3 and "70.0 ★" in cells[2]
+    assert len(cells[0]) == 3 and "70.0\u00a0★" in cells[2]
 
 
 # ----------------------------------------------------------------------------- demonstration
