@@ -77,26 +77,3 @@ def test_the_accuracy_calibration_trade_off_is_recorded(executed):
                                                                                  "adello"}
     d = consistent["prior_arms_paired"]["adello_minus_flexda"]
     assert d["ci_low"] <= d["mean"] <= d["ci_high"] and len(d["per_seed"]) >= 3
-
-
-def test_paper_vs_lab_rows_follow_their_intervals(executed):
-    """The last section's table: one row per claim of `driver.CLAIMS` for this run (and the
-    full-size record's rows after them), each verdict the one its interval gives, and the
-    row's number the recorded measurement it points at (in points)."""
-    from ltlab.experiments.paper_vs_lab import ROW_KEYS, verdict
-    from ltlab.experiments.protocol import lookup
-
-    res = executed(NAME)
-    rows = res["paper_vs_lab"]
-    this_run = [r for r in rows if r["run"] == "this run"]
-    assert [r["claim"] for r in this_run] == [c.claim for c in driver.CLAIMS]
-    for claim, row in zip(driver.CLAIMS, this_run):
-        assert set(row) >= set(ROW_KEYS)
-        assert row["verdict"] == verdict(row["ci_low"], row["ci_high"], claim.direction)
-        measured = lookup(res, claim.key)
-        assert row["lab"] == pytest.approx(100 * measured["mean"])
-        assert row["ci_low"] == pytest.approx(100 * measured["ci_low"])
-    for row in rows:
-        assert row["verdict"] == verdict(row["ci_low"], row["ci_high"],
-                                         next(c.direction for c in driver.CLAIMS
-                                              if c.claim == row["claim"]))

@@ -17,6 +17,7 @@ import pytest
 
 from ltlab.experiments.full_size import DRIVERS
 from ltlab.experiments.paper_vs_lab import ROW_KEYS, VERDICTS, verdict
+from ltlab.experiments.protocol import lookup
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -50,3 +51,22 @@ def test_notebook_records_paper_vs_lab_with_computed_verdicts(executed, name):
             "gives another verdict")
         if math.isfinite(low) and math.isfinite(high):
             assert low <= lab <= high, f"{name}: {row['claim']!r}: {lab} outside its interval"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_this_runs_rows_are_the_drivers_claims_with_the_recorded_numbers(executed, name):
+    """This run's rows are the notebook's driver's ``CLAIMS``, in order, and each row's
+    numbers are the recorded measurement its claim points at, in the claim's unit (``scale``
+    times the recorded mean and interval, or the bare number)."""
+    results = executed(name)
+    claims = importlib.import_module(DRIVERS[name]).CLAIMS
+    this_run = [r for r in results["paper_vs_lab"] if r["run"] == "this run"]
+    assert [r["claim"] for r in this_run] == [c.claim for c in claims]
+    for claim, row in zip(claims, this_run):
+        measured = lookup(results, claim.key)
+        if not isinstance(measured, dict):
+            assert row["lab"] == pytest.approx(claim.scale * measured), claim.key
+            continue
+        for key, field in (("mean", "lab"), ("ci_low", "ci_low"), ("ci_high", "ci_high")):
+            assert row[field] == pytest.approx(claim.scale * measured.get(key, math.nan),
+                                               nan_ok=True), (claim.key, key)
