@@ -189,3 +189,20 @@ def test_compare_runs_the_first_seed_and_the_table_and_records_the_contract_keys
         driver.compare(s.probe)
     with pytest.raises(ValueError, match="seeds"):
         driver.compare(tiny, seeds=[])
+
+
+@pytest.mark.parametrize("changes", [dict(num_prototypes=4), dict(imbalance_ratio=10)])
+def test_runs_at_the_values_notebook_08s_exercises_ask_for(changes):
+    """Exercises 2 and 3 of notebook 08 set ``imbalance_ratio = 10`` and ``num_prototypes = 4``
+    (fewer anchors than classes): the driver trains and records at both, and with four anchors
+    GH's pi_hat has four shares."""
+    s = driver.settings()
+    tiny = s.replace(probe=replace(s.probe, max_count=200, probe_per_class=10, test_per_class=10,
+                                   fit=s.probe.fit.replace(epochs=2), warmup_epochs=1,
+                                   ramp_epochs=1, probe_epochs=10, **changes))
+    result = driver.compare(tiny, seeds=(0,), device="cpu")
+    rec = driver.recorded_results(result)
+    assert set(rec["probe_accuracy"]) == {"simclr", "simclr_gh"}
+    pi_hat = result.run.methods["simclr_gh"].prior
+    assert len(pi_hat) == changes.get("num_prototypes", 10)
+    assert float(pi_hat.sum()) == pytest.approx(1.0, abs=1e-5)
